@@ -1,0 +1,155 @@
+"""The registry's tables and the run bookkeeping tables, for Postgres and SQLite alike.
+
+Columns of `customers` / `suppliers` are the seed fields (`registry.fields`) plus identity, tenancy and time.
+"""
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+
+
+def _party_columns() -> list[Column[object]]:
+    """Columns customers and suppliers share; each table gets its own Column objects."""
+    return [
+        Column("id", Uuid, primary_key=True),
+        Column("company_id", String(64), nullable=False),
+        Column("name", String(255), nullable=False),
+        Column("email", String(255)),
+        Column("phone", String(50)),
+        Column("org_number", String(20)),
+        Column("vat_number", String(20)),
+        Column("country", String(2)),
+        Column("address_line1", String(255)),
+        Column("address_line2", String(255)),
+        Column("postal_code", String(20)),
+        Column("city", String(100)),
+        Column("default_payment_terms", Integer),
+        Column("notes", Text),
+        Column("archived_at", TS),
+        Column("created_at", TS, nullable=False),
+        Column("updated_at", TS, nullable=False),
+    ]
+
+
+def _unique_org_number(table: str) -> Index:
+    # Partial: many parties (foreign, individuals without personnummer) have no org number.
+    where = text("org_number IS NOT NULL")
+    return Index(
+        f"uq_{table}_company_org_number",
+        "company_id",
+        "org_number",
+        unique=True,
+        postgresql_where=where,
+        sqlite_where=where,
+    )
+
+
+customers = Table(
+    "customers",
+    metadata,
+    *_party_columns(),
+    Column("customer_number", String(64)),
+    Column("customer_type", String(20), nullable=False),
+    Column("vat_number_validated", Boolean, nullable=False, server_default="0"),
+    Column("vat_check_status", String(16), nullable=False, server_default="not_applicable"),
+    Column("vat_checked_at", TS),
+    _unique_org_number("customers"),
+    Index("ix_customers_company_created", "company_id", "created_at"),
+)
+
+suppliers = Table(
+    "suppliers",
+    metadata,
+    *_party_columns(),
+    Column("supplier_number", String(64)),
+    Column("supplier_type", String(20), nullable=False),
+    Column("bankgiro", String(20)),
+    Column("plusgiro", String(20)),
+    Column("iban", String(34)),
+    Column("bic", String(11)),
+    Column("default_expense_account", String(10)),
+    Column("default_currency", String(3)),
+    _unique_org_number("suppliers"),
+    Index("ix_suppliers_company_created", "company_id", "created_at"),
+)
+
+# Bulk-create idempotency: the stored response is written in the same transaction as the rows.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("company_id", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", JSON),
+    Column("created_at", TS, nullable=False),
+)
+
+import_runs = Table(
+    "import_runs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("source_name", Text, nullable=False),
+    Column("source_sha256", String(64)),
+    Column("options", JSON, nullable=False),
+    Column("headers", JSON),
+    Column("status", String(24), nullable=False),
+    Column("dry_run", Boolean, nullable=False, server_default="0"),
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("processed", Integer, nullable=False, server_default="0"),
+    Column("created", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("skipped", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("parent_run_id", Uuid, ForeignKey("import_runs.id")),
+    Column("error", Text),
+    Column("warnings", JSON),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", TS),
+    Column("created_at", TS, nullable=False),
+    Column("started_at", TS),
+    Column("finished_at", TS),
+    Index("ix_import_runs_company_created", "company_id", "created_at"),
+)
+
+import_rows = Table(
+    "import_rows",
+    metadata,
+    Column("run_id", Uuid, ForeignKey("import_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("row_number", Integer, primary_key=True),
+    Column("batch_index", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64)),
+    Column("error_field", String(64)),
+    Column("error_message", Text),
+    Column("entity_id", Uuid),
+    Column("warnings", JSON),
+    Column("raw", JSON, nullable=False),
+)
+
+PARTY_TABLES = {"customers": customers, "suppliers": suppliers}
