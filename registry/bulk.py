@@ -1,0 +1,229 @@
+"""Bulk-create with the semantics of seeds 000/002: ≤50 items, partial success, idempotent per batch.
+
+One batch is three statements whatever its size: claim the idempotency key, insert the valid items with
+`ON CONFLICT DO NOTHING RETURNING id`, store the response beside the key. The caller owns the transaction, so a
+job can commit its own bookkeeping (and several batches) atomically with the rows and the key.
+"""
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.fields import Kind
+from registry.models import CustomerCreate, SupplierCreate, field_errors
+from registry.tables import PARTY_TABLES, idempotency_keys
+
+MAX_ITEMS = 50
+
+Model = CustomerCreate | SupplierCreate
+MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
+    "customers": CustomerCreate,
+    "suppliers": SupplierCreate,
+}
+DUPLICATE_CODES: dict[Kind, str] = {
+    "customers": "CUSTOMER_DUPLICATE_ORG_NUMBER",
+    "suppliers": "SUPPLIER_DUPLICATE_ORG_NUMBER",
+}
+
+
+class BulkCreateError(Exception):
+    """The request as a whole is refused; `code` is the API error code."""
+
+    code = "VALIDATION_ERROR"
+
+
+class TooManyItems(BulkCreateError):
+    pass
+
+
+class AllOrNothingNotImplemented(BulkCreateError):
+    code = "NOT_IMPLEMENTED"
+
+
+class IdempotencyKeyReused(BulkCreateError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An item already known to fail, with its API error (a streaming importer validates while it reads)."""
+
+    error: dict[str, Any]
+
+
+def validate(kind: Kind, item: Mapping[str, Any]) -> Model | Rejected:
+    try:
+        return MODELS[kind].model_validate(item)
+    except ValidationError as exc:
+        return Rejected(validation_error(field_errors(exc)))
+
+
+def validation_error(fields: Mapping[str, str]) -> dict[str, Any]:
+    message = "; ".join(f"{field}: {reason}" for field, reason in fields.items())
+    return {"code": "VALIDATION_ERROR", "message": message, "fields": dict(fields)}
+
+
+def duplicate_error(kind: Kind, org_number: str, where: str = "for this company") -> dict[str, Any]:
+    return {
+        "code": DUPLICATE_CODES[kind],
+        "message": f"org number {org_number} already exists {where}",
+        "fields": {"org_number": f"{org_number} already exists {where}"},
+    }
+
+
+def request_hash(items: Sequence[Mapping[str, Any] | BaseModel | Rejected]) -> str:
+    def plain(item: Mapping[str, Any] | BaseModel | Rejected) -> Any:
+        if isinstance(item, Rejected):
+            return {"rejected": item.error}
+        if isinstance(item, BaseModel):
+            return item.model_dump(mode="json")
+        return dict(item)
+
+    body = json.dumps([plain(i) for i in items], sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _insert_new(conn: AsyncConnection, table: Table, returning: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: rows that hit a unique constraint are simply not returned."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing().returning(table.c[returning])
+
+
+def _ok(index: int, row: Mapping[str, Any], warnings: Sequence[Any]) -> dict[str, Any]:
+    data = {k: v for k, v in row.items() if k not in ("company_id", "created_at", "updated_at")}
+    if "id" in data:
+        data["id"] = str(data["id"])
+    if warnings:
+        data["warnings"] = [{"field": w.field, "code": w.code, "message": w.message} for w in warnings]
+    return {"ok": True, "request_index": index, "data": data}
+
+
+def _failed(index: int, error: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ok": False, "request_index": index, "error": dict(error)}
+
+
+async def bulk_create(
+    conn: AsyncConnection,
+    company_id: str,
+    kind: Kind,
+    items: Sequence[Mapping[str, Any] | Model | Rejected],
+    *,
+    idempotency_key: str,
+    dry_run: bool = False,
+    all_or_nothing: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Create up to 50 customers or suppliers; returns `{results: [...], summary: {...}}` as in the seeds.
+
+    Items are payload mappings or already validated models (a streaming importer validates while it reads,
+    and passes rows that failed there as `Rejected`).
+    """
+    if all_or_nothing:
+        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag")
+    if len(items) > MAX_ITEMS:
+        raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
+    if not idempotency_key:
+        raise BulkCreateError("an idempotency key is required")
+    table = PARTY_TABLES[kind]
+    digest = request_hash(items)
+
+    if not dry_run:
+        claimed = await conn.execute(
+            _insert_new(conn, idempotency_keys, "key").values(
+                company_id=company_id, key=idempotency_key, request_hash=digest, created_at=now or _now()
+            )
+        )
+        if claimed.first() is None:
+            stored = (
+                await conn.execute(
+                    select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+                        idempotency_keys.c.company_id == company_id,
+                        idempotency_keys.c.key == idempotency_key,
+                    )
+                )
+            ).one()
+            if stored.request_hash != digest:
+                raise IdempotencyKeyReused(
+                    f"idempotency key {idempotency_key!r} was used before with a different payload"
+                )
+            response: dict[str, Any] = stored.response
+            return response
+
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    to_insert: list[tuple[int, Model, dict[str, Any]]] = []
+    first_index_of_org: dict[str, int] = {}
+    stamp = now or _now()
+    for index, item in enumerate(items):
+        model = item if isinstance(item, CustomerCreate | SupplierCreate | Rejected) else validate(kind, item)
+        if isinstance(model, Rejected):
+            results[index] = _failed(index, model.error)
+            continue
+        row = model.db_values()
+        org = row.get("org_number")
+        if org is not None:
+            if org in first_index_of_org:
+                error = duplicate_error(kind, org, f"in this batch (item {first_index_of_org[org]})")
+                results[index] = _failed(index, error)
+                continue
+            first_index_of_org[org] = index
+        row.update(company_id=company_id, created_at=stamp, updated_at=stamp)
+        if not dry_run:
+            row["id"] = uuid.uuid4()
+        to_insert.append((index, model, row))
+
+    if dry_run:
+        existing = await _existing_org_numbers(conn, table, company_id, list(first_index_of_org))
+        for index, model, row in to_insert:
+            org = row.get("org_number")
+            failed = org is not None and org in existing
+            results[index] = (
+                _failed(index, duplicate_error(kind, org)) if failed else _ok(index, row, model.warnings)
+            )
+    elif to_insert:
+        inserted = {
+            r.id for r in await conn.execute(_insert_new(conn, table, "id"), [row for _, _, row in to_insert])
+        }
+        for index, model, row in to_insert:
+            if row["id"] in inserted:
+                results[index] = _ok(index, row, model.warnings)
+            else:
+                # The only other unique constraint is (company_id, org_number).
+                results[index] = _failed(index, duplicate_error(kind, row["org_number"]))
+
+    final = [r for r in results if r is not None]
+    succeeded = sum(1 for r in final if r["ok"])
+    response = {
+        "results": final,
+        "summary": {"total": len(final), "succeeded": succeeded, "failed": len(final) - succeeded},
+    }
+    if not dry_run:
+        await conn.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.company_id == company_id, idempotency_keys.c.key == idempotency_key)
+            .values(response=response)
+        )
+    return response
+
+
+async def _existing_org_numbers(
+    conn: AsyncConnection, table: Table, company_id: str, org_numbers: list[str]
+) -> set[str]:
+    if not org_numbers:
+        return set()
+    rows = await conn.execute(
+        select(table.c.org_number).where(table.c.company_id == company_id, table.c.org_number.in_(org_numbers))
+    )
+    return {r.org_number for r in rows}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,129 @@
+"""bulk_create against real Postgres and SQLite: the seed's partial-success and idempotency rules."""
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from registry.bulk import (
+    AllOrNothingNotImplemented,
+    IdempotencyKeyReused,
+    TooManyItems,
+    bulk_create,
+)
+from registry.tables import customers, idempotency_keys, suppliers
+
+ACME = {"name": "Acme AB", "customer_type": "swedish_business", "org_number": "556677-8899"}
+FOO = {"name": "Foo OY", "customer_type": "eu_business", "vat_number": "FI20774740", "country": "FI"}
+
+
+async def count(engine: Any, table: Any, company: str = "c1") -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).where(table.c.company_id == company))).scalar_one()
+
+
+async def create(engine: Any, items: list[dict[str, Any]], key: str = "k1", **kw: Any) -> dict[str, Any]:
+    async with engine.begin() as conn:
+        return await bulk_create(conn, kw.pop("company", "c1"), kw.pop("kind", "customers"), items, idempotency_key=key, **kw)
+
+
+async def test_partial_success_reports_each_item(engine: Any) -> None:
+    await create(engine, [ACME], key="first")
+    items = [
+        FOO,
+        {**ACME, "name": "Acme again"},  # org number exists already
+        {"name": "Bad AB", "org_number": "556677-8898", "country": "SE"},  # checksum
+    ]
+    response = await create(engine, items, key="second")
+    results = response["results"]
+    assert response["summary"] == {"total": 3, "succeeded": 1, "failed": 2}
+    assert [r["request_index"] for r in results] == [0, 1, 2]
+    assert results[0]["ok"] and results[0]["data"]["name"] == "Foo OY"
+    assert results[1]["error"]["code"] == "CUSTOMER_DUPLICATE_ORG_NUMBER"
+    assert results[2]["error"]["code"] == "VALIDATION_ERROR"
+    assert "org_number" in results[2]["error"]["fields"]
+    assert await count(engine, customers) == 2
+
+
+async def test_same_key_same_payload_replays_and_writes_nothing(engine: Any) -> None:
+    first = await create(engine, [ACME, FOO])
+    again = await create(engine, [ACME, FOO])
+    assert again == first
+    assert await count(engine, customers) == 2
+
+
+async def test_same_key_other_payload_is_refused(engine: Any) -> None:
+    await create(engine, [ACME])
+    with pytest.raises(IdempotencyKeyReused):
+        await create(engine, [FOO])
+    assert await count(engine, customers) == 1
+
+
+async def test_key_and_rows_commit_together(engine: Any) -> None:
+    """A crash before commit leaves neither rows nor key, so the retry creates the rows."""
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await bulk_create(conn, "c1", "customers", [ACME], idempotency_key="k")
+            raise RuntimeError("process died")
+    assert await count(engine, customers) == 0
+    assert await count(engine, idempotency_keys) == 0
+    response = await create(engine, [ACME], key="k")
+    assert response["summary"]["succeeded"] == 1
+
+
+async def test_first_item_with_an_org_number_wins_within_a_batch(engine: Any) -> None:
+    response = await create(engine, [ACME, {**ACME, "name": "Twin"}])
+    assert [r["ok"] for r in response["results"]] == [True, False]
+    assert "item 0" in response["results"][1]["error"]["message"]
+
+
+async def test_company_scopes_org_number_uniqueness(engine: Any) -> None:
+    await create(engine, [ACME], company="c1")
+    response = await create(engine, [ACME], company="c2")
+    assert response["summary"]["succeeded"] == 1
+
+
+async def test_dry_run_validates_writes_nothing_and_sees_duplicates(engine: Any) -> None:
+    await create(engine, [ACME], key="real")
+    response = await create(engine, [FOO, ACME], key="dry", dry_run=True)
+    ok, dup = response["results"]
+    assert ok["ok"] and "id" not in ok["data"] and ok["data"]["vat_number"] == "FI20774740"
+    assert dup["error"]["code"] == "CUSTOMER_DUPLICATE_ORG_NUMBER"
+    assert await count(engine, customers) == 1
+    assert await count(engine, idempotency_keys) == 1
+
+
+async def test_limits_and_all_or_nothing(engine: Any) -> None:
+    with pytest.raises(TooManyItems):
+        await create(engine, [{"name": f"N{i}", "country": "US"} for i in range(51)])
+    with pytest.raises(AllOrNothingNotImplemented):
+        await create(engine, [ACME], all_or_nothing=True)
+    assert await count(engine, customers) == 0
+
+
+async def test_suppliers_have_their_own_code_and_bank_warnings(engine: Any) -> None:
+    item = {"name": "Office Depot AB", "org_number": "556677-8899", "iban": "SE00 1234", "country": "SE"}
+    first = await create(engine, [item], kind="suppliers", key="s1")
+    assert first["results"][0]["ok"]
+    assert first["results"][0]["data"]["warnings"][0]["field"] == "iban"
+    second = await create(engine, [item], kind="suppliers", key="s2")
+    assert second["results"][0]["error"]["code"] == "SUPPLIER_DUPLICATE_ORG_NUMBER"
+    assert await count(engine, suppliers) == 1
+
+
+async def test_a_batch_of_fifty_is_three_statements(engine: Any) -> None:
+    """Claim the key, insert all valid items in one statement, store the response: not fifty inserts."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    items = [{"name": f"Kund {i}", "country": "NO", "org_number": f"NO{i:09d}"} for i in range(50)]
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        response = await create(engine, items)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert response["summary"]["succeeded"] == 50
+    writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert len(writes) == 3, writes
