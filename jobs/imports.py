@@ -1,0 +1,183 @@
+"""Starting imports and reimports, and reopening a run's input, for the CLI and the arq job alike.
+
+Everything that can make a run impossible (unreadable file, missing columns, a bad mapping) is found here,
+before the run exists: a refused import writes nothing.
+"""
+
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.csv_source import SourceError
+from jobs import runs
+from jobs.importer import AfterCommit, Progress, Tuning, run_import
+from jobs.sources import (
+    CsvInput,
+    Input,
+    SavedPageInput,
+    StoredRowsInput,
+    detect_source,
+    lineage,
+    mapping_overrides,
+    sha256_of,
+)
+from registry.fields import Kind
+
+CONNECTOR_SOURCES = ("economic", "faktoora", "visma", "visma-eaccounting")
+
+
+async def start_import(
+    engine: AsyncEngine,
+    path: str,
+    *,
+    company_id: str,
+    kind: Kind,
+    source: str = "auto",
+    mapping_path: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    dry_run: bool = False,
+) -> tuple[uuid.UUID, Input]:
+    """Check the file and create a queued run; returns the run id and the opened input."""
+    overrides = mapping_overrides(mapping_path)
+    source = detect_source(path) if source == "auto" else source
+    options: dict[str, Any] = {"path": str(Path(path).resolve()), "mapping": overrides}
+    inp: CsvInput | SavedPageInput
+    if source in CONNECTOR_SOURCES and path.lower().endswith(".json"):
+        inp = SavedPageInput(path, kind, source)
+    else:
+        inp = CsvInput(path, kind, encoding=encoding, delimiter=delimiter, overrides=overrides)
+        options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
+        source = "csv" if source == "auto" else source
+    options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
+    run_id = await runs.create_run(
+        engine,
+        runs.NewRun(
+            company_id=company_id,
+            kind=kind,
+            source=source,
+            source_name=options["path"],
+            options=options,
+            headers=inp.headers,
+            total=inp.total,
+            dry_run=dry_run,
+            source_sha256=sha256_of(path),
+            warnings=inp.warnings,
+        ),
+    )
+    return run_id, inp
+
+
+async def start_reimport(
+    engine: AsyncEngine,
+    parent_id: str,
+    *,
+    failed_only: bool,
+    path: str | None = None,
+    mapping_path: str | None = None,
+) -> tuple[uuid.UUID, Input]:
+    parent = await runs.get_run(engine, parent_id)
+    if parent["dry_run"]:
+        raise runs.RunError(f"run {parent['id']} was a dry run and wrote nothing: import the file instead")
+    if parent["status"] not in runs.FINISHED:
+        raise runs.RunError(f"run {parent['id']} has not finished ({parent['status']}): resume it first")
+    overrides = mapping_overrides(mapping_path) if mapping_path else parent["options"].get("mapping")
+    options: dict[str, Any] = {
+        "parent": str(parent["id"]),
+        "failed_only": failed_only,
+        "mapping": overrides,
+        "path": str(Path(path).resolve()) if path else None,
+    }
+    inp = await _reimport_input(engine, parent, options, total=None)
+    if isinstance(inp, CsvInput):
+        options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
+    run_id = await runs.create_run(
+        engine,
+        runs.NewRun(
+            company_id=parent["company_id"],
+            kind=parent["kind"],
+            source="reimport",
+            source_name=options["path"] or f"run {parent['id']}",
+            options=options,
+            headers=inp.headers,
+            total=inp.total,
+            source_sha256=sha256_of(path) if path else None,
+            parent_run_id=parent["id"],
+            warnings=inp.warnings,
+        ),
+    )
+    return run_id, inp
+
+
+async def _reimport_input(
+    engine: AsyncEngine, parent: RowMapping, options: Mapping[str, Any], *, total: int | None
+) -> Input:
+    """`total` is None when the run is being created (count the rows) and the stored count when reopened."""
+    kind: Kind = parent["kind"]
+    failed_only: bool = options["failed_only"]
+    family = await lineage(engine, parent["id"], failed_only=failed_only)
+    if options["path"]:
+        return CsvInput(
+            options["path"],
+            kind,
+            encoding=options.get("encoding"),
+            delimiter=options.get("delimiter"),
+            overrides=options["mapping"],
+            total=total,
+            lineage=family,
+        )
+    if parent["options"].get("format") == "json":
+        raise runs.RunError(
+            f"run {parent['id']} read a saved API page; reimport it with --file (a corrected page or CSV)"
+        )
+    if total is None:
+        total = parent["failed"] if failed_only else parent["processed"]
+    return StoredRowsInput(engine, parent, kind, options["mapping"], lineage=family, total=total)
+
+
+async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
+    """Reopen a run's input (in a worker, or to resume): the file must be the one the run started with."""
+    options = run["options"]
+    if run["source_sha256"] and options.get("path"):
+        try:
+            digest = sha256_of(options["path"])
+        except OSError as exc:
+            raise SourceError(options["path"], f"cannot read the file: {exc.strerror}") from None
+        if digest != run["source_sha256"]:
+            raise SourceError(options["path"], "the file changed since the run started; start a new import")
+    if run["source"] == "reimport":
+        parent = await runs.get_run(engine, options["parent"])
+        return await _reimport_input(engine, parent, options, total=run["total"])
+    if options.get("format") == "json":
+        return SavedPageInput(options["path"], run["kind"], run["source"])
+    return CsvInput(
+        options["path"],
+        run["kind"],
+        encoding=options.get("encoding"),
+        delimiter=options.get("delimiter"),
+        overrides=options.get("mapping"),
+        total=run["total"],
+    )
+
+
+async def execute(
+    engine: AsyncEngine,
+    run_id: uuid.UUID,
+    *,
+    tuning: Tuning | None = None,
+    progress: Progress | None = None,
+    after_commit: AfterCommit | None = None,
+    opened: Input | None = None,
+) -> RowMapping:
+    """Run (or resume) a run in this process; `opened` reuses the input `start_*` already checked."""
+
+    async def reopen(run: RowMapping) -> Input:
+        return opened if opened is not None else await open_input(engine, run)
+
+    return await run_import(
+        engine, run_id, reopen, tuning=tuning, progress=progress, after_commit=after_commit
+    )

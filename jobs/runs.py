@@ -1,0 +1,276 @@
+"""Durable runs: creation, the lease that says which process works on a run, progress and final counts.
+
+The database is the truth about a run. Redis only carries the job; a run whose process died is found by its
+expired lease (or, on the same host, by its owner's pid being gone) and can be resumed.
+"""
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psutil
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry.fields import Kind
+from registry.tables import import_rows, import_runs
+
+FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
+ROW_STATUSES = ("created", "updated", "skipped", "failed")
+
+
+class RunError(Exception):
+    """A run cannot be started, resumed or found; the message is for the operator."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back naive; they were written in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def add(self, status: str, n: int = 1) -> None:
+        setattr(self, status, getattr(self, status) + n)
+
+    @property
+    def processed(self) -> int:
+        return self.created + self.updated + self.skipped + self.failed
+
+    def final_status(self) -> str:
+        if self.failed == 0:
+            return "succeeded"
+        return "failed" if self.failed == self.processed else "partially_succeeded"
+
+
+@dataclass
+class NewRun:
+    company_id: str
+    kind: Kind
+    source: str
+    source_name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    headers: Sequence[str] | None = None
+    total: int = 0
+    dry_run: bool = False
+    source_sha256: str | None = None
+    parent_run_id: uuid.UUID | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+async def create_run(engine: AsyncEngine, new: NewRun) -> uuid.UUID:
+    run_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            import_runs.insert().values(
+                id=run_id,
+                company_id=new.company_id,
+                kind=new.kind,
+                source=new.source,
+                source_name=new.source_name,
+                source_sha256=new.source_sha256,
+                options=new.options,
+                headers=list(new.headers) if new.headers is not None else None,
+                status="queued",
+                dry_run=new.dry_run,
+                total=new.total,
+                parent_run_id=new.parent_run_id,
+                warnings=new.warnings,
+                created_at=now(),
+            )
+        )
+    return run_id
+
+
+async def get_run(conn: AsyncConnection | AsyncEngine, run_id: uuid.UUID | str) -> RowMapping:
+    run_uuid = parse_run_id(run_id)
+    if isinstance(conn, AsyncEngine):
+        async with conn.connect() as c:
+            return await get_run(c, run_uuid)
+    row = (await conn.execute(select(import_runs).where(import_runs.c.id == run_uuid))).mappings().first()
+    if row is None:
+        raise RunError(f"no run {run_id}")
+    return row
+
+
+def parse_run_id(run_id: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(run_id, uuid.UUID):
+        return run_id
+    try:
+        return uuid.UUID(run_id)
+    except ValueError:
+        raise RunError(f"{run_id!r} is not a run id") from None
+
+
+def lease_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """A lease held by a process on this host that no longer exists can be taken at once."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not psutil.pid_exists(int(pid))
+
+
+async def acquire(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: float) -> RowMapping:
+    """Take the run's lease, or explain who holds it. Moves a queued run to running."""
+    async with engine.begin() as conn:
+        run = await get_run(conn, run_id)
+        if run["status"] in FINISHED:
+            raise RunError(f"run {run_id} already finished ({run['status']})")
+        expires = _aware(run["lease_expires_at"])
+        if run["lease_owner"] and expires and expires > now() and not _owner_is_dead(run["lease_owner"]):
+            raise RunError(
+                f"run {run_id} is being processed by {run['lease_owner']} "
+                f"(lease ends {expires:%Y-%m-%d %H:%M:%S} UTC)"
+            )
+        taken = await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.id == run_id, _same_lease(run["lease_owner"]))
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now() + timedelta(seconds=lease_s),
+                status="running",
+                started_at=run["started_at"] or now(),
+            )
+        )
+        if taken.rowcount != 1:
+            raise RunError(f"run {run_id} was taken by another process just now")
+        return await get_run(conn, run_id)
+
+
+def _same_lease(owner: str | None) -> Any:
+    column = import_runs.c.lease_owner
+    return column.is_(None) if owner is None else column == owner
+
+
+async def heartbeat(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: float, counts: Counts) -> None:
+    async with engine.begin() as conn:
+        renewed = await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)
+            .values(
+                lease_expires_at=now() + timedelta(seconds=lease_s),
+                processed=counts.processed,
+                created=counts.created,
+                updated=counts.updated,
+                skipped=counts.skipped,
+                failed=counts.failed,
+            )
+        )
+    if renewed.rowcount != 1:
+        raise RunError(f"run {run_id}: lost the lease to another process")
+
+
+async def row_counts(conn: AsyncConnection, run_id: uuid.UUID) -> Counts:
+    rows = await conn.execute(
+        select(import_rows.c.status, func.count())
+        .where(import_rows.c.run_id == run_id)
+        .group_by(import_rows.c.status)
+    )
+    counts = Counts()
+    for status, n in rows:
+        counts.add(status, n)
+    return counts
+
+
+async def done_batches(conn: AsyncConnection, run_id: uuid.UUID) -> set[int]:
+    rows = await conn.execute(
+        select(import_rows.c.batch_index).where(import_rows.c.run_id == run_id).distinct()
+    )
+    return {r for (r,) in rows}
+
+
+async def finish(
+    engine: AsyncEngine, run_id: uuid.UUID, owner: str, *, error: str | None = None, status: str | None = None
+) -> RowMapping:
+    """Close the run with counts recomputed from its rows (the heartbeat's counts are only progress)."""
+    async with engine.begin() as conn:
+        counts = await row_counts(conn, run_id)
+        await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)
+            .values(
+                status=status or ("failed" if error else counts.final_status()),
+                error=error,
+                processed=counts.processed,
+                created=counts.created,
+                updated=counts.updated,
+                skipped=counts.skipped,
+                failed=counts.failed,
+                lease_owner=None,
+                lease_expires_at=None,
+                finished_at=now(),
+            )
+        )
+        return await get_run(conn, run_id)
+
+
+async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
+    """Give the lease back without finishing (e.g. on shutdown) so another process can resume at once."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+
+async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: int = 50) -> list[RowMapping]:
+    query = select(import_runs).order_by(import_runs.c.created_at.desc()).limit(limit)
+    if company_id is not None:
+        query = query.where(import_runs.c.company_id == company_id)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).mappings())
+
+
+def summary(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON object the CLI prints for a run."""
+    return {
+        "run_id": str(run["id"]),
+        "status": run["status"],
+        "company_id": run["company_id"],
+        "kind": run["kind"],
+        "source": run["source"],
+        "source_name": run["source_name"],
+        "dry_run": bool(run["dry_run"]),
+        "total": run["total"],
+        "processed": run["processed"],
+        "succeeded": run["created"] + run["updated"],
+        "created": run["created"],
+        "updated": run["updated"],
+        "skipped": run["skipped"],
+        "failed": run["failed"],
+        "parent_run_id": str(run["parent_run_id"]) if run["parent_run_id"] else None,
+        "warnings": run["warnings"] or [],
+        "error": run["error"],
+        "created_at": _iso(run["created_at"]),
+        "started_at": _iso(run["started_at"]),
+        "finished_at": _iso(run["finished_at"]),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = _aware(value)
+    return value.isoformat() if value else None

@@ -1,0 +1,273 @@
+"""Where a run's rows come from: a CSV file, a saved API page, or a parent run (reimport).
+
+Every input yields `Item`s in a fixed order, so a resumed run rebuilds exactly the same batches. An input is
+described completely by the run's `options`, so a worker on another machine can open it again.
+"""
+
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.csv_source import CsvSource, SourceError
+from connectors.headers import HeaderMapping, build_mapping, load_mapping_file, row_payload
+from registry.fields import Kind
+from registry.tables import import_rows, import_runs
+
+REIMPORTABLE = ("csv", "reimport")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One source row: where a person finds it, what it said, and what it maps to."""
+
+    row_number: int
+    raw: list[str | None] | dict[str, Any]
+    payload: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # known to fail before validation (e.g. a malformed line)
+    skip: str | None = None  # reason it is not imported (e.g. created by an earlier run)
+    entity_id: uuid.UUID | None = None
+
+
+class Input(Protocol):
+    headers: Sequence[str] | None
+    total: int
+    warnings: list[str]
+
+    def items(self) -> AsyncIterator[Item]: ...
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
+    if path is None:
+        return None
+    try:
+        overrides: dict[str, str | None] = load_mapping_file(path)
+    except OSError as exc:
+        raise SourceError(str(path), f"cannot read the mapping file: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SourceError(str(path), str(exc)) from None
+    return overrides
+
+
+def _mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[str, str | None] | None) -> Any:
+    try:
+        mapping = build_mapping(headers, kind, overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise SourceError(path, str(exc)) from None
+    missing = mapping.missing_required()
+    if missing:
+        raise SourceError(
+            path,
+            f"missing required column(s) for {', '.join(missing)}; found: {', '.join(headers)}",
+            line=1,
+        )
+    return mapping
+
+
+class CsvInput:
+    """A CSV file: an accountant's export, a system's export, or an edited error report of an earlier run."""
+
+    def __init__(
+        self,
+        path: str,
+        kind: Kind,
+        *,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        overrides: Mapping[str, str | None] | None = None,
+        total: int | None = None,
+        lineage: "Lineage | None" = None,
+    ) -> None:
+        """`lineage` is given for a reimport: it says which rows are already done."""
+        self.path = path
+        try:
+            self.source = CsvSource(path, encoding=encoding, delimiter=delimiter)
+        except OSError as exc:
+            raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
+        self.mapping: HeaderMapping = _mapping(path, self.source.headers, kind, overrides)
+        # An edited error report carries our own columns; they steer a reimport but are not source data.
+        report = self.mapping.report_columns
+        self._keep = [i for i, h in enumerate(self.source.headers) if h not in report]
+        self.headers = [self.source.headers[i] for i in self._keep]
+        self.total = self.source.check() if total is None else total
+        self.lineage = lineage
+        self.warnings = (
+            [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
+        )
+
+    async def items(self) -> AsyncIterator[Item]:
+        report = self.mapping.report_columns
+        number_at, status_at, entity_at = (report.get(c) for c in ("row_number", "status", "entity_id"))
+        keep = self._keep
+        strip = len(keep) != len(self.source.headers)
+        for row in self.source.rows():
+            values = row.values
+            raw: list[str | None] = [values[i] for i in keep] if strip else list(values)
+            row_number = _int(values[number_at]) if number_at is not None else None
+            row_number = row_number or row.line
+            if row.error:
+                error = {"code": "MALFORMED_ROW", "message": row.error, "fields": {}}
+                yield Item(row_number, raw, error=error)
+                continue
+            done = values[status_at].strip().lower() if status_at is not None else ""
+            if done in ("created", "updated", "skipped"):
+                entity = _uuid(values[entity_at]) if entity_at is not None else None
+                yield Item(row_number, raw, skip=f"already {done} by the earlier run", entity_id=entity)
+                continue
+            reason = self.lineage.skip_reason(row_number) if self.lineage is not None else None
+            if reason is not None:
+                yield Item(row_number, raw, skip=reason)
+                continue
+            payload = row_payload(values, self.mapping)
+            if not any(v is not None for v in payload.values()):
+                yield Item(row_number, raw, skip="empty row")
+                continue
+            yield Item(row_number, raw, payload=payload)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What a run and its reimports already did. Reimports keep the first run's row numbers, so a row number
+    names the same source row across the whole family of runs."""
+
+    failed: set[int]  # rows that failed in the run being reimported
+    done: set[int]  # rows created or updated by any run of the family
+    failed_only: bool
+
+    def skip_reason(self, row_number: int) -> str | None:
+        if row_number in self.done:
+            return "already imported by an earlier run of this file"
+        if self.failed_only and row_number not in self.failed:
+            return "did not fail in the run being reimported"
+        return None
+
+
+async def lineage(engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: bool) -> Lineage:
+    async with engine.connect() as conn:
+        root = parent_id
+        while (up := await conn.scalar(select(import_runs.c.parent_run_id).where(import_runs.c.id == root))) is not None:
+            root = up
+        family, frontier = {root}, {root}
+        while frontier:
+            children = await conn.execute(select(import_runs.c.id).where(import_runs.c.parent_run_id.in_(frontier)))
+            frontier = {c for (c,) in children} - family
+            family |= frontier
+        status = import_rows.c.status
+        done = await conn.execute(
+            select(import_rows.c.row_number)
+            .where(import_rows.c.run_id.in_(family), status.in_(("created", "updated")))
+            .distinct()
+        )
+        failed = await conn.execute(
+            select(import_rows.c.row_number).where(import_rows.c.run_id == parent_id, status == "failed")
+        )
+        return Lineage({n for (n,) in failed}, {n for (n,) in done}, failed_only)
+
+
+class StoredRowsInput:
+    """The rows a parent CSV run stored, mapped again (optionally with a new mapping), streamed from the database."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        parent: Mapping[str, Any],
+        kind: Kind,
+        overrides: Mapping[str, str | None] | None,
+        *,
+        lineage: Lineage,
+        total: int,
+    ) -> None:
+        self.engine = engine
+        self.parent_id: uuid.UUID = parent["id"]
+        self.headers = list(parent["headers"] or [])
+        self.total = total
+        self.lineage = lineage
+        self.mapping: HeaderMapping = _mapping(f"run {self.parent_id}", self.headers, kind, overrides)
+        self.warnings: list[str] = []
+
+    async def items(self) -> AsyncIterator[Item]:
+        query = select(import_rows.c.row_number, import_rows.c.raw, import_rows.c.status, import_rows.c.entity_id)
+        query = query.where(import_rows.c.run_id == self.parent_id).order_by(import_rows.c.row_number)
+        if self.lineage.failed_only:
+            query = query.where(import_rows.c.status == "failed")
+        async with self.engine.connect() as conn:
+            async for row_number, raw, status, entity_id in await conn.stream(query.execution_options(yield_per=500)):
+                if status != "failed":
+                    yield Item(row_number, raw, skip=f"already {status} by the parent run", entity_id=entity_id)
+                elif (reason := self.lineage.skip_reason(row_number)) is not None:
+                    yield Item(row_number, raw, skip=reason)
+                else:
+                    values = tuple(v or "" for v in raw)
+                    yield Item(row_number, raw, payload=row_payload(values, self.mapping))
+
+
+class SavedPageInput:
+    """A saved JSON page (or list of records) of a connected system's API."""
+
+    def __init__(self, path: str, kind: Kind, connector: str) -> None:
+        from connectors.crm import CONNECTORS  # noqa: PLC0415 - only JSON imports need the CRM clients
+
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SourceError(path, f"not a JSON file: {exc}") from None
+        try:
+            self.records = CONNECTORS[connector].parse_saved_page(data, kind)
+        except Exception as exc:  # a connector's parse error, whatever its type, means "not that system's page"
+            raise SourceError(path, f"not a saved {connector} page: {exc}") from None
+        if not self.records:
+            raise SourceError(path, f"no {kind} records in this {connector} page")
+        self.headers = None
+        self.total = len(self.records)
+        self.warnings: list[str] = []
+
+    async def items(self) -> AsyncIterator[Item]:
+        for number, record in enumerate(self.records, start=1):
+            yield Item(number, dict(record.raw), payload=dict(record.payload))
+
+
+
+
+def detect_source(path: str) -> str:
+    """`--source auto`: JSON pages are told apart by their envelope; everything else is CSV."""
+    if not path.lower().endswith(".json"):
+        return "csv"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
+    for marker, source in (('"collection"', "economic"), ('"Data"', "visma-eaccounting"), ('"results"', "visma")):
+        if marker in head:
+            return source
+    return "faktoora"
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _uuid(text: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text) if text else None
+    except ValueError:
+        return None

@@ -1,0 +1,111 @@
+"""Shared fixtures: every test gets its own Postgres schema (or SQLite file) and its own Redis database.
+
+Our own database and Redis are never mocked: tests talk to the real servers started by scripts/services.sh.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis
+
+from registry.db import create_engine, upgrade
+
+PG_URL = os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_HOST = os.environ.get("ROSTERSYNC_TEST_REDIS_HOST", "127.0.0.1")
+ROOT = Path(__file__).resolve().parent.parent
+CLI = Path(sys.executable).with_name("rostersync")
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        yield schema
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
+@pytest.fixture
+async def pg_engine(pg_schema: str) -> AsyncIterator[Any]:
+    engine = create_engine(PG_URL, schema=pg_schema)
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[Any]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def engine(request: pytest.FixtureRequest) -> Any:
+    """The same test on both databases the product supports."""
+    return request.getfixturevalue(f"{request.param}_engine".replace("postgres", "pg"))
+
+
+_redis_dbs = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database of its own (1-15, flushed before and after) and a unique queue name per test."""
+    db = 1 + next(_redis_dbs) % 15
+    client = redis.Redis(host=REDIS_HOST, port=6379, db=db)
+    client.flushdb()
+    yield f"redis://{REDIS_HOST}:6379/{db}"
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def cli_env(pg_schema: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for running the real `rostersync` command against this test's Postgres schema."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROSTERSYNC_")}
+    env.update(
+        ROSTERSYNC_DATABASE_URL=PG_URL,
+        ROSTERSYNC_DATABASE_SCHEMA=pg_schema,
+        ROSTERSYNC_VIES_ENABLED="false",
+        ROSTERSYNC_QUEUE_NAME=f"q-{pg_schema}",
+        COLUMNS="200",
+    )
+    return env
+
+
+@pytest.fixture
+def sqlite_cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROSTERSYNC_")}
+    env.update(
+        ROSTERSYNC_DATABASE_URL=f"sqlite:///{tmp_path / 'embedded.db'}",
+        ROSTERSYNC_VIES_ENABLED="false",
+        COLUMNS="200",
+    )
+    return env
+
+
+def rostersync(*args: str, env: dict[str, str], timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run the installed CLI as a user would (no standard input)."""
+    return subprocess.run(
+        [str(CLI), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=kwargs.pop("cwd", None),
+        **kwargs,
+    )

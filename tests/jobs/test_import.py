@@ -1,0 +1,201 @@
+"""The import pipeline end to end on real databases: every row accounted for once, deterministic outcomes."""
+
+import asyncio
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from jobs import imports, runs
+from jobs.importer import Tuning
+from jobs.report import write_report
+from registry.tables import customers, import_rows
+from tests.fakes.rows import HEADERS, customer_row, write_csv
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "customers.csv"
+
+
+async def scalar(engine: Any, query: Any) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(query)).scalar_one()
+
+
+async def row_outcomes(engine: Any, run_id: Any) -> dict[int, tuple[str, str | None, str | None]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            select(import_rows.c.row_number, import_rows.c.status, import_rows.c.error_code, import_rows.c.error_field)
+            .where(import_rows.c.run_id == run_id)
+        )
+        return {n: (s, c, f) for n, s, c, f in result}
+
+
+async def do_import(engine: Any, path: Path, tuning: Tuning | None = None, **kw: Any) -> Any:
+    run_id, opened = await imports.start_import(engine, str(path), company_id=kw.pop("company", "acme"), kind=kw.pop("kind", "customers"), **kw)
+    return await imports.execute(engine, run_id, tuning=tuning, opened=opened)
+
+
+async def test_example_file_every_row_accounted_for(engine: Any) -> None:
+    run = await do_import(engine, EXAMPLE)
+    outcomes = await row_outcomes(engine, run["id"])
+    assert run["total"] == len(outcomes) == 37
+    assert run["created"] + run["failed"] + run["skipped"] == 37
+    assert run["status"] == "partially_succeeded"
+    # Row numbers are the lines a person sees: the header is line 1.
+    assert outcomes[2][0] == "created"
+    failed = {n: (code, field) for n, (status, code, field) in outcomes.items() if status == "failed"}
+    assert failed[30] == ("VALIDATION_ERROR", "org_number")  # bad checksum
+    assert failed[31] == ("CUSTOMER_DUPLICATE_ORG_NUMBER", "org_number")  # same as line 2
+    assert failed[32] == ("VALIDATION_ERROR", "email")
+    assert failed[33] == ("VALIDATION_ERROR", "name")
+    assert failed[34] == ("VALIDATION_ERROR", "country")
+    assert failed[35] == ("VALIDATION_ERROR", "vat_number")
+    assert failed[36] == ("VALIDATION_ERROR", "default_payment_terms")
+    assert failed[37] == ("VALIDATION_ERROR", "org_number")  # personnummer with month 13
+    assert failed[38][0] == "MALFORMED_ROW"
+    assert len(failed) == 9
+    assert await scalar(engine, select(func.count()).select_from(customers)) == run["created"] == 28
+
+
+async def test_outcomes_do_not_depend_on_concurrency(pg_engine: Any, tmp_path: Path) -> None:
+    """Duplicates spread over many batches fail on their later row, however many writers run."""
+    extra = []
+    for i in range(0, 600, 37):
+        row = customer_row(i)
+        row[0] = f"dup-{i}"
+        extra.append(row)
+    path = write_csv(tmp_path / "dups.csv", 600, extra=extra)
+    results = []
+    for writers, company in ((1, "one"), (6, "six")):
+        run = await do_import(pg_engine, path, Tuning(writers=writers, batches_per_commit=1), company=company)
+        outcomes = await row_outcomes(pg_engine, run["id"])
+        results.append({n for n, (status, *_) in outcomes.items() if status == "failed"})
+    assert results[0] == results[1]
+    assert results[0] == set(range(602, 602 + len(extra)))  # the appended copies, never the originals
+
+
+class Died(Exception):
+    pass
+
+
+async def test_resume_after_a_crash_writes_every_row_once(engine: Any, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "big.csv", 1234)
+    run_id, opened = await imports.start_import(engine, str(path), company_id="acme", kind="customers")
+    commits = 0
+
+    def die_midway(counts: runs.Counts) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 3:
+            raise Died  # like a crash between two commits
+
+    with pytest.raises(Died):
+        await imports.execute(engine, run_id, tuning=Tuning(batches_per_commit=2), progress=die_midway, opened=opened)
+    half = await runs.get_run(engine, run_id)
+    assert half["status"] == "running" and half["lease_owner"] is None
+    done = await scalar(engine, select(func.count()).select_from(import_rows))
+    assert 0 < done < 1234
+
+    run = await imports.execute(engine, run_id)
+    assert run["status"] == "succeeded" and run["created"] == 1234
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 1234
+    assert await scalar(engine, select(func.count()).select_from(import_rows)) == 1234
+
+
+async def test_a_changed_file_is_not_resumed(engine: Any, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", 10)
+    run_id, _ = await imports.start_import(engine, str(path), company_id="acme", kind="customers")
+    write_csv(path, 11)
+    run = await imports.execute(engine, run_id)
+    assert run["status"] == "failed" and "changed since the run started" in run["error"]
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 0
+
+
+async def test_dry_run_writes_no_registry_rows(engine: Any) -> None:
+    run = await do_import(engine, EXAMPLE, dry_run=True)
+    assert run["failed"] == 9 and run["created"] == 28
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 0
+
+
+async def test_missing_required_columns_refused_before_a_run_exists(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "no-name.csv"
+    path.write_text("Org.nr;Ort\n556036-0793;Malmö\n", encoding="utf-8")
+    with pytest.raises(Exception, match=r"missing required column.*name.*found: Org.nr, Ort"):
+        await imports.start_import(engine, str(path), company_id="acme", kind="customers")
+    assert await runs.list_runs(engine) == []
+
+
+async def report_rows(engine: Any, run_id: Any, failed_only: bool = False) -> list[dict[str, str]]:
+    out = io.StringIO()
+    await write_report(engine, str(run_id), out, failed_only=failed_only)
+    return list(csv.DictReader(io.StringIO(out.getvalue())))
+
+
+async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> None:
+    evil = customer_row(1)
+    evil[1] = '=HYPERLINK("http://evil.example","click")'
+    evil[5] = "+46 8 123 45"
+    path = write_csv(tmp_path / "evil.csv", 0, extra=[evil])
+    run = await do_import(engine, path)
+    (row,) = await report_rows(engine, run["id"])
+    assert list(row)[:6] == ["row_number", "status", "error_code", "error_field", "error_message", "entity_id"]
+    assert list(row)[6:] == list(HEADERS)
+    assert row["Namn"].startswith("'=") and row["Telefon"] == "'+46 8 123 45"
+    assert row["status"] == "created" and row["entity_id"]
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(customers.c.name, customers.c.phone))).one()
+    assert stored.name.startswith("=HYPERLINK")  # stored as given; only the spreadsheet output is defused
+
+
+async def test_reimport_failed_rows_from_the_edited_report(engine: Any, tmp_path: Path) -> None:
+    run = await do_import(engine, EXAMPLE)
+    report_path = tmp_path / "failed.csv"
+    with open(report_path, "w", encoding="utf-8-sig", newline="") as f:
+        await write_report(engine, str(run["id"]), f, failed_only=False)
+    text = report_path.read_text(encoding="utf-8-sig")
+    text = text.replace("556036-0794", "556036-0793")  # fixed checksum, but now a duplicate of line 2
+    text = text.replace("ekonomi(at)trasig.se", "ekonomi@trasig.se").replace("om ett år", "365")
+    report_path.write_text(text, encoding="utf-8-sig")
+
+    new_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(report_path))
+    again = await imports.execute(engine, new_id, opened=opened)
+    assert again["parent_run_id"] == run["id"]
+    outcomes = await row_outcomes(engine, new_id)
+    assert outcomes[32][0] == "created" and outcomes[36][0] == "created"
+    assert outcomes[30][:2] == ("failed", "CUSTOMER_DUPLICATE_ORG_NUMBER")
+    assert outcomes[2][0] == "skipped"  # created by the parent run: never twice
+    assert again["created"] == 2
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 30
+
+
+async def test_failed_rows_reimported_from_storage(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    # This export's "Momsnr" column holds internal codes, not VAT numbers: the German row fails on it.
+    path.write_text("Namn;Land;Momsnr\nA AB;Sverige;\nB GmbH;Tyskland;M-12\n", encoding="utf-8")
+    run = await do_import(engine, path)
+    assert run["failed"] == 1
+    mapping = tmp_path / "m.json"
+    mapping.write_text('{"Momsnr": "notes"}', encoding="utf-8")
+    new_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, mapping_path=str(mapping))
+    again = await imports.execute(engine, new_id, opened=opened)
+    assert (again["total"], again["created"], again["failed"]) == (1, 1, 0)
+
+    # All rows again: the ones already created (by either run) are skipped, never created twice.
+    all_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=False, mapping_path=str(mapping))
+    everything = await imports.execute(engine, all_id, opened=opened)
+    assert (everything["skipped"], everything["created"]) == (2, 0)
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 2
+
+
+async def test_two_processes_cannot_work_on_one_run(pg_engine: Any, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", 2000)
+    run_id, opened = await imports.start_import(pg_engine, str(path), company_id="acme", kind="customers")
+    first = asyncio.create_task(imports.execute(pg_engine, run_id, opened=opened))
+    while (await runs.get_run(pg_engine, run_id))["status"] != "running":
+        await asyncio.sleep(0.01)
+    with pytest.raises(runs.RunError, match="being processed by"):
+        await imports.execute(pg_engine, run_id)
+    run = await first
+    assert run["created"] == 2000
