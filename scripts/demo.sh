@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The example import on the embedded default: SQLite in ./demo, jobs in-process, VIES off (no network needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+uv sync --frozen --quiet
+mkdir -p demo
+export ROSTERSYNC_DATABASE_URL="sqlite:///demo/rostersync.db" ROSTERSYNC_VIES_ENABLED=false
+set +e
+uv run --frozen rostersync import examples/customers.csv --company demo-company --kind customers
+code=$?
+set -e
+[ "$code" -le 1 ] || exit "$code"   # 1 = the run finished with failed rows, which the example has on purpose
+run_id=$(uv run --frozen rostersync runs --company demo-company --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
+uv run --frozen rostersync report "$run_id" --failed-only -o demo/failed-rows.csv
+uv run --frozen rostersync customers list --company demo-company
+echo "The failed rows and why: demo/failed-rows.csv (fix them there, then: rostersync reimport $run_id --failed-only --file demo/failed-rows.csv)"

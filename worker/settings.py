@@ -1,0 +1,29 @@
+"""Configuration from the environment (prefix ROSTERSYNC_). Secrets are SecretStr and never printed."""
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobs.importer import Tuning
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROSTERSYNC_", extra="ignore")
+
+    # The embedded default: a SQLite file in the working directory, jobs in-process.
+    database_url: SecretStr = SecretStr("sqlite:///rostersync.db")
+    database_schema: str | None = None  # Postgres search_path; lets several registries share one database
+    redis_url: SecretStr | None = None
+    queue_name: str = "rostersync"
+
+    vies_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    vies_enabled: bool = True
+    vies_timeout_s: float = 10.0
+
+    writers: int = 4
+    batches_per_commit: int = 4
+    run_lease_s: float = 30.0
+    job_timeout_s: int = 3600
+    job_max_tries: int = 5
+
+    def tuning(self) -> Tuning:
+        return Tuning(writers=self.writers, batches_per_commit=self.batches_per_commit, lease_s=self.run_lease_s)
