@@ -157,7 +157,8 @@ class Importer:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(self.tuning.lease_s / 3)
+            # Often enough for `rostersync status` to look live; the lease itself lasts much longer.
+            await asyncio.sleep(min(self.tuning.lease_s / 3, 2.0))
             await runs.heartbeat(self.engine, self.run_id, self.owner, self.tuning.lease_s, self.counts)
 
     async def _writer(self, queue: "asyncio.Queue[Batch | None]") -> None:

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -175,7 +175,9 @@ async def bulk_create(
                 results[index] = _failed(index, error)
                 continue
             first_index_of_org[org] = index
-        row.update(company_id=company_id, created_at=stamp, updated_at=stamp)
+        # One microsecond apart: the registry lists "created-first", and a batch is created in request order.
+        created = stamp + timedelta(microseconds=index)
+        row.update(company_id=company_id, created_at=created, updated_at=created)
         if not dry_run:
             row["id"] = uuid.uuid4()
         to_insert.append((index, model, row))

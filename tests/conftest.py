@@ -82,6 +82,8 @@ def cli_env(pg_schema: str, tmp_path: Path) -> dict[str, str]:
         ROSTERSYNC_QUEUE_NAME=f"q-{pg_schema}",
         COLUMNS="200",
     )
+    migrated = rostersync("db", "upgrade", env=env)
+    assert migrated.returncode == 0, migrated.stderr
     return env
 
 

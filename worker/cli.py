@@ -243,7 +243,9 @@ def report(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    burst: Annotated[bool, typer.Option("--burst", help="Exit once the queue is empty.")] = False,
+) -> None:
     """Run the arq worker (needs ROSTERSYNC_REDIS_URL)."""
     from arq.worker import Worker  # noqa: PLC0415
 
@@ -253,7 +255,7 @@ def worker() -> None:
         options = worker_settings(settings())
     except ValueError as exc:
         fail(str(exc))
-    Worker(**options).run()
+    Worker(**options, burst=burst).run()
 
 
 @db_app.command("upgrade")

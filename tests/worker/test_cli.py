@@ -1,0 +1,174 @@
+"""The `rostersync` command as a user runs it: a subprocess with no standard input, real databases."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.conftest import CLI, PG_URL, ROOT, rostersync
+from tests.fakes.rows import write_csv
+
+EXAMPLE = str(ROOT / "examples" / "customers.csv")
+
+
+def run_json(*args: str, env: dict[str, str], code: int | None = None) -> dict:
+    result = rostersync(*args, "--json", env=env)
+    assert code is None or result.returncode == code, result.stderr
+    return json.loads(result.stdout)
+
+
+async def pg_count(schema: str, query: str) -> int:
+    conn = await asyncpg.connect(PG_URL, server_settings={"search_path": schema})
+    try:
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
+def test_embedded_default_import_report_and_listing(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    summary = run_json("import", EXAMPLE, "--company", "demo", "--kind", "customers", env=sqlite_cli_env, code=1)
+    assert {k: summary[k] for k in ("status", "total", "succeeded", "failed", "skipped")} == {
+        "status": "partially_succeeded", "total": 37, "succeeded": 28, "failed": 9, "skipped": 0,
+    }  # fmt: skip
+    status = run_json("status", summary["run_id"], env=sqlite_cli_env, code=0)
+    assert status["failed"] == 9 and status["status"] == "partially_succeeded"
+
+    report = tmp_path / "failed.csv"
+    assert rostersync("report", summary["run_id"], "--failed-only", "-o", str(report), env=sqlite_cli_env).returncode == 0
+    lines = report.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("row_number,status,error_code,error_field,error_message,entity_id,Kundnummer,Namn")
+    assert len(lines) == 10
+
+    listing = rostersync("customers", "list", "--company", "demo", "--json", env=sqlite_cli_env)
+    customers = json.loads(listing.stdout)
+    assert len(customers) == 28
+    sole_trader = next(c for c in customers if c["name"].startswith("Åsa Öberg"))
+    assert sole_trader["customer_type"] == "individual" and sole_trader["org_number"] == "19850512-****"
+    assert "19850512-3326" not in listing.stdout
+    assert {"vat_number_validated", "vat_check_status"} <= set(sole_trader)
+    other = rostersync("customers", "list", "--company", "someone-else", "--json", env=sqlite_cli_env)
+    assert json.loads(other.stdout) == []
+
+
+def test_clean_file_exits_0(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "clean.csv", 120)
+    summary = run_json("import", str(path), "--company", "c", "--kind", "customers", env=sqlite_cli_env, code=0)
+    assert (summary["status"], summary["succeeded"]) == ("succeeded", 120)
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (b"", (), "empty"),
+        ("Namn;Org.nr\n".encode(), (), "no data rows"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), (), "not a text file"),
+        ("Ort;Org.nr\nMalmö;556036-0793\n".encode(), (), "missing required column(s) for name; found: Ort, Org.nr"),
+        ('Namn;Ort\n"Acme AB;Malmö\n'.encode(), (), "unterminated"),
+        ("Namn\nA\n".encode(), ("--company", "bad id!"), "invalid --company"),
+        ("Namn\nA\n".encode(), ("--mapping", "/nonexistent.json"), "mapping"),
+        ("Namn\nA\n".encode(), ("--encoding", "klingon"), "unknown --encoding"),
+    ],
+)
+def test_nothing_can_be_done_exits_2_with_one_line_and_writes_nothing(
+    sqlite_cli_env: dict[str, str], tmp_path: Path, content: bytes, args: tuple[str, ...], message: str
+) -> None:
+    path = tmp_path / "input.csv"
+    path.write_bytes(content)
+    company = () if "--company" in args else ("--company", "c")
+    result = rostersync("import", str(path), *company, "--kind", "customers", *args, env=sqlite_cli_env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert json.loads(rostersync("runs", "--json", env=sqlite_cli_env).stdout) == []
+
+
+def test_ten_megabyte_cell_is_refused_naming_the_line(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_text("Namn;Anteckningar\nA AB;kort\nB AB;" + "x" * 10_000_000 + "\n", encoding="utf-8")
+    result = rostersync("import", str(path), "--company", "c", "--kind", "customers", env=sqlite_cli_env)
+    assert result.returncode == 2 and "line 3" in result.stderr and "1 MiB" in result.stderr
+
+
+def test_postgres_import_is_scoped_and_repeatable(cli_env: dict[str, str], pg_schema: str) -> None:
+    first = run_json("import", EXAMPLE, "--company", "a", "--kind", "customers", env=cli_env, code=1)
+    again = run_json("import", EXAMPLE, "--company", "a", "--kind", "customers", env=cli_env, code=1)
+    other = run_json("import", EXAMPLE, "--company", "b", "--kind", "customers", env=cli_env, code=1)
+    assert first["succeeded"] == other["succeeded"] == 28
+    # The same file again: every org number exists, so those rows fail as duplicates instead of doubling.
+    assert again["failed"] > first["failed"]
+
+
+async def test_killed_import_resumes_with_every_row_once(cli_env: dict[str, str], pg_schema: str, tmp_path: Path) -> None:
+    rows = 30_000
+    path = write_csv(tmp_path / "big.csv", rows)
+    env = {**cli_env, "ROSTERSYNC_WRITERS": "2", "ROSTERSYNC_BATCHES_PER_COMMIT": "1"}
+    proc = subprocess.Popen(
+        [str(CLI), "import", str(path), "--company", "k", "--kind", "customers", "--json"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while await pg_count(pg_schema, "SELECT count(*) FROM import_rows") < 2000:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = await pg_count(pg_schema, "SELECT count(*) FROM import_rows")
+    assert written < rows, "the import finished before it could be killed"
+
+    (run_id,) = [r["run_id"] for r in run_json("runs", env=env)]
+    assert run_json("status", run_id, env=env)["status"] == "running"
+    resumed = run_json("resume", run_id, env=env, code=0)
+    assert (resumed["status"], resumed["created"], resumed["failed"]) == ("succeeded", rows, 0)
+    assert await pg_count(pg_schema, "SELECT count(*) FROM customers") == rows
+    assert await pg_count(pg_schema, "SELECT count(DISTINCT org_number) FROM customers") == rows
+    assert await pg_count(pg_schema, "SELECT count(*) FROM import_rows") == rows
+
+
+def test_queued_import_runs_on_the_worker(cli_env: dict[str, str], redis_url: str, tmp_path: Path) -> None:
+    env = {**cli_env, "ROSTERSYNC_REDIS_URL": redis_url}
+    path = write_csv(tmp_path / "q.csv", 300)
+    queued = run_json("import", str(path), "--company", "q", "--kind", "customers", "--queue", env=env, code=0)
+    assert queued["status"] == "queued"
+    worker = rostersync("worker", "--burst", env=env, timeout=120)
+    assert worker.returncode == 0, worker.stderr
+    done = run_json("status", queued["run_id"], env=env, code=0)
+    assert (done["status"], done["created"]) == ("succeeded", 300)
+
+
+def test_queue_without_redis_is_refused(cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "q.csv", 3)
+    result = rostersync("import", str(path), "--company", "q", "--kind", "customers", "--queue", env=cli_env)
+    assert result.returncode == 2 and "ROSTERSYNC_REDIS_URL" in result.stderr
+
+
+async def test_worker_killed_mid_job_is_retried_by_another_worker(
+    cli_env: dict[str, str], redis_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    """arq retries a job whose worker died once the job's timeout (+10 s) passes; the retry resumes the run."""
+    env = {
+        **cli_env, "ROSTERSYNC_REDIS_URL": redis_url, "ROSTERSYNC_JOB_TIMEOUT_S": "10",
+        "ROSTERSYNC_WRITERS": "1", "ROSTERSYNC_BATCHES_PER_COMMIT": "1",
+    }  # fmt: skip
+    rows = 20_000
+    path = write_csv(tmp_path / "w.csv", rows)
+    queued = run_json("import", str(path), "--company", "w", "--kind", "customers", "--queue", env=env, code=0)
+    first = subprocess.Popen([str(CLI), "worker"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while await pg_count(pg_schema, "SELECT count(*) FROM import_rows") < 1000:
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert await pg_count(pg_schema, "SELECT count(*) FROM import_rows") < rows
+    second = rostersync("worker", "--burst", env=env, timeout=180)
+    assert second.returncode == 0, second.stderr
+    done = run_json("status", queued["run_id"], env=env)
+    assert (done["status"], done["created"]) == ("succeeded", rows)
+    assert await pg_count(pg_schema, "SELECT count(*) FROM customers") == rows
