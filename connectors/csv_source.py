@@ -1,0 +1,590 @@
+"""Streaming CSV reading for accountants' customer/supplier exports.
+
+The stdlib `csv` module is used (not pandas) because reports must name the line a person sees in an editor,
+also for records with embedded newlines, and a record with too many values must become a failed row rather
+than be dropped.
+
+* `CsvSource(path)` detects the encoding (BOM, UTF-16 NUL pattern, strict UTF-8, else cp1252) and the
+  delimiter (`,` `;` tab `|`), and reads the header.  Problems found there raise `SourceError` at once.
+* `check()` is a full streaming pre-pass: it raises `SourceError` for anything structural (binary content,
+  undecodable bytes, an unterminated quoted field, a value longer than 1 MiB, no data rows) and returns the
+  number of data rows.
+* `rows()` streams `SourceRow`s in constant memory; it raises the same `SourceError`s if it meets them.
+  Row-level problems (too many values, malformed quoting) are `SourceRow.error`s and reading continues.
+
+Every value is the exact cell text: nothing is converted or stripped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Final
+
+__all__ = [
+    "DELIMITERS",
+    "MAX_COLUMNS",
+    "MAX_VALUE_CHARS",
+    "CsvSource",
+    "SourceError",
+    "SourceRow",
+    "escape_cell",
+    "unescape_cell",
+]
+
+MAX_VALUE_CHARS: Final = 1 << 20  # "1 MiB": csv counts characters
+MAX_COLUMNS: Final = 500
+DELIMITERS: Final = (";", ",", "\t", "|")  # order = preference when two candidates score the same
+
+_SAMPLE_BYTES: Final = 64 * 1024
+_ASCII_SCAN_BYTES: Final = 16 * 1024 * 1024  # how far to look for the first non-ASCII byte of an ASCII head
+_SNIFF_RECORDS: Final = 50
+_READ_BUFFER: Final = 1 << 20
+_FALLBACK_ERRORS: Final = "rostersync-cp1252-latin1"
+# C0 controls that do not occur in text files (tab, LF, CR, FF and the DOS EOF mark 0x1A are allowed).
+_CONTROL_CHARS: Final = tuple(chr(c) for c in (*range(1, 9), 0x0B, *range(0x0E, 0x1A), *range(0x1B, 0x20)))
+_SPREADSHEET_TRIGGERS: Final = frozenset("=+-@\t\r")
+_ASCII_BYTES: Final = bytes(range(128))
+_MALFORMED_QUOTES: Final = 'malformed quoting: text after a closing quote (write "" for a quote inside a quoted value)'
+
+
+def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Decode the 5 bytes cp1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) as latin-1 does."""
+    if isinstance(exc, UnicodeDecodeError):
+        return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+    raise exc
+
+
+codecs.register_error(_FALLBACK_ERRORS, _latin1_fallback)
+
+
+class SourceError(Exception):
+    """A fatal problem with the file: nothing from it may be written."""
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.message = " ".join(str(message).split())  # always one line
+        self.line = line
+        super().__init__(self.path, self.message, line)
+
+    def __str__(self) -> str:
+        name = os.path.basename(self.path) or self.path
+        if self.line is None:
+            return f"{name}: {self.message}"
+        return f"{name}, line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    line: int  # 1-based line where the record starts, as a person sees it in an editor
+    values: tuple[str, ...]  # raw cell texts in header order, exactly len(headers) of them unless `error`
+    error: str | None = None  # row-level problem; the values are then every value the line had
+
+
+def escape_cell(value: str) -> str:
+    """Make a cell safe to open in a spreadsheet: prefix `'` when it starts with = + - @ tab or CR.
+
+    A value that already is `'`s followed by one of those characters gets one more `'`, so that
+    `unescape_cell(escape_cell(v)) == v` for every string.
+    """
+    if value and (value[0] in _SPREADSHEET_TRIGGERS or value[0] == "'"):
+        rest = value.lstrip("'")
+        if rest and rest[0] in _SPREADSHEET_TRIGGERS:
+            return "'" + value
+    return value
+
+
+def unescape_cell(value: str) -> str:
+    """Undo `escape_cell`: drop one leading `'` when the quotes are followed by = + - @ tab or CR."""
+    if len(value) > 1 and value[0] == "'":
+        rest = value.lstrip("'")
+        if rest and rest[0] in _SPREADSHEET_TRIGGERS:
+            return value[1:]
+    return value
+
+
+class _NulFound(Exception):
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
+class _GuardedRaw(io.RawIOBase):
+    """Raw reader that stops at a NUL character (binary data inside a text file).
+
+    Called once per buffer fill (1 MiB), so it costs nothing per row.  `unit` is 1 for 8-bit encodings
+    and UTF-8 (any NUL byte), 2 for UTF-16 (a NUL code unit: two zero bytes at an even offset).
+    """
+
+    def __init__(self, raw: IO[bytes], unit: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._unit = unit
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        if self._unit == 1:
+            i = data.find(b"\x00")
+            if i >= 0:
+                raise _NulFound(self._pos + i)
+        else:
+            i = data.find(b"\x00\x00")
+            while i >= 0:
+                if (self._pos + i) % 2 == 0:
+                    raise _NulFound(self._pos + i)
+                i = data.find(b"\x00\x00", i + 1)
+        buffer[:n] = data
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _count_line_breaks(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _first_complete_lines(text: str) -> str:
+    """The text up to its last line break (drops a line cut off by the sample size)."""
+    cut = max(text.rfind("\n"), text.rfind("\r"))
+    return text[: cut + 1] if cut >= 0 else ""
+
+
+def _normalise_delimiter(delimiter: str) -> str:
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    d = named.get(delimiter.lower(), delimiter)
+    if len(d) != 1 or d in '"\r\n' or d.isalnum():
+        raise ValueError(f"invalid delimiter {delimiter!r}: give one character such as , ; | or 'tab'")
+    return d
+
+
+def _sep_line(record: list[str], delimiter: str) -> str | None:
+    """Excel's optional first line `sep=;` (parsed as a record, so the delimiter may have split it)."""
+    text = delimiter.join(record)
+    if len(text) == 5 and text[:4].lower() == "sep=":
+        return text[4]
+    return None
+
+
+class CsvSource:
+    """A CSV export, read as text, streamed row by row."""
+
+    path: str
+    encoding: str
+    delimiter: str
+    headers: tuple[str, ...]
+    header_line: int
+    _header_end: int  # csv line_num after the header record
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self._errors = "strict"
+        self._encoding_given = encoding is not None
+        if delimiter is not None:
+            delimiter = _normalise_delimiter(delimiter)
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(_SAMPLE_BYTES)
+                at_eof = len(head) < _SAMPLE_BYTES or not f.peek(1)
+                if encoding is not None:
+                    self.encoding = self._given_encoding(encoding, head)
+                else:
+                    self.encoding = self._detect_encoding(head, at_eof, f)
+        except OSError as exc:
+            raise SourceError(self.path, f"cannot read the file: {exc.strerror or exc}") from None
+        text = self._decode_head(head, at_eof)
+        if not text.strip():
+            raise SourceError(self.path, "the file is empty")
+        if sum(map(text.count, _CONTROL_CHARS)) > max(2, len(text) // 100):
+            raise SourceError(self.path, f"not a text file (control characters in {self.encoding} text)")
+        sample = text if at_eof else _first_complete_lines(text)
+        self._has_sep_line = False
+        if delimiter is None:
+            delimiter = self._detect_delimiter(sample)
+        else:
+            self._detect_sep_line(sample, delimiter)
+        self.delimiter = delimiter
+        self._read_header()
+
+    # -- detection ---------------------------------------------------------------------------------
+
+    def _given_encoding(self, encoding: str, head: bytes) -> str:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {encoding!r}") from None
+        # A BOM the caller did not mention must not end up in the first header.
+        if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if name in ("utf-16-le", "utf-16-be") and head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"
+        return name
+
+    def _detect_encoding(self, head: bytes, at_eof: bool, f: io.BufferedReader) -> str:
+        if not head:
+            raise SourceError(self.path, "the file is empty")
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        if b"\x00" in head:
+            utf16 = self._utf16_without_bom(head, at_eof)
+            if utf16 is None:
+                raise SourceError(self.path, "not a text file (it contains NUL bytes)")
+            return utf16
+        bad = _utf8_error_at(head, at_eof)
+        if bad is None:
+            if not head.isascii() or at_eof or _later_bytes_are_utf8(f):
+                return "utf-8"
+        elif not head[:bad].isascii():
+            # Valid multibyte UTF-8 before the bad byte: a damaged or mixed UTF-8 file, not cp1252.
+            # Reading it as UTF-8 reports the bad line instead of silently garbling every ä and ö.
+            return "utf-8"
+        self._errors = _FALLBACK_ERRORS
+        return "cp1252"
+
+    @staticmethod
+    def _utf16_without_bom(head: bytes, at_eof: bool) -> str | None:
+        even = head[0::2].count(0)
+        odd = head[1::2].count(0)
+        order = ("utf-16-le", "utf-16-be") if odd >= even else ("utf-16-be", "utf-16-le")
+        for name in order:
+            try:
+                text = codecs.getincrementaldecoder(name)("strict").decode(head, final=at_eof)
+            except UnicodeDecodeError:
+                continue
+            if "\x00" not in text and sum(map(text.count, _CONTROL_CHARS)) <= max(2, len(text) // 100):
+                return name
+        return None
+
+    def _decode_head(self, head: bytes, at_eof: bool) -> str:
+        decoder = codecs.getincrementaldecoder(self.encoding)(self._errors)
+        try:
+            return decoder.decode(head, final=at_eof)
+        except UnicodeDecodeError as exc:
+            line = 1 + _count_line_breaks(exc.object[: exc.start].decode(self.encoding, "replace"))
+            raise SourceError(self.path, self._decode_message(exc), line) from None
+
+    def _decode_message(self, exc: UnicodeDecodeError) -> str:
+        bad = exc.object[exc.start : exc.start + 4].hex(" ")
+        if self._encoding_given:
+            hint = "is the encoding right?"
+        else:
+            hint = f"the start of the file looked like {self.encoding}; if it is not, pass the encoding"
+        return f"bytes that are not valid {self.encoding} text ({bad}); {hint}"
+
+    def _sniff_records(self, sample: str, delimiter: str) -> list[list[str]]:
+        records: list[list[str]] = []
+        try:
+            for rec in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter):
+                if any(rec):
+                    records.append(rec)
+                    if len(records) >= _SNIFF_RECORDS:
+                        break
+        except csv.Error:
+            pass
+        return records
+
+    def _detect_sep_line(self, sample: str, delimiter: str) -> str | None:
+        records = self._sniff_records(sample, delimiter)
+        if records:
+            sep = _sep_line(records[0], delimiter)
+            if sep is not None:
+                self._has_sep_line = True
+                return sep
+        return None
+
+    def _detect_delimiter(self, sample: str) -> str:
+        sep = self._detect_sep_line(sample, ",")
+        if sep is not None:
+            return sep
+        best: tuple[tuple[bool, int, int], str] | None = None
+        for d in DELIMITERS:
+            records = self._sniff_records(sample, d)[1 if self._has_sep_line else 0 :]
+            if not records:
+                continue
+            header = records[0]
+            width = len(header)
+            named = width
+            while named and not header[named - 1].strip():
+                named -= 1
+            if named < 2:
+                continue
+            data = records[1:]
+            fits = all(len(r) <= width or not any(r[width:]) for r in data)
+            exact = sum(1 for r in data if len(r) in (width, named))
+            score = (fits, exact, named)
+            if best is None or score > best[0]:
+                best = (score, d)
+        return best[1] if best is not None else ","
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _open(self) -> io.TextIOWrapper:
+        raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed with the wrapper
+        unit = 2 if self.encoding.startswith("utf-16") else 1
+        buffered = io.BufferedReader(_GuardedRaw(raw, unit), _READ_BUFFER)
+        return io.TextIOWrapper(buffered, encoding=self.encoding, errors=self._errors, newline="")
+
+    def _fatal(self, exc: BaseException, start: int, reader_line: int) -> SourceError:
+        """Turn an exception met while reading into the SourceError to raise."""
+        if isinstance(exc, _NulFound):
+            return SourceError(self.path, "not a text file (NUL byte in the data)", self._line_at_offset(exc.offset))
+        if isinstance(exc, UnicodeDecodeError):
+            bad_line, err = self._first_decode_error()
+            return SourceError(self.path, self._decode_message(err or exc), bad_line)
+        if isinstance(exc, OSError):
+            return SourceError(self.path, f"cannot read the file: {exc.strerror or exc}")
+        text = str(exc)
+        if "field larger than field limit" in text:
+            if reader_line > start:
+                msg = "a quoted value runs on for more than 1 MiB (unterminated quote?)"
+            else:
+                msg = "a value is longer than 1 MiB"
+            return SourceError(self.path, msg, start)
+        if "unexpected end of data" in text:
+            return SourceError(self.path, "unterminated quoted field (file truncated?)", start)
+        return SourceError(self.path, f"unreadable CSV ({text})", start)
+
+    def _read_header(self) -> None:
+        start = 1  # line where the record being read starts
+        reader_line = 0
+        skip_sep = self._has_sep_line
+        record: list[str] | None = None
+        csv.field_size_limit(MAX_VALUE_CHARS)
+        try:
+            with self._open() as f:
+                reader = csv.reader(f, delimiter=self.delimiter, strict=True)
+                for rec in reader:
+                    reader_line = reader.line_num
+                    if any(rec) and not (len(rec) == 1 and rec[0].isspace()):
+                        if not skip_sep:
+                            record = rec
+                            break
+                        skip_sep = False
+                    start = reader_line + 1
+        except (csv.Error, _NulFound, UnicodeDecodeError, OSError) as exc:
+            raise self._fatal(exc, start, reader_line) from None
+        if record is None:
+            raise SourceError(self.path, "the file is empty (no header line)")
+        self._header_end = reader_line
+        self.header_line = start
+        width = len(record)
+        while width and not record[width - 1].strip():
+            width -= 1
+        if width > MAX_COLUMNS:
+            raise SourceError(self.path, f"the header has {width} columns, at most {MAX_COLUMNS} are supported", start)
+        names = [cell.strip().lstrip("\ufeff").strip() for cell in record[:width]]
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names, 1):
+            if not name:
+                raise SourceError(self.path, f"column {i} of the header has no name", start)
+            if name in seen:
+                raise SourceError(self.path, f"duplicate column name {name!r} (columns {seen[name]} and {i})", start)
+            seen[name] = i
+        self.headers = tuple(names)
+
+    def check(self) -> int:
+        """Read the whole file once (streaming); raise SourceError on anything structural.
+
+        Returns the number of data rows (including rows that carry a row-level error).
+        """
+        count = 0
+        for _ in self.rows():
+            count += 1
+        return count
+
+    def rows(self) -> Iterator[SourceRow]:
+        """Stream the data rows.  Blank lines (and lines of only delimiters) are skipped."""
+        n = len(self.headers)
+        pad = ("",) * n
+        header_end = self._header_end
+        count = 0
+        last = header_end  # line_num after the previous record: the next record starts on last + 1
+        shadow: _LineShadow | None = None
+        csv.field_size_limit(MAX_VALUE_CHARS)  # process-wide; the default (128 Ki chars) is too small
+        try:
+            f = self._open()
+        except OSError as exc:
+            raise SourceError(self.path, f"cannot read the file: {exc.strerror or exc}") from None
+        with f:
+            reader = csv.reader(f, delimiter=self.delimiter, strict=True)
+            try:
+                if header_end:
+                    for _ in reader:
+                        if reader.line_num >= header_end:
+                            break
+                last = reader.line_num
+                while True:
+                    try:
+                        # Hot loop: no per-cell Python work beyond what csv does.
+                        for rec in reader:
+                            k = len(rec)
+                            if k == n:
+                                if rec[0] or any(rec):
+                                    count += 1
+                                    yield SourceRow(last + 1, tuple(rec))
+                            elif k < n:
+                                if any(rec) and not (k == 1 and rec[0].isspace()):
+                                    count += 1
+                                    yield SourceRow(last + 1, (*rec, *pad[k:]))
+                            elif not any(rec[n:]):  # trailing delimiters only
+                                if any(rec):
+                                    count += 1
+                                    yield SourceRow(last + 1, tuple(rec[:n]))
+                            else:
+                                used = k
+                                while not rec[used - 1]:
+                                    used -= 1
+                                count += 1
+                                # Every value is kept: the report shows the line as it was.
+                                yield SourceRow(
+                                    last + 1,
+                                    tuple(rec[:used]),
+                                    f"the line has {used} values but the header has {n} columns",
+                                )
+                            last = reader.line_num
+                        break
+                    except csv.Error as exc:
+                        text = str(exc)
+                        if "field larger" in text or "unexpected end of data" in text:
+                            raise
+                        # Malformed quoting ("abc"def): a row error; the reader resumes on the next line.
+                        end = reader.line_num
+                        if shadow is None:
+                            shadow = _LineShadow(self)
+                        count += 1
+                        yield SourceRow(last + 1, shadow.values(last + 1, end, n), _MALFORMED_QUOTES)
+                        last = end
+            except (csv.Error, _NulFound, UnicodeDecodeError, OSError) as exc:
+                raise self._fatal(exc, last + 1, reader.line_num) from None
+            finally:
+                if shadow is not None:
+                    shadow.close()
+        if count == 0:
+            raise SourceError(self.path, "there are no data rows after the header", self.header_line)
+
+    # -- error-path helpers (never on the hot path) ------------------------------------------------
+
+    def _scan(self, stop_offset: int | None) -> tuple[int, UnicodeDecodeError | None]:
+        """Decode from the start counting line breaks; stop at a byte offset or the first bad byte.
+
+        Returns (line number at the stop, the decode error if that is what stopped it).
+        """
+        decoder = codecs.getincrementaldecoder(self.encoding)(self._errors)
+        breaks = 0
+        pending_cr = False  # a CR that ended the previous piece may pair with an LF
+        offset = 0
+        with open(self.path, "rb") as f:
+            while True:
+                size = 64 * 1024
+                if stop_offset is not None:
+                    size = min(size, stop_offset - offset)
+                chunk = f.read(size) if size > 0 else b""
+                if not chunk:
+                    if stop_offset is None:
+                        try:
+                            decoder.decode(b"", final=True)
+                        except UnicodeDecodeError as exc:  # a multibyte character cut off at the end
+                            return breaks + 1, exc
+                    return breaks + 1, None
+                state = decoder.getstate()
+                try:
+                    pieces = [decoder.decode(chunk)]
+                except UnicodeDecodeError:
+                    decoder.setstate(state)
+                    pieces = []
+                    for i in range(len(chunk)):
+                        try:
+                            pieces.append(decoder.decode(chunk[i : i + 1]))
+                        except UnicodeDecodeError as exc:
+                            text = "".join(pieces)
+                            if pending_cr and text.startswith("\n"):
+                                breaks -= 1
+                            return breaks + _count_line_breaks(text) + 1, exc
+                text = "".join(pieces)
+                if pending_cr and text.startswith("\n"):
+                    breaks -= 1
+                breaks += _count_line_breaks(text)
+                pending_cr = text.endswith("\r")
+                offset += len(chunk)
+
+    def _line_at_offset(self, offset: int) -> int:
+        return self._scan(offset)[0]
+
+    def _first_decode_error(self) -> tuple[int | None, UnicodeDecodeError | None]:
+        line, err = self._scan(None)
+        return (line, err) if err is not None else (None, None)
+
+
+class _LineShadow:
+    """A second, lazily advanced line reader: gives the raw text of lines start..end (error path only).
+
+    It only moves forward, so fetching the text of every malformed row costs one extra pass at most.
+    """
+
+    def __init__(self, source: CsvSource) -> None:
+        self._source = source
+        self._file = source._open()
+        self._line = 0  # lines consumed so far
+
+    def values(self, start: int, end: int, n: int) -> tuple[str, ...]:
+        lines: list[str] = []
+        for line in self._file:
+            self._line += 1
+            if self._line >= start:
+                lines.append(line)
+            if self._line >= end:
+                break
+        text = "".join(lines)
+        try:
+            rec = next(csv.reader(io.StringIO(text, newline=""), delimiter=self._source.delimiter), [])
+        except csv.Error:
+            rec = [text]
+        rec = rec[:n]
+        return (*rec, *("",) * (n - len(rec)))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _later_bytes_are_utf8(f: io.BufferedReader) -> bool:
+    """After an all-ASCII head: judge by the first non-ASCII bytes within the next 16 MiB."""
+    scanned = 0
+    while scanned < _ASCII_SCAN_BYTES:
+        chunk = f.read(_READ_BUFFER)
+        if not chunk:
+            return True
+        scanned += len(chunk)
+        if not chunk.isascii():
+            probe = chunk[len(chunk) - len(chunk.lstrip(_ASCII_BYTES)) :][:4096]
+            if len(probe) < 4096:
+                probe += f.read(4096 - len(probe))
+            return _utf8_error_at(probe, final=len(probe) < 4096) is None
+    return True
+
+
+def _utf8_error_at(data: bytes, final: bool) -> int | None:
+    """Offset of the first byte that is not valid UTF-8 (None when all is valid)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(data, final=final)
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
