@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from connectors.csv_source import SourceError
 from jobs import runs
 from jobs.sources import Input, Item
-from registry.bulk import MAX_ITEMS, Model, Rejected, bulk_create, duplicate_error, validate
+from registry.bulk import MAX_ITEMS, Model, Rejected, bulk_create, duplicate_error, store, validate
 from registry.fields import Kind
 from registry.tables import import_rows
 
@@ -95,7 +95,7 @@ def row_record(run_id: uuid.UUID, batch: int, item: Item, result: dict[str, Any]
         record.update(status="skipped", error_message=item.skip)
     elif result["ok"]:
         data = result["data"]
-        record.update(status="created", entity_id=uuid.UUID(data["id"]) if data.get("id") else None)
+        record.update(status="created", entity_id=data.get("id"))
         if data.get("warnings"):
             record.update(_describe(data["warnings"]), warnings=data["warnings"])
     else:
@@ -196,7 +196,7 @@ class Importer:
                     records.append(row_record(self.run_id, batch.index, item, result))
                     if result is not None and result["ok"] and not dry_run:
                         created.append(result["data"])
-            await conn.execute(import_rows.insert(), records)
+            await store(conn).append(conn, import_rows, records)
         for record in records:
             self.counts.add(record["status"])
         if self.after_commit is not None and created:

@@ -178,6 +178,4 @@ async def execute(
     async def reopen(run: RowMapping) -> Input:
         return opened if opened is not None else await open_input(engine, run)
 
-    return await run_import(
-        engine, run_id, reopen, tuning=tuning, progress=progress, after_commit=after_commit
-    )
+    return await run_import(engine, run_id, reopen, tuning=tuning, progress=progress, after_commit=after_commit)

@@ -55,9 +55,7 @@ async def write_report(engine: AsyncEngine, run_id: str, out: TextIO, *, failed_
     count = 0
     async for row in _rows(engine, run["id"], failed_only):
         raw = row["raw"]
-        source = (
-            [(_flatten(raw).get(h) or "") for h in headers] if isinstance(raw, Mapping) else [v or "" for v in raw]
-        )
+        source = [(_flatten(raw).get(h) or "") for h in headers] if isinstance(raw, Mapping) else [v or "" for v in raw]
         ours = [
             str(row["row_number"]),
             row["status"],

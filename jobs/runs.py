@@ -142,8 +142,7 @@ async def acquire(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: f
         expires = _aware(run["lease_expires_at"])
         if run["lease_owner"] and expires and expires > now() and not _owner_is_dead(run["lease_owner"]):
             raise RunError(
-                f"run {run_id} is being processed by {run['lease_owner']} "
-                f"(lease ends {expires:%Y-%m-%d %H:%M:%S} UTC)"
+                f"run {run_id} is being processed by {run['lease_owner']} (lease ends {expires:%Y-%m-%d %H:%M:%S} UTC)"
             )
         taken = await conn.execute(
             update(import_runs)
@@ -185,9 +184,7 @@ async def heartbeat(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s:
 
 async def row_counts(conn: AsyncConnection, run_id: uuid.UUID) -> Counts:
     rows = await conn.execute(
-        select(import_rows.c.status, func.count())
-        .where(import_rows.c.run_id == run_id)
-        .group_by(import_rows.c.status)
+        select(import_rows.c.status, func.count()).where(import_rows.c.run_id == run_id).group_by(import_rows.c.status)
     )
     counts = Counts()
     for status, n in rows:
@@ -196,9 +193,7 @@ async def row_counts(conn: AsyncConnection, run_id: uuid.UUID) -> Counts:
 
 
 async def done_batches(conn: AsyncConnection, run_id: uuid.UUID) -> set[int]:
-    rows = await conn.execute(
-        select(import_rows.c.batch_index).where(import_rows.c.run_id == run_id).distinct()
-    )
+    rows = await conn.execute(select(import_rows.c.batch_index).where(import_rows.c.run_id == run_id).distinct())
     return {r for (r,) in rows}
 
 
@@ -245,7 +240,7 @@ async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: i
         return list((await conn.execute(query)).mappings())
 
 
-def summary(run: Mapping[str, Any]) -> dict[str, Any]:
+def summary(run: Mapping[Any, Any]) -> dict[str, Any]:
     """The JSON object the CLI prints for a run."""
     return {
         "run_id": str(run["id"]),

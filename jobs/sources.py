@@ -36,9 +36,12 @@ class Item:
 
 
 class Input(Protocol):
-    headers: Sequence[str] | None
-    total: int
-    warnings: list[str]
+    @property
+    def headers(self) -> Sequence[str] | None: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def warnings(self) -> list[str]: ...
 
     def items(self) -> AsyncIterator[Item]: ...
 
@@ -65,7 +68,7 @@ def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
 
 def _mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[str, str | None] | None) -> Any:
     try:
-        mapping = build_mapping(headers, kind, overrides)  # type: ignore[arg-type]
+        mapping = build_mapping(headers, kind, overrides)
     except ValueError as exc:
         raise SourceError(path, str(exc)) from None
     missing = mapping.missing_required()
@@ -159,7 +162,9 @@ class Lineage:
 async def lineage(engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: bool) -> Lineage:
     async with engine.connect() as conn:
         root = parent_id
-        while (up := await conn.scalar(select(import_runs.c.parent_run_id).where(import_runs.c.id == root))) is not None:
+        while (
+            up := await conn.scalar(select(import_runs.c.parent_run_id).where(import_runs.c.id == root))
+        ) is not None:
             root = up
         family, frontier = {root}, {root}
         while frontier:
@@ -184,7 +189,7 @@ class StoredRowsInput:
     def __init__(
         self,
         engine: AsyncEngine,
-        parent: Mapping[str, Any],
+        parent: Mapping[Any, Any],
         kind: Kind,
         overrides: Mapping[str, str | None] | None,
         *,
@@ -219,7 +224,7 @@ class SavedPageInput:
     """A saved JSON page (or list of records) of a connected system's API."""
 
     def __init__(self, path: str, kind: Kind, connector: str) -> None:
-        from connectors.crm import CONNECTORS  # noqa: PLC0415 - only JSON imports need the CRM clients
+        from connectors.crm import CONNECTORS
 
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
@@ -242,8 +247,6 @@ class SavedPageInput:
             yield Item(number, dict(record.raw), payload=dict(record.payload))
 
 
-
-
 def detect_source(path: str) -> str:
     """`--source auto`: JSON pages are told apart by their envelope; everything else is CSV."""
     if not path.lower().endswith(".json"):
@@ -253,7 +256,11 @@ def detect_source(path: str) -> str:
             head = f.read(4096).decode("utf-8-sig", errors="replace")
     except OSError as exc:
         raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
-    for marker, source in (('"collection"', "economic"), ('"Data"', "visma-eaccounting"), ('"results"', "visma")):
+    for marker, source in (
+        ('"collection"', "economic"),
+        ('"Data"', "visma-eaccounting"),
+        ('"results"', "visma"),
+    ):
         if marker in head:
             return source
     return "faktoora"

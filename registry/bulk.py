@@ -1,8 +1,8 @@
 """Bulk-create with the semantics of seeds 000/002: ≤50 items, partial success, idempotent per batch.
 
 One batch is three statements whatever its size: claim the idempotency key, insert the valid items with
-`ON CONFLICT DO NOTHING RETURNING id`, store the response beside the key. The caller owns the transaction, so a
-job can commit its own bookkeeping (and several batches) atomically with the rows and the key.
+`ON CONFLICT DO NOTHING RETURNING id`, store the response beside the key. The caller owns the transaction,
+so a job can commit its own bookkeeping (and several batches) atomically with the rows and the key.
 """
 
 import hashlib
@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from registry import store_pg, store_sql
 from registry.fields import Kind
 from registry.models import CustomerCreate, SupplierCreate, field_errors
-from registry.tables import PARTY_TABLES, idempotency_keys
+from registry.tables import PARTY_TABLES
 
 MAX_ITEMS = 50
 
@@ -80,28 +79,19 @@ def duplicate_error(kind: Kind, org_number: str, where: str = "for this company"
     }
 
 
-def request_hash(items: Sequence[Mapping[str, Any] | BaseModel | Rejected]) -> str:
-    def plain(item: Mapping[str, Any] | BaseModel | Rejected) -> Any:
-        if isinstance(item, Rejected):
-            return {"rejected": item.error}
-        if isinstance(item, BaseModel):
-            return item.model_dump(mode="json")
-        return dict(item)
-
-    body = json.dumps([plain(i) for i in items], sort_keys=True, default=str, separators=(",", ":"))
+def request_hash(checked: Sequence[dict[str, Any] | Rejected]) -> str:
+    """Fingerprint of a batch after validation: payloads that normalise alike are the same request."""
+    plain = [{"rejected": c.error} if isinstance(c, Rejected) else c for c in checked]
+    body = json.dumps(plain, default=str, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _insert_new(conn: AsyncConnection, table: Table, returning: str) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: rows that hit a unique constraint are simply not returned."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing().returning(table.c[returning])
-
-
-def _ok(index: int, row: Mapping[str, Any], warnings: Sequence[Any]) -> dict[str, Any]:
-    data = {k: v for k, v in row.items() if k not in ("company_id", "created_at", "updated_at")}
-    if "id" in data:
-        data["id"] = str(data["id"])
+def _ok(index: int, row: Mapping[str, Any], warnings: Sequence[Any], *, full: bool) -> dict[str, Any]:
+    """A created item is reported by id and name (as in the seeds); a dry run shows the would-be record."""
+    if full:
+        data = {k: v for k, v in row.items() if k not in ("company_id", "created_at", "updated_at")}
+    else:
+        data = {"id": str(row["id"]), "name": row["name"]}
     if warnings:
         data["warnings"] = [{"field": w.field, "code": w.code, "message": w.message} for w in warnings]
     return {"ok": True, "request_index": index, "data": data}
@@ -134,40 +124,28 @@ async def bulk_create(
     if not idempotency_key:
         raise BulkCreateError("an idempotency key is required")
     table = PARTY_TABLES[kind]
-    digest = request_hash(items)
+    db = store(conn)
+    done = CustomerCreate | SupplierCreate | Rejected
+    checked = [i if isinstance(i, done) else validate(kind, i) for i in items]
+    rows = [c if isinstance(c, Rejected) else c.db_values() for c in checked]
+    digest = request_hash(rows)
 
-    if not dry_run:
-        claimed = await conn.execute(
-            _insert_new(conn, idempotency_keys, "key").values(
-                company_id=company_id, key=idempotency_key, request_hash=digest, created_at=now or _now()
-            )
-        )
-        if claimed.first() is None:
-            stored = (
-                await conn.execute(
-                    select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
-                        idempotency_keys.c.company_id == company_id,
-                        idempotency_keys.c.key == idempotency_key,
-                    )
-                )
-            ).one()
-            if stored.request_hash != digest:
-                raise IdempotencyKeyReused(
-                    f"idempotency key {idempotency_key!r} was used before with a different payload"
-                )
-            response: dict[str, Any] = stored.response
-            return response
+    if not dry_run and not await db.claim_key(conn, company_id, idempotency_key, digest, now or _now()):
+        stored_digest, stored_response = await db.stored(conn, company_id, idempotency_key)
+        if stored_digest != digest:
+            raise IdempotencyKeyReused(f"idempotency key {idempotency_key!r} was used before with a different payload")
+        replayed: dict[str, Any] = stored_response
+        return replayed
 
     results: list[dict[str, Any] | None] = [None] * len(items)
     to_insert: list[tuple[int, Model, dict[str, Any]]] = []
     first_index_of_org: dict[str, int] = {}
     stamp = now or _now()
-    for index, item in enumerate(items):
-        model = item if isinstance(item, CustomerCreate | SupplierCreate | Rejected) else validate(kind, item)
-        if isinstance(model, Rejected):
-            results[index] = _failed(index, model.error)
+    for index, (model, row) in enumerate(zip(checked, rows, strict=True)):
+        if isinstance(row, Rejected):
+            results[index] = _failed(index, row.error)
             continue
-        row = model.db_values()
+        assert not isinstance(model, Rejected)
         org = row.get("org_number")
         if org is not None:
             if org in first_index_of_org:
@@ -183,20 +161,18 @@ async def bulk_create(
         to_insert.append((index, model, row))
 
     if dry_run:
-        existing = await _existing_org_numbers(conn, table, company_id, list(first_index_of_org))
+        existing = await db.existing_org_numbers(conn, table, company_id, list(first_index_of_org))
         for index, model, row in to_insert:
             org = row.get("org_number")
-            failed = org is not None and org in existing
-            results[index] = (
-                _failed(index, duplicate_error(kind, org)) if failed else _ok(index, row, model.warnings)
-            )
+            if org is not None and org in existing:
+                results[index] = _failed(index, duplicate_error(kind, org))
+            else:
+                results[index] = _ok(index, row, model.warnings, full=True)
     elif to_insert:
-        inserted = {
-            r.id for r in await conn.execute(_insert_new(conn, table, "id"), [row for _, _, row in to_insert])
-        }
+        inserted = await db.insert_new(conn, table, [row for _, _, row in to_insert])
         for index, model, row in to_insert:
-            if row["id"] in inserted:
-                results[index] = _ok(index, row, model.warnings)
+            if str(row["id"]) in inserted:
+                results[index] = _ok(index, row, model.warnings, full=False)
             else:
                 # The only other unique constraint is (company_id, org_number).
                 results[index] = _failed(index, duplicate_error(kind, row["org_number"]))
@@ -208,23 +184,13 @@ async def bulk_create(
         "summary": {"total": len(final), "succeeded": succeeded, "failed": len(final) - succeeded},
     }
     if not dry_run:
-        await conn.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.company_id == company_id, idempotency_keys.c.key == idempotency_key)
-            .values(response=response)
-        )
+        await db.save_response(conn, company_id, idempotency_key, response)
     return response
 
 
-async def _existing_org_numbers(
-    conn: AsyncConnection, table: Table, company_id: str, org_numbers: list[str]
-) -> set[str]:
-    if not org_numbers:
-        return set()
-    rows = await conn.execute(
-        select(table.c.org_number).where(table.c.company_id == company_id, table.c.org_number.in_(org_numbers))
-    )
-    return {r.org_number for r in rows}
+def store(conn: AsyncConnection) -> Any:
+    """The statements for this connection's database: asyncpg for Postgres, SQLAlchemy Core otherwise."""
+    return store_pg if conn.dialect.name == "postgresql" else store_sql
 
 
 def _now() -> datetime:

@@ -98,7 +98,9 @@ def sqlite_cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def rostersync(*args: str, env: dict[str, str], timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def rostersync(
+    *args: str, env: dict[str, str], timeout: float = 120, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI as a user would (no standard input)."""
     return subprocess.run(
         [str(CLI), *args],

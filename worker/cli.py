@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from connectors.csv_source import SourceError
 from jobs import imports, runs
 from jobs.report import write_report
+from jobs.sources import Input
 from registry.db import upgrade
 from worker import console
 from worker.console import fail, print_json, print_run
@@ -83,10 +84,10 @@ def finish(summary: dict[str, Any], as_json: bool) -> None:
 
 
 async def enqueue(run_id: uuid.UUID) -> None:
-    from arq import create_pool  # noqa: PLC0415 - only --queue needs Redis
-    from arq.connections import RedisSettings  # noqa: PLC0415
+    from arq import create_pool
+    from arq.connections import RedisSettings
 
-    from worker.arq_worker import import_job_id  # noqa: PLC0415
+    from worker.arq_worker import import_job_id
 
     config = settings()
     if config.redis_url is None:
@@ -101,7 +102,7 @@ async def enqueue(run_id: uuid.UUID) -> None:
 
 
 async def run_or_queue(
-    engine: AsyncEngine, run_id: uuid.UUID, opened: imports.Input, *, queue: bool, show_progress: bool
+    engine: AsyncEngine, run_id: uuid.UUID, opened: Input, *, queue: bool, show_progress: bool
 ) -> dict[str, Any]:
     if queue:
         await enqueue(run_id)
@@ -130,7 +131,7 @@ def import_(
         if len(delimiter) != 1:
             fail(f"--delimiter must be one character, got {delimiter!r}")
     if encoding is not None:
-        import codecs  # noqa: PLC0415
+        import codecs
 
         try:
             codecs.lookup(encoding)
@@ -142,7 +143,7 @@ def import_(
             engine,
             str(file),
             company_id=company,
-            kind=kind.value,  # type: ignore[arg-type]
+            kind=kind.value,
             source=source.value,
             mapping_path=str(mapping) if mapping else None,
             encoding=encoding,
@@ -211,7 +212,7 @@ def list_runs(
     if as_json:
         print_json(found)
         return
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     table = Table("run", "company", "kind", "source", "status", "created", "failed", "total", "started")
     for r in found:
@@ -247,9 +248,9 @@ def worker(
     burst: Annotated[bool, typer.Option("--burst", help="Exit once the queue is empty.")] = False,
 ) -> None:
     """Run the arq worker (needs ROSTERSYNC_REDIS_URL)."""
-    from arq.worker import Worker  # noqa: PLC0415
+    from arq.worker import Worker
 
-    from worker.arq_worker import worker_settings  # noqa: PLC0415
+    from worker.arq_worker import worker_settings
 
     try:
         options = worker_settings(settings())

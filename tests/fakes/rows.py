@@ -41,7 +41,13 @@ def vat_number(state: str, i: int) -> str:
     raise ValueError(f"no valid {state} number near {i}")
 
 
-COUNTRY_NAMES = {"DE": "Deutschland", "FI": "Suomi", "DK": "Danmark", "NL": "Nederländerna", "AT": "Österreich"}
+COUNTRY_NAMES = {
+    "DE": "Deutschland",
+    "FI": "Suomi",
+    "DK": "Danmark",
+    "NL": "Nederländerna",
+    "AT": "Österreich",
+}
 
 
 def customer_row(i: int, *, eu_every: int = 0, unique_vat: int = 500) -> list[str]:

@@ -26,14 +26,20 @@ async def scalar(engine: Any, query: Any) -> Any:
 async def row_outcomes(engine: Any, run_id: Any) -> dict[int, tuple[str, str | None, str | None]]:
     async with engine.connect() as conn:
         result = await conn.execute(
-            select(import_rows.c.row_number, import_rows.c.status, import_rows.c.error_code, import_rows.c.error_field)
-            .where(import_rows.c.run_id == run_id)
+            select(
+                import_rows.c.row_number,
+                import_rows.c.status,
+                import_rows.c.error_code,
+                import_rows.c.error_field,
+            ).where(import_rows.c.run_id == run_id)
         )
         return {n: (s, c, f) for n, s, c, f in result}
 
 
 async def do_import(engine: Any, path: Path, tuning: Tuning | None = None, **kw: Any) -> Any:
-    run_id, opened = await imports.start_import(engine, str(path), company_id=kw.pop("company", "acme"), kind=kw.pop("kind", "customers"), **kw)
+    run_id, opened = await imports.start_import(
+        engine, str(path), company_id=kw.pop("company", "acme"), kind=kw.pop("kind", "customers"), **kw
+    )
     return await imports.execute(engine, run_id, tuning=tuning, opened=opened)
 
 
@@ -140,7 +146,14 @@ async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> No
     path = write_csv(tmp_path / "evil.csv", 0, extra=[evil])
     run = await do_import(engine, path)
     (row,) = await report_rows(engine, run["id"])
-    assert list(row)[:6] == ["row_number", "status", "error_code", "error_field", "error_message", "entity_id"]
+    assert list(row)[:6] == [
+        "row_number",
+        "status",
+        "error_code",
+        "error_field",
+        "error_message",
+        "entity_id",
+    ]
     assert list(row)[6:] == list(HEADERS)
     assert row["Namn"].startswith("'=") and row["Telefon"] == "'+46 8 123 45"
     assert row["status"] == "created" and row["entity_id"]

@@ -1,5 +1,6 @@
 """bulk_create against real Postgres and SQLite: the seed's partial-success and idempotency rules."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -24,7 +25,9 @@ async def count(engine: Any, table: Any, company: str = "c1") -> int:
 
 async def create(engine: Any, items: list[dict[str, Any]], key: str = "k1", **kw: Any) -> dict[str, Any]:
     async with engine.begin() as conn:
-        return await bulk_create(conn, kw.pop("company", "c1"), kw.pop("kind", "customers"), items, idempotency_key=key, **kw)
+        return await bulk_create(
+            conn, kw.pop("company", "c1"), kw.pop("kind", "customers"), items, idempotency_key=key, **kw
+        )
 
 
 async def test_partial_success_reports_each_item(engine: Any) -> None:
@@ -121,7 +124,15 @@ async def test_a_batch_of_fifty_is_three_statements(engine: Any) -> None:
     items = [{"name": f"Kund {i}", "country": "NO", "org_number": f"NO{i:09d}"} for i in range(50)]
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
-        response = await create(engine, items)
+        async with engine.begin() as conn:
+            # The Postgres path sends its statements straight to asyncpg: listen there too.
+            driver = (await conn.get_raw_connection()).driver_connection
+            if hasattr(driver, "add_query_logger"):
+                driver.add_query_logger(lambda query: statements.append(query.query))
+            response = await bulk_create(conn, "c1", "customers", items, idempotency_key="k")
+            await asyncio.sleep(0)  # asyncpg reports queries with call_soon
+            if hasattr(driver, "add_query_logger"):
+                driver._query_loggers.clear()
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert response["summary"]["succeeded"] == 50

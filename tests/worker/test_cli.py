@@ -39,7 +39,9 @@ def test_embedded_default_import_report_and_listing(sqlite_cli_env: dict[str, st
     assert status["failed"] == 9 and status["status"] == "partially_succeeded"
 
     report = tmp_path / "failed.csv"
-    assert rostersync("report", summary["run_id"], "--failed-only", "-o", str(report), env=sqlite_cli_env).returncode == 0
+    assert (
+        rostersync("report", summary["run_id"], "--failed-only", "-o", str(report), env=sqlite_cli_env).returncode == 0
+    )
     lines = report.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("row_number,status,error_code,error_field,error_message,entity_id,Kundnummer,Namn")
     assert len(lines) == 10
@@ -65,13 +67,17 @@ def test_clean_file_exits_0(sqlite_cli_env: dict[str, str], tmp_path: Path) -> N
     ("content", "args", "message"),
     [
         (b"", (), "empty"),
-        ("Namn;Org.nr\n".encode(), (), "no data rows"),
+        (b"Namn;Org.nr\n", (), "no data rows"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), (), "not a text file"),
-        ("Ort;Org.nr\nMalmö;556036-0793\n".encode(), (), "missing required column(s) for name; found: Ort, Org.nr"),
+        (
+            "Ort;Org.nr\nMalmö;556036-0793\n".encode(),
+            (),
+            "missing required column(s) for name; found: Ort, Org.nr",
+        ),
         ('Namn;Ort\n"Acme AB;Malmö\n'.encode(), (), "unterminated"),
-        ("Namn\nA\n".encode(), ("--company", "bad id!"), "invalid --company"),
-        ("Namn\nA\n".encode(), ("--mapping", "/nonexistent.json"), "mapping"),
-        ("Namn\nA\n".encode(), ("--encoding", "klingon"), "unknown --encoding"),
+        (b"Namn\nA\n", ("--company", "bad id!"), "invalid --company"),
+        (b"Namn\nA\n", ("--mapping", "/nonexistent.json"), "mapping"),
+        (b"Namn\nA\n", ("--encoding", "klingon"), "unknown --encoding"),
     ],
 )
 def test_nothing_can_be_done_exits_2_with_one_line_and_writes_nothing(
@@ -103,7 +109,9 @@ def test_postgres_import_is_scoped_and_repeatable(cli_env: dict[str, str], pg_sc
     assert again["failed"] > first["failed"]
 
 
-async def test_killed_import_resumes_with_every_row_once(cli_env: dict[str, str], pg_schema: str, tmp_path: Path) -> None:
+async def test_killed_import_resumes_with_every_row_once(
+    cli_env: dict[str, str], pg_schema: str, tmp_path: Path
+) -> None:
     rows = 30_000
     path = write_csv(tmp_path / "big.csv", rows)
     env = {**cli_env, "ROSTERSYNC_WRITERS": "2", "ROSTERSYNC_BATCHES_PER_COMMIT": "1"}

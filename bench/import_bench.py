@@ -1,0 +1,104 @@
+"""Benchmark: the whole import pipeline vs `psql \\copy` of the same file, and the import's peak RSS.
+
+    uv run python bench/import_bench.py [--rows 200000] [--pg postgresql://postgres@127.0.0.1:5432/test]
+
+Generates N customer rows, imports them with the real `rostersync import` command into a fresh Postgres schema
+(VIES off), loads the same file into an identical table with `psql \\copy`, and prints rows/s, the ratio and
+the import process's peak RSS.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.rows import write_csv  # noqa: E402
+
+CLI = Path(sys.executable).with_name("rostersync")
+
+# The customers table's columns and indexes, with the file's columns taken as they are (text), so \copy
+# loads exactly what the import reads.
+COPY_TABLE = """
+CREATE TABLE copy_target (LIKE customers INCLUDING DEFAULTS INCLUDING INDEXES);
+ALTER TABLE copy_target ALTER COLUMN id SET DEFAULT gen_random_uuid(),
+    ALTER COLUMN company_id SET DEFAULT 'bench', ALTER COLUMN customer_type SET DEFAULT 'swedish_business',
+    ALTER COLUMN created_at SET DEFAULT now(), ALTER COLUMN updated_at SET DEFAULT now(),
+    ALTER COLUMN country TYPE text, ALTER COLUMN default_payment_terms TYPE text;
+"""
+COPY_COLUMNS = (
+    "customer_number,name,org_number,vat_number,email,phone,address_line1,postal_code,city,country,"
+    "default_payment_terms,notes"
+)
+
+
+def psql(pg: str, schema: str, *args: str) -> None:
+    env = {**os.environ, "PGOPTIONS": f"-c search_path={schema} -c client_min_messages=warning"}
+    subprocess.run(["psql", pg, "-v", "ON_ERROR_STOP=1", "-q", *args], env=env, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument(
+        "--pg", default=os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    args = parser.parse_args()
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "ROSTERSYNC_DATABASE_URL": args.pg,
+        "ROSTERSYNC_DATABASE_SCHEMA": schema,
+        "ROSTERSYNC_VIES_ENABLED": "false",
+    }
+    psql(args.pg, "public", "-c", f"CREATE SCHEMA {schema}")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_csv(Path(tmp) / "customers.csv", args.rows)
+            size_mb = path.stat().st_size / 1e6
+            subprocess.run([str(CLI), "db", "upgrade"], env=env, check=True, capture_output=True)
+
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [str(CLI), "import", str(path), "--company", "bench", "--kind", "customers", "--json"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            stdout, stderr = proc.communicate()
+            import_s = time.perf_counter() - started
+            peak_kb = _peak_rss_kb()  # the import is the only child that has finished so far
+            summary = json.loads(stdout)
+            if summary["created"] != args.rows:
+                raise SystemExit(f"import created {summary['created']} of {args.rows}: {stderr.decode()[-500:]}")
+
+            psql(args.pg, schema, "-c", COPY_TABLE)
+            started = time.perf_counter()
+            copy = f"\\copy copy_target ({COPY_COLUMNS}) FROM '{path}' WITH (FORMAT csv, HEADER true, DELIMITER ';')"
+            psql(args.pg, schema, "-c", copy)
+            copy_s = time.perf_counter() - started
+    finally:
+        psql(args.pg, "public", "-c", f"DROP SCHEMA {schema} CASCADE")
+
+    import_rate, copy_rate = args.rows / import_s, args.rows / copy_s
+    print(f"rows                 {args.rows:>12,} ({size_mb:.1f} MB CSV)")
+    print(f"rostersync import    {import_rate:>12,.0f} rows/s  ({import_s:.1f} s, whole pipeline, VIES off)")
+    print(f"psql \\copy           {copy_rate:>12,.0f} rows/s  ({copy_s:.1f} s)")
+    print(f"ratio                {import_rate / copy_rate:>12.2f}")
+    print(f"import peak RSS      {peak_kb / 1024:>12.0f} MB")
+
+
+def _peak_rss_kb() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+if __name__ == "__main__":
+    main()

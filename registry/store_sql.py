@@ -1,0 +1,61 @@
+"""Bulk-create's statements in portable SQLAlchemy Core (the embedded SQLite default uses these)."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, Uuid, select, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.tables import idempotency_keys
+
+KEY = idempotency_keys.c
+
+
+def _insert_new(table: Table, returning: str) -> Any:
+    # SQLite's INSERT … ON CONFLICT DO NOTHING RETURNING returns only the rows it inserted.
+    return sqlite.insert(table).on_conflict_do_nothing().returning(table.c[returning])
+
+
+async def claim_key(conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+    values = {"company_id": company_id, "key": key, "request_hash": digest, "created_at": now}
+    return (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is not None
+
+
+async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
+    query = select(KEY.request_hash, KEY.response).where(KEY.company_id == company_id, KEY.key == key)
+    row = (await conn.execute(query)).one()
+    return row.request_hash, row.response
+
+
+async def save_response(conn: AsyncConnection, company_id: str, key: str, response: dict[str, Any]) -> None:
+    query = update(idempotency_keys).where(KEY.company_id == company_id, KEY.key == key)
+    await conn.execute(query.values(response=response))
+
+
+async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert rows, skipping those that hit a unique constraint; returns the inserted ids as text."""
+    return {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, rows))}
+
+
+async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(table.insert(), _typed(table, rows))
+
+
+def _typed(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Callers may pass ids as text (as the Postgres path takes them); SQLAlchemy's Uuid wants UUID objects.
+    uuids = [c.name for c in table.columns if isinstance(c.type, Uuid) and c.name in rows[0]]
+    for row in rows:
+        for key in uuids:
+            if isinstance(row[key], str):
+                row[key] = uuid.UUID(row[key])
+    return list(rows)
+
+
+async def existing_org_numbers(
+    conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
+) -> set[str]:
+    query = select(table.c.org_number).where(table.c.company_id == company_id, table.c.org_number.in_(org_numbers))
+    return {r.org_number for r in await conn.execute(query)}
