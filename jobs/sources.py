@@ -136,7 +136,7 @@ class CsvInput:
                 yield Item(row_number, raw, skip=reason)
                 continue
             payload = row_payload(values, self.mapping)
-            if not any(v is not None for v in payload.values()):
+            if not any(payload.values()):  # every cell blank (blank cells map to None)
                 yield Item(row_number, raw, skip="empty row")
                 continue
             yield Item(row_number, raw, payload=payload)

@@ -6,7 +6,6 @@ so a job can commit its own bookkeeping (and several batches) atomically with th
 """
 
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,9 +80,10 @@ def duplicate_error(kind: Kind, org_number: str, where: str = "for this company"
 
 def request_hash(checked: Sequence[dict[str, Any] | Rejected]) -> str:
     """Fingerprint of a batch after validation: payloads that normalise alike are the same request."""
+    # repr of plain dicts (str/int/bool/None values, fixed key order) is deterministic across processes and,
+    # unlike json.dumps, needs no encoder setup: this runs once per batch on the import's hot path.
     plain = [{"rejected": c.error} if isinstance(c, Rejected) else c for c in checked]
-    body = json.dumps(plain, default=str, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(repr(plain).encode()).hexdigest()
 
 
 def _ok(index: int, row: Mapping[str, Any], warnings: Sequence[Any], *, full: bool) -> dict[str, Any]:
