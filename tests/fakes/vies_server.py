@@ -329,6 +329,8 @@ def _write(h: _Handler, status: int, body: bytes, content_type: str) -> None:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, like the real service
+    # Headers and body are two writes: without TCP_NODELAY, Nagle + delayed ACK stall each answer ~40 ms.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         self.server.fake._handle_post(self)

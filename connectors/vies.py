@@ -1,0 +1,431 @@
+"""Async client for the EU VIES REST API (VAT number validation), best-effort.
+
+Contract: the official swagger (POST /check-vat-number, GET /check-status); base URL
+https://ec.europa.eu/taxation_customs/vies/rest-api, no authentication.
+
+* An invalid number is a *result* (`ViesAnswer(valid=False)`), never an error.
+* VIES reports most errors in-band: HTTP 200 (sometimes 400/500) with
+  `{"actionSucceed": false, "errorWrappers": [{"error": CODE}]}`. Codes that say "try again later" are
+  `ViesTransientError` and are retried with jittered exponential backoff inside `retry_budget_s`; the rest
+  are `ViesPermanentError` and are never retried.
+* Concurrency is capped per member state and overall; concurrent checks of the same number share one lookup.
+* A circuit breaker per member state (and one for VIES as a whole) stops calling after `breaker_threshold`
+  consecutive transient failures for `cooldown_s`; meanwhile `check` raises `ViesSkipped` without a call.
+
+No caching and no database access here: callers store results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ViesAnswer",
+    "ViesClient",
+    "ViesError",
+    "ViesPermanentError",
+    "ViesSkipped",
+    "ViesTransientError",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL: Final = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+
+# Prefixes VIES accepts: the 27 member states (Greece is EL) and XI (Northern Ireland).
+VIES_PREFIXES: Final = frozenset(
+    {
+        *("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU"),
+        *("IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"),
+    }
+)
+
+# Transient codes that concern one member state's system (its breaker) ...
+_STATE_CODES: Final = frozenset({"MS_UNAVAILABLE", "MS_MAX_CONCURRENT_REQ", "MS_MAX_CONCURRENT_REQ_TIME", "TIMEOUT"})
+# ... and codes that concern VIES as a whole (the global breaker).
+_GLOBAL_CODES: Final = frozenset(
+    {"SERVICE_UNAVAILABLE", "GLOBAL_MAX_CONCURRENT_REQ", "GLOBAL_MAX_CONCURRENT_REQ_TIME", "SERVER_BUSY"}
+)
+# VOW-ERR-1 is VIES's answer (HTTP 500) to a malformed request: sending it again cannot help.
+_PERMANENT_CODES: Final = frozenset(
+    {"INVALID_INPUT", "INVALID_REQUESTER_INFO", "VAT_BLOCKED", "IP_BLOCKED", "VOW-ERR-1"}
+)
+_GLOBAL = "*"  # breaker key for VIES as a whole
+_WITHHELD = "---"
+_SEPARATORS = re.compile(r"[\s.\-/]+")
+_NUMBER = re.compile(r"[0-9A-Z+*]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ViesAnswer:
+    """VIES answered. `valid=False` is a result, not an error."""
+
+    vat_number: str  # as checked, with the VIES prefix, e.g. "EL094259216"
+    valid: bool
+    name: str | None  # None when VIES withholds it ("---")
+    address: str | None
+    request_date: datetime | None
+
+
+class ViesError(Exception):
+    """No answer. `code` is VIES's error code or ours (HTTP_503, TIMEOUT, CONNECT, NETWORK, MALFORMED...)."""
+
+    def __init__(self, code: str, message: str = "", *, response: httpx.Response | None = None) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+        self.response = response
+
+
+class ViesTransientError(ViesError):
+    """Try again later: VIES or a member state is unavailable or busy, a timeout, a broken connection/body."""
+
+
+class ViesPermanentError(ViesError):
+    """Retrying the same request cannot help (bad input, blocked number or IP, GB numbers, other 4xx)."""
+
+
+class ViesSkipped(ViesTransientError):
+    """Not called at all: the member state (or VIES as a whole) is cooling down after repeated failures."""
+
+
+@dataclass(slots=True)
+class _Breaker:
+    failures: int = 0
+    open_until: float | None = None
+
+
+@dataclass(slots=True)
+class _Flight:
+    task: asyncio.Task[ViesAnswer]
+    waiters: int = 0
+
+
+class _Budget:
+    """Time spent on one check, excluding waits for a concurrency slot (queueing is not failing)."""
+
+    __slots__ = ("start", "waited")
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.waited = 0.0
+
+    def spent(self) -> float:
+        return time.monotonic() - self.start - self.waited
+
+
+class ViesClient:
+    """Validates VAT numbers against VIES. Share one instance per worker; it holds the limits and breakers.
+
+    `clock` (monotonic seconds) drives the breaker cool-down only and may be replaced in tests; the retry
+    budget and backoff always use real time.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        per_state_limit: int = 2,
+        overall_limit: int = 8,
+        request_timeout_s: float = 10.0,
+        retry_budget_s: float = 20.0,
+        breaker_threshold: int = 5,
+        cooldown_s: float = 300.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if per_state_limit < 1 or overall_limit < 1 or breaker_threshold < 1:
+            raise ValueError("per_state_limit, overall_limit and breaker_threshold must be >= 1")
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._per_state_limit = per_state_limit
+        self._request_timeout_s = request_timeout_s
+        self._retry_budget_s = retry_budget_s
+        self._breaker_threshold = breaker_threshold
+        self._cooldown_s = cooldown_s
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self.clock = clock
+        self.calls = 0  # HTTP requests actually sent
+        self._overall = asyncio.Semaphore(overall_limit)
+        self._state_slots: dict[str, asyncio.Semaphore] = {}
+        self._breakers: dict[str, _Breaker] = {}
+        self._inflight: dict[str, _Flight] = {}
+
+    # ------------------------------------------------------------------ public
+
+    async def check(self, vat_number: str) -> ViesAnswer:
+        """Check a number with its prefix ("DE136695976"; spaces/dots/dashes dropped). GR is sent as EL.
+
+        Raises ViesPermanentError, ViesTransientError (after the retry budget) or ViesSkipped (cool-down).
+        """
+        full, country, number = _split(vat_number)
+        self._raise_if_cooling(country)
+        flight = self._inflight.get(full)
+        if flight is None:
+            new = _Flight(asyncio.create_task(self._check_with_retries(full, country, number)))
+            new.task.add_done_callback(lambda _: self._forget(full, new))
+            flight = self._inflight[full] = new
+        flight.waiters += 1
+        try:
+            return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():  # every caller was cancelled
+                self._forget(full, flight)  # a later caller must start afresh, not join a dying lookup
+                flight.task.cancel()
+
+    async def check_status(self) -> dict[str, bool]:
+        """GET /check-status → {country: available}. "Unavailable" → False (and that state cools down);
+        "Available" and "Monitoring Disabled" → True. vow.available=false cools down VIES as a whole."""
+        async with self._overall:
+            response = await self._send("GET", "/check-status")
+        body = _json(response)
+        _raise_for_error_body(response, body)
+        countries = body.get("countries") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(countries, list):
+            raise _error_for_status(response)
+        status: dict[str, bool] = {}
+        for item in countries:
+            if isinstance(item, dict) and isinstance(item.get("countryCode"), str):
+                code = "EL" if item["countryCode"] == "GR" else item["countryCode"]
+                status[code] = item.get("availability") != "Unavailable"
+        for country, available in status.items():
+            if not available:
+                self._open(country)
+        vow = body.get("vow") if isinstance(body, dict) else None
+        if isinstance(vow, dict) and vow.get("available") is False:
+            self._open(_GLOBAL)
+        return status
+
+    # ------------------------------------------------------------------ one lookup
+
+    async def _check_with_retries(self, full: str, country: str, number: str) -> ViesAnswer:
+        budget = _Budget()
+
+        def stop(state: RetryCallState) -> bool:
+            if self._cooling(country) is not None:  # the breaker opened: stop, re-raise the last real error
+                return True
+            return budget.spent() + state.upcoming_sleep >= self._retry_budget_s
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            wait=wait_exponential_jitter(
+                multiplier=self._backoff_initial_s, max=self._backoff_max_s, jitter=self._backoff_initial_s
+            ),
+            stop=stop,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        return await retrying(self._attempt, full, country, number, budget)
+
+    async def _attempt(self, full: str, country: str, number: str, budget: _Budget) -> ViesAnswer:
+        queued = time.monotonic()
+        async with self._state_slot(country), self._overall:
+            budget.waited += time.monotonic() - queued
+            self._raise_if_cooling(country)  # it may have opened while this request queued
+            try:
+                response = await self._send("POST", "/check-vat-number", {"countryCode": country, "vatNumber": number})
+                answer = _parse_check(response, full)
+            except ViesTransientError as exc:
+                self._record_failure(_GLOBAL if _is_global(exc.code) else country)
+                raise
+            except ViesPermanentError as exc:
+                if exc.code in _PERMANENT_CODES:  # VIES itself answered coherently
+                    self._close(_GLOBAL)
+                if exc.code == "IP_BLOCKED":  # every further call would fail too and may prolong the block
+                    self._open(_GLOBAL)
+                raise
+            self._close(country)
+            self._close(_GLOBAL)
+            return answer
+
+    async def _send(self, method: str, path: str, payload: dict[str, str] | None = None) -> httpx.Response:
+        self.calls += 1
+        try:
+            async with asyncio.timeout(self._request_timeout_s):
+                return await self._http.request(
+                    method,
+                    self._base_url + path,
+                    json=payload,
+                    headers={"Accept": "application/json"},
+                    timeout=self._request_timeout_s,
+                )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ViesTransientError("CONNECT", type(exc).__name__) from exc
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise ViesTransientError("TIMEOUT", f"no response within {self._request_timeout_s}s") from exc
+        except httpx.DecodingError as exc:
+            raise ViesTransientError("MALFORMED", type(exc).__name__) from exc
+        except httpx.HTTPError as exc:  # connection reset, server hung up without a response, ...
+            raise ViesTransientError("NETWORK", type(exc).__name__) from exc
+
+    def _state_slot(self, country: str) -> asyncio.Semaphore:
+        slot = self._state_slots.get(country)
+        if slot is None:
+            slot = self._state_slots[country] = asyncio.Semaphore(self._per_state_limit)
+        return slot
+
+    def _forget(self, full: str, flight: _Flight) -> None:
+        if self._inflight.get(full) is flight:
+            del self._inflight[full]
+        if flight.task.done() and not flight.task.cancelled():
+            flight.task.exception()  # retrieved by the waiters; silences "never retrieved" if none is left
+
+    # ------------------------------------------------------------------ circuit breakers
+
+    def _cooling(self, country: str) -> str | None:
+        """The key ("*" or the country) whose breaker is open, else None. An expired cool-down half-opens:
+        calls go through again, and a single further failure re-opens it."""
+        now = self.clock()
+        for key in (_GLOBAL, country):
+            breaker = self._breakers.get(key)
+            if breaker is None or breaker.open_until is None:
+                continue
+            if now < breaker.open_until:
+                return key
+            breaker.open_until = None
+            breaker.failures = self._breaker_threshold - 1
+            log.debug("VIES breaker %s half-open", key)
+        return None
+
+    def _raise_if_cooling(self, country: str) -> None:
+        key = self._cooling(country)
+        if key is not None:
+            what = "VIES" if key == _GLOBAL else f"member state {key}"
+            raise ViesSkipped("COOLDOWN", f"{what} is cooling down after repeated failures; not called")
+
+    def _record_failure(self, key: str) -> None:
+        breaker = self._breakers.setdefault(key, _Breaker())
+        breaker.failures += 1
+        if breaker.open_until is None and breaker.failures >= self._breaker_threshold:
+            self._open(key)
+
+    def _open(self, key: str) -> None:
+        breaker = self._breakers.setdefault(key, _Breaker())
+        breaker.failures = max(breaker.failures, self._breaker_threshold)
+        breaker.open_until = self.clock() + self._cooldown_s
+        log.debug("VIES breaker %s open for %.0fs", key, self._cooldown_s)
+
+    def _close(self, key: str) -> None:
+        breaker = self._breakers.get(key)
+        if breaker is not None and (breaker.failures or breaker.open_until is not None):
+            breaker.failures = 0
+            breaker.open_until = None
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _split(vat_number: str) -> tuple[str, str, str]:
+    """("EL094259216", "EL", "094259216") from "GR 094 259 216"; raises ViesPermanentError without a call."""
+    compact = _SEPARATORS.sub("", vat_number).upper()
+    prefix, number = compact[:2], compact[2:]
+    if prefix == "GR":
+        prefix = "EL"
+    if len(prefix) < 2 or not prefix.isalpha():
+        raise ViesPermanentError("INVALID_INPUT", "a VAT number must start with its country prefix")
+    if prefix == "GB":
+        raise ViesPermanentError("NOT_IN_VIES", "GB numbers left VIES on 2021-01-01 (Northern Ireland is XI)")
+    if prefix not in VIES_PREFIXES:
+        raise ViesPermanentError("NOT_IN_VIES", f"{prefix} is not a VIES member state prefix")
+    if not _NUMBER.fullmatch(number):
+        raise ViesPermanentError("INVALID_INPUT", "empty or malformed VAT number")
+    return prefix + number, prefix, number
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return None
+
+
+def _raise_for_error_body(response: httpx.Response, body: Any) -> None:
+    """Raise the classified error if `body` is a VIES CommonResponse error, whatever the HTTP status."""
+    if not isinstance(body, dict) or not (body.get("actionSucceed") is False or "errorWrappers" in body):
+        return
+    wrappers = body.get("errorWrappers")
+    first = wrappers[0] if isinstance(wrappers, list) and wrappers else None
+    code = first.get("error") if isinstance(first, dict) else None
+    if not isinstance(code, str) or not code:
+        raise ViesTransientError("MALFORMED", "error body without an error code", response=response)
+    message = first.get("message") if isinstance(first, dict) else None
+    message = message if isinstance(message, str) else ""
+    if code in _PERMANENT_CODES:
+        raise ViesPermanentError(code, message, response=response)
+    if code in _STATE_CODES or code in _GLOBAL_CODES:
+        raise ViesTransientError(code, message, response=response)
+    if _permanent_status(response.status_code):  # an unknown code: let the HTTP status decide
+        raise ViesPermanentError(code, message, response=response)
+    raise ViesTransientError(code, message, response=response)
+
+
+def _permanent_status(status: int) -> bool:
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+def _error_for_status(response: httpx.Response) -> ViesError:
+    """No usable VIES body. 2xx → MALFORMED (a proxy page is not an answer); 4xx but 408/429 → permanent."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return ViesTransientError("MALFORMED", "unexpected response body", response=response)
+    if _permanent_status(status):
+        return ViesPermanentError(f"HTTP_{status}", response=response)
+    return ViesTransientError(f"HTTP_{status}", response=response)
+
+
+def _parse_check(response: httpx.Response, full: str) -> ViesAnswer:
+    body = _json(response)
+    _raise_for_error_body(response, body)
+    if response.status_code != 200 or not isinstance(body, dict) or not isinstance(body.get("valid"), bool):
+        raise _error_for_status(response)
+    return ViesAnswer(
+        vat_number=full,
+        valid=body["valid"],
+        name=_text(body.get("name")),
+        address=_text(body.get("address")),
+        request_date=_datetime(body.get("requestDate")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or value.strip() in ("", _WITHHELD):
+        return None
+    return value.strip()
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)  # 3.11 accepts the trailing "Z"
+    except ValueError:
+        return None
+
+
+def _is_global(code: str) -> bool:
+    """Transient failures not tied to one member state: VIES-wide codes, HTTP/transport/body failures."""
+    return code not in _STATE_CODES
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ViesTransientError) and not isinstance(exc, ViesSkipped)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    log.debug("VIES attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, state.upcoming_sleep)
