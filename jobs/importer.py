@@ -18,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from connectors.csv_source import SourceError
 from jobs import runs
 from jobs.sources import Input, Item
+from jobs.vat import VatChecker
 from registry.bulk import MAX_ITEMS, Model, Rejected, bulk_create, duplicate_error, store, validate
 from registry.fields import Kind
 from registry.tables import import_rows
 
 Progress = Callable[[runs.Counts], None]
-# Called after each committed group with the bulk-create results of newly created entities (VIES hooks in here).
-AfterCommit = Callable[[str, Kind, list[dict[str, Any]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ class Importer:
         owner: str,
         tuning: Tuning,
         progress: Progress | None,
-        after_commit: AfterCommit | None,
+        vat: VatChecker | None,
     ) -> None:
         self.engine = engine
         self.run = run
@@ -134,7 +133,7 @@ class Importer:
         self.owner = owner
         self.tuning = tuning
         self.progress = progress
-        self.after_commit = after_commit
+        self.vat = vat
         self.counts = runs.Counts()
 
     async def execute(self, items: AsyncIterator[Item]) -> None:
@@ -153,6 +152,8 @@ class Importer:
             for _ in tasks:
                 await queue.put(None)
             await asyncio.gather(*tasks)
+            if self.vat is not None:
+                await self.vat.drain()
             heartbeat.cancel()
 
     async def _heartbeat(self) -> None:
@@ -194,13 +195,14 @@ class Importer:
                 for item, model in batch.items:
                     result = next(results) if model is not None else None
                     records.append(row_record(self.run_id, batch.index, item, result))
-                    if result is not None and result["ok"] and not dry_run:
+                    if result is not None and result["ok"] and not dry_run and kind == "customers":
                         created.append(result["data"])
             await store(conn).append(conn, import_rows, records)
         for record in records:
             self.counts.add(record["status"])
-        if self.after_commit is not None and created:
-            await self.after_commit(company_id, kind, created)
+        if self.vat is not None and created:
+            # EU customers' VAT numbers go to VIES now, in the background; their records are already durable.
+            await self.vat.submit(company_id, created, runs.now())
         if self.progress is not None:
             self.progress(self.counts)
 
@@ -212,7 +214,7 @@ async def run_import(
     *,
     tuning: Tuning | None = None,
     progress: Progress | None = None,
-    after_commit: AfterCommit | None = None,
+    vat: VatChecker | None = None,
 ) -> RowMapping:
     """Process (or resume) a run to the end; returns the finished run.
 
@@ -222,7 +224,7 @@ async def run_import(
     tuning = tuning or Tuning()
     owner = runs.lease_owner()
     run = await runs.acquire(engine, run_id, owner, tuning.lease_s)
-    importer = Importer(engine, run, owner, tuning, progress, after_commit)
+    importer = Importer(engine, run, owner, tuning, progress, vat)
     try:
         await importer.execute((await open_input(run)).items())
     except (SourceError, BaseExceptionGroup) as exc:

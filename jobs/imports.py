@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
 from jobs import runs
-from jobs.importer import AfterCommit, Progress, Tuning, run_import
+from jobs.importer import Progress, Tuning, run_import
 from jobs.sources import (
     CsvInput,
     Input,
@@ -25,6 +25,7 @@ from jobs.sources import (
     mapping_overrides,
     sha256_of,
 )
+from jobs.vat import VatChecker
 from registry.fields import Kind
 
 CONNECTOR_SOURCES = ("economic", "faktoora", "visma", "visma-eaccounting")
@@ -170,7 +171,7 @@ async def execute(
     *,
     tuning: Tuning | None = None,
     progress: Progress | None = None,
-    after_commit: AfterCommit | None = None,
+    vat: VatChecker | None = None,
     opened: Input | None = None,
 ) -> RowMapping:
     """Run (or resume) a run in this process; `opened` reuses the input `start_*` already checked."""
@@ -178,4 +179,4 @@ async def execute(
     async def reopen(run: RowMapping) -> Input:
         return opened if opened is not None else await open_input(engine, run)
 
-    return await run_import(engine, run_id, reopen, tuning=tuning, progress=progress, after_commit=after_commit)
+    return await run_import(engine, run_id, reopen, tuning=tuning, progress=progress, vat=vat)

@@ -6,17 +6,17 @@ It opens in a spreadsheet without running a formula from imported data, and it c
 
 import csv
 import json
-import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import escape_cell
 from connectors.headers import REPORT_COLUMNS
 from jobs import runs
-from registry.tables import import_rows
+from registry.tables import customers, import_rows, vat_checks
 
 
 def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -32,13 +32,62 @@ def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-async def _rows(engine: AsyncEngine, run_id: uuid.UUID, failed_only: bool) -> AsyncIterator[Any]:
-    query = select(import_rows).where(import_rows.c.run_id == run_id).order_by(import_rows.c.row_number)
+async def _rows(engine: AsyncEngine, run: Mapping[Any, Any], failed_only: bool) -> AsyncIterator[Any]:
+    """The run's rows in file order; for customers with each one's current VIES state (rechecks included)."""
+    rows = import_rows
+    query = select(rows).where(rows.c.run_id == run["id"]).order_by(rows.c.row_number)
+    if run["kind"] == "customers":
+        joined = rows.outerjoin(
+            customers, and_(customers.c.id == rows.c.entity_id, customers.c.company_id == run["company_id"])
+        ).outerjoin(vat_checks, vat_checks.c.customer_id == customers.c.id)
+        vies = (
+            customers.c.vat_check_status,
+            customers.c.vat_number,
+            vat_checks.c.next_attempt_at,
+            vat_checks.c.last_error,
+        )
+        query = query.add_columns(*vies).select_from(joined)
     if failed_only:
-        query = query.where(import_rows.c.status == "failed")
+        query = query.where(rows.c.status == "failed")
     async with engine.connect() as conn:
         async for row in (await conn.stream(query.execution_options(yield_per=1000))).mappings():
             yield row
+
+
+def vies_note(row: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(code, message) for a customer whose VAT number is not (yet) confirmed by VIES."""
+    status, vat = row.get("vat_check_status"), row.get("vat_number")
+    if status == "invalid":
+        return "VIES_INVALID", f"VIES says {vat} is not a valid VAT number; the customer was created"
+    if status == "pending":
+        when = row.get("next_attempt_at")
+        reason = f" ({row['last_error']})" if row.get("last_error") else ""
+        at = f"; next try {_aware(when):%Y-%m-%d %H:%M} UTC" if when else ""
+        return "VIES_PENDING", f"VIES has not answered for {vat} yet{reason}{at}"
+    if status == "unavailable":
+        return "VIES_UNAVAILABLE", f"VIES gave no answer for {vat} within 7 days"
+    return None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _our_columns(row: Mapping[str, Any]) -> list[str]:
+    codes, fields, messages = row["error_code"], row["error_field"], row["error_message"]
+    note = vies_note(row) if row["status"] != "failed" else None
+    if note is not None:
+        codes = ",".join(filter(None, (codes, note[0])))
+        fields = ",".join(filter(None, (fields, "vat_number")))
+        messages = "; ".join(filter(None, (messages, note[1])))
+    return [
+        str(row["row_number"]),
+        row["status"],
+        codes or "",
+        fields or "",
+        messages or "",
+        str(row["entity_id"] or ""),
+    ]
 
 
 async def write_report(engine: AsyncEngine, run_id: str, out: TextIO, *, failed_only: bool = False) -> int:
@@ -47,23 +96,15 @@ async def write_report(engine: AsyncEngine, run_id: str, out: TextIO, *, failed_
     headers: list[str] | None = run["headers"]
     if headers is None:  # rows from an API: their keys, in first-seen order
         seen: dict[str, None] = {}
-        async for row in _rows(engine, run["id"], failed_only):
+        async for row in _rows(engine, run, failed_only):
             seen.update(dict.fromkeys(_flatten(row["raw"])))
         headers = list(seen)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([*REPORT_COLUMNS, *(escape_cell(h) for h in headers)])
     count = 0
-    async for row in _rows(engine, run["id"], failed_only):
+    async for row in _rows(engine, run, failed_only):
         raw = row["raw"]
         source = [(_flatten(raw).get(h) or "") for h in headers] if isinstance(raw, Mapping) else [v or "" for v in raw]
-        ours = [
-            str(row["row_number"]),
-            row["status"],
-            row["error_code"] or "",
-            row["error_field"] or "",
-            row["error_message"] or "",
-            str(row["entity_id"] or ""),
-        ]
-        writer.writerow([escape_cell(v) for v in (*ours, *source)])
+        writer.writerow([escape_cell(v) for v in (*_our_columns(row), *source)])
         count += 1
     return count

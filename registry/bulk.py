@@ -16,11 +16,15 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry import store_pg, store_sql
+from registry.countries import EU_MEMBER_STATES, vat_prefix
 from registry.fields import Kind
 from registry.models import CustomerCreate, SupplierCreate, field_errors
-from registry.tables import PARTY_TABLES
+from registry.tables import PARTY_TABLES, vat_checks
 
 MAX_ITEMS = 50
+# What VIES answers for: the member states under their VAT prefix (Greece is EL) and Northern Ireland (XI).
+VIES_PREFIXES = frozenset({vat_prefix(c) for c in EU_MEMBER_STATES} | {"XI"})
+FIRST_RECHECK = timedelta(minutes=1)
 
 Model = CustomerCreate | SupplierCreate
 MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
@@ -86,12 +90,34 @@ def request_hash(checked: Sequence[dict[str, Any] | Rejected]) -> str:
     return hashlib.sha256(repr(plain).encode()).hexdigest()
 
 
+def needs_vies(row: Mapping[str, Any]) -> bool:
+    """EU-business customers with a VAT number VIES knows (seed 000); GB numbers are not in VIES."""
+    vat = row.get("vat_number")
+    return row.get("customer_type") == "eu_business" and vat is not None and vat[:2] in VIES_PREFIXES
+
+
+def _pending_check(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    # The check right after commit is attempt zero; if its process dies first, rechecks find this a minute on.
+    return {
+        "customer_id": row["id"],
+        "company_id": row["company_id"],
+        "vat_number": row["vat_number"],
+        "attempts": 0,
+        "first_attempt_at": now,
+        "next_attempt_at": now + FIRST_RECHECK,
+        "last_error": None,
+    }
+
+
 def _ok(index: int, row: Mapping[str, Any], warnings: Sequence[Any], *, full: bool) -> dict[str, Any]:
     """A created item is reported by id and name (as in the seeds); a dry run shows the would-be record."""
     if full:
         data = {k: v for k, v in row.items() if k not in ("company_id", "created_at", "updated_at")}
+        data["vat_number_validated"] = False  # dry runs never ask VIES
     else:
         data = {"id": str(row["id"]), "name": row["name"]}
+        if row.get("vat_check_status") == "pending":
+            data.update(vat_number=row["vat_number"], vat_check_status="pending")
     if warnings:
         data["warnings"] = [{"field": w.field, "code": w.code, "message": w.message} for w in warnings]
     return {"ok": True, "request_index": index, "data": data}
@@ -156,6 +182,8 @@ async def bulk_create(
         # One microsecond apart: the registry lists "created-first", and a batch is created in request order.
         created = stamp + timedelta(microseconds=index)
         row.update(company_id=company_id, created_at=created, updated_at=created)
+        if kind == "customers":
+            row["vat_check_status"] = "pending" if needs_vies(row) else "not_applicable"
         if not dry_run:
             row["id"] = uuid.uuid4()
         to_insert.append((index, model, row))
@@ -170,12 +198,19 @@ async def bulk_create(
                 results[index] = _ok(index, row, model.warnings, full=True)
     elif to_insert:
         inserted = await db.insert_new(conn, table, [row for _, _, row in to_insert])
+        pending = []
         for index, model, row in to_insert:
             if str(row["id"]) in inserted:
                 results[index] = _ok(index, row, model.warnings, full=False)
+                if row.get("vat_check_status") == "pending":
+                    pending.append(_pending_check(row, stamp))
             else:
                 # The only other unique constraint is (company_id, org_number).
                 results[index] = _failed(index, duplicate_error(kind, row["org_number"]))
+        if pending:
+            # "Validated against VIES on commit": the check itself runs after the commit (jobs.vat), but its
+            # record commits with the customer, so a crash in between cannot lose it.
+            await db.append(conn, vat_checks, pending)
 
     final = [r for r in results if r is not None]
     succeeded = sum(1 for r in final if r["ok"])

@@ -152,4 +152,31 @@ import_rows = Table(
     Column("raw", JSON, nullable=False),
 )
 
+# Durable VIES rechecks: one row per customer whose number still needs an answer (Redis may lose its jobs; the
+# database may not). Reports join the customer's current VIES state, so a recheck shows in every report.
+vat_checks = Table(
+    "vat_checks",
+    metadata,
+    Column("customer_id", Uuid, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("vat_number", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("first_attempt_at", TS, nullable=False),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("last_error", String(64)),
+    Index("ix_vat_checks_due", "next_attempt_at"),
+)
+
+# VIES answers by number, kept for a TTL. They are public facts about a VAT number, not tenant data, so one
+# answer serves every company that has that customer.
+vies_results = Table(
+    "vies_results",
+    metadata,
+    Column("vat_number", String(20), primary_key=True),
+    Column("valid", Boolean, nullable=False),
+    Column("name", Text),
+    Column("address", Text),
+    Column("checked_at", TS, nullable=False),
+)
+
 PARTY_TABLES = {"customers": customers, "suppliers": suppliers}

@@ -21,7 +21,7 @@ from registry.db import upgrade
 from worker import console
 from worker.console import fail, print_json, print_run
 from worker.settings import Settings
-from worker.wiring import NotMigrated, engine_from, ready_engine
+from worker.wiring import NotMigrated, engine_from, ready_engine, vat_checker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Import and sync customers and suppliers.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -107,8 +107,12 @@ async def run_or_queue(
     if queue:
         await enqueue(run_id)
         return runs.summary(await runs.get_run(engine, run_id))
+    config = settings()
     with console.progress_bar(opened.total, show_progress) as progress:
-        run = await imports.execute(engine, run_id, tuning=settings().tuning(), progress=progress, opened=opened)
+        async with vat_checker(config, engine) as vat:
+            run = await imports.execute(
+                engine, run_id, tuning=config.tuning(), progress=progress, vat=vat, opened=opened
+            )
     return runs.summary(run)
 
 
@@ -184,7 +188,9 @@ def resume(run_id: str, as_json: Json = False) -> None:
     """Continue a run whose process died, at its first unfinished batch."""
 
     async def work(engine: AsyncEngine) -> dict[str, Any]:
-        run = await imports.execute(engine, runs.parse_run_id(run_id), tuning=settings().tuning())
+        config = settings()
+        async with vat_checker(config, engine) as vat:
+            run = await imports.execute(engine, runs.parse_run_id(run_id), tuning=config.tuning(), vat=vat)
         return runs.summary(run)
 
     finish(run_async(work), as_json)
@@ -248,15 +254,19 @@ def worker(
     burst: Annotated[bool, typer.Option("--burst", help="Exit once the queue is empty.")] = False,
 ) -> None:
     """Run the arq worker (needs ROSTERSYNC_REDIS_URL)."""
+    import logging.config
+
+    from arq.logs import default_log_config
     from arq.worker import Worker
 
     from worker.arq_worker import worker_settings
 
+    logging.config.dictConfig(default_log_config(verbose=True))  # job start/end lines, as arq prints them
     try:
-        options = worker_settings(settings())
+        options = worker_settings(settings(), burst=burst)
     except ValueError as exc:
         fail(str(exc))
-    Worker(**options, burst=burst).run()
+    Worker(**options).run()
 
 
 @db_app.command("upgrade")
@@ -266,6 +276,6 @@ def db_upgrade() -> None:
     console.err.print("database schema is current", markup=False)
 
 
-from worker import cli_registry  # noqa: E402  (registers the registry commands on `app`)
+from worker import cli_registry, cli_vat  # noqa: E402  (register their commands on `app`)
 
-__all__ = ["app", "cli_registry"]
+__all__ = ["app", "cli_registry", "cli_vat"]

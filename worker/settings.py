@@ -17,7 +17,12 @@ class Settings(BaseSettings):
 
     vies_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
     vies_enabled: bool = True
-    vies_timeout_s: float = 10.0
+    vies_timeout_s: float = 10.0  # one request
+    vies_retry_budget_s: float = 20.0  # retries of one number at commit time; then it is pending
+    vies_per_state_limit: int = 2
+    vies_overall_limit: int = 8
+    vies_cooldown_s: float = 300.0  # a member state (or VIES) that keeps failing is left alone this long
+    vies_cache_ttl_s: float = 86400.0
 
     writers: int = 4
     batches_per_commit: int = 4

@@ -1,7 +1,14 @@
-"""Building the shared clients a process needs: the database engine, with its schema current."""
+"""Building the shared clients a process needs: the database engine (schema current) and the VIES checker."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from connectors.vies import ViesClient
+from jobs.vat import VatChecker
 from registry.db import create_engine, is_current, upgrade
 from worker.settings import Settings
 
@@ -24,3 +31,23 @@ async def ready_engine(settings: Settings) -> AsyncEngine:
         await engine.dispose()
         raise NotMigrated("the database schema is not current: run `rostersync db upgrade` first")
     return engine
+
+
+@asynccontextmanager
+async def vat_checker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[VatChecker]:
+    """The process's VAT checker; with VIES switched off it leaves every check pending."""
+    ttl = timedelta(seconds=settings.vies_cache_ttl_s)
+    if not settings.vies_enabled:
+        yield VatChecker(engine, None, cache_ttl=ttl)
+        return
+    async with httpx.AsyncClient(timeout=settings.vies_timeout_s) as http:
+        client = ViesClient(
+            http,
+            settings.vies_url,
+            per_state_limit=settings.vies_per_state_limit,
+            overall_limit=settings.vies_overall_limit,
+            request_timeout_s=settings.vies_timeout_s,
+            retry_budget_s=settings.vies_retry_budget_s,
+            cooldown_s=settings.vies_cooldown_s,
+        )
+        yield VatChecker(engine, client, cache_ttl=ttl)

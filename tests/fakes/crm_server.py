@@ -532,6 +532,8 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     crm: ClassVar[FakeCRM]
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: without TCP_NODELAY, Nagle + delayed ACK stall each answer ~40 ms.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self.crm.serve(self, "GET")

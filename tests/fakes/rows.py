@@ -27,9 +27,10 @@ def org_number(i: int) -> str:
 
 @cache
 def vat_number(state: str, i: int) -> str:
-    """The i-th valid VAT number of a member state (found by trying check digits)."""
+    """The i-th valid VAT number of a member state: the first valid one in its own block of 100 candidates,
+    so different i never give the same number."""
     module = get_cc_module(state.lower(), "vat")
-    for candidate in range(i * 10, i * 10 + 100_000):
+    for candidate in range(i * 100, i * 100 + 100):
         if state == "NL":
             number = f"NL{100000000 + candidate:09d}B01"
         elif state == "AT":

@@ -180,3 +180,30 @@ async def test_worker_killed_mid_job_is_retried_by_another_worker(
     done = run_json("status", queued["run_id"], env=env)
     assert (done["status"], done["created"]) == ("succeeded", rows)
     assert await pg_count(pg_schema, "SELECT count(*) FROM customers") == rows
+
+
+def test_vies_outage_then_recheck_from_the_cli(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    from tests.fakes.vies_server import FakeVies
+
+    path = tmp_path / "eu.csv"
+    path.write_text("Namn;Land;Momsnr\nMüller GmbH;Deutschland;DE136695976\nPuu Oy;Suomi;FI20774740\n", encoding="utf-8")
+    with FakeVies(valid_numbers={"DE136695976"}, down=True) as vies:
+        env = {
+            **sqlite_cli_env, "ROSTERSYNC_VIES_ENABLED": "true", "ROSTERSYNC_VIES_URL": vies.url,
+            "ROSTERSYNC_VIES_RETRY_BUDGET_S": "0.2",
+        }  # fmt: skip
+        summary = run_json("import", str(path), "--company", "eu", "--kind", "customers", env=env, code=0)
+        assert summary["created"] == 2  # an outage never fails the import
+        listed = json.loads(rostersync("customers", "list", "--company", "eu", "--json", env=env).stdout)
+        assert {c["vat_check_status"] for c in listed} == {"pending"}
+
+        vies.down = False
+        result = run_json("vat", "recheck", "--all-pending", env=env, code=0)
+        assert (result["valid"], result["invalid"], result["still_pending"]) == (1, 1, 0)
+        listed = json.loads(rostersync("customers", "list", "--company", "eu", "--json", env=env).stdout)
+        assert {c["name"]: (c["vat_check_status"], c["vat_number_validated"]) for c in listed} == {
+            "Müller GmbH": ("valid", True),
+            "Puu Oy": ("invalid", False),
+        }
+    off = rostersync("vat", "recheck", env=sqlite_cli_env)
+    assert off.returncode == 2 and "switched off" in off.stderr
