@@ -199,7 +199,7 @@ class Importer:
                         created.append(result["data"])
             await store(conn).append(conn, import_rows, records)
         for record in records:
-            self.counts.add(record["status"])
+            self.counts.add_row(record)
         if self.vat is not None and created:
             # EU customers' VAT numbers go to VIES now, in the background; their records are already durable.
             await self.vat.submit(company_id, created, runs.now())

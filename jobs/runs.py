@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,6 +22,7 @@ from registry.tables import import_rows, import_runs
 
 FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
 ROW_STATUSES = ("created", "updated", "skipped", "failed")
+ARCHIVED = "ARCHIVED"  # the note on an updated row whose record was archived
 
 
 class RunError(Exception):
@@ -32,7 +33,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
     # SQLite hands timestamps back naive; they were written in UTC.
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -45,9 +46,15 @@ class Counts:
     updated: int = 0
     skipped: int = 0
     failed: int = 0
+    archived: int = 0  # of the updated rows: a sync's barred / inactive records (status stays "updated")
 
     def add(self, status: str, n: int = 1) -> None:
         setattr(self, status, getattr(self, status) + n)
+
+    def add_row(self, record: dict[str, Any]) -> None:
+        self.add(record["status"])
+        if record.get("error_code") == ARCHIVED:
+            self.archived += 1
 
     @property
     def processed(self) -> int:
@@ -122,7 +129,7 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _owner_is_dead(owner: str | None) -> bool:
+def owner_is_dead(owner: str | None) -> bool:
     """A lease held by a process on this host that no longer exists can be taken at once."""
     if not owner:
         return True
@@ -139,8 +146,8 @@ async def acquire(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: f
         run = await get_run(conn, run_id)
         if run["status"] in FINISHED:
             raise RunError(f"run {run_id} already finished ({run['status']})")
-        expires = _aware(run["lease_expires_at"])
-        if run["lease_owner"] and expires and expires > now() and not _owner_is_dead(run["lease_owner"]):
+        expires = aware(run["lease_expires_at"])
+        if run["lease_owner"] and expires and expires > now() and not owner_is_dead(run["lease_owner"]):
             raise RunError(
                 f"run {run_id} is being processed by {run['lease_owner']} (lease ends {expires:%Y-%m-%d %H:%M:%S} UTC)"
             )
@@ -176,6 +183,7 @@ async def heartbeat(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s:
                 updated=counts.updated,
                 skipped=counts.skipped,
                 failed=counts.failed,
+                archived=counts.archived,
             )
         )
     if renewed.rowcount != 1:
@@ -189,6 +197,8 @@ async def row_counts(conn: AsyncConnection, run_id: uuid.UUID) -> Counts:
     counts = Counts()
     for status, n in rows:
         counts.add(status, n)
+    archived = select(func.count()).where(import_rows.c.run_id == run_id, import_rows.c.error_code == ARCHIVED)
+    counts.archived = (await conn.execute(archived)).scalar_one()
     return counts
 
 
@@ -207,6 +217,8 @@ async def finish(
             update(import_runs)
             .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)
             .values(
+                # A sync learns its total by reading; a file's total was counted up front.
+                total=case((import_runs.c.total < counts.processed, counts.processed), else_=import_runs.c.total),
                 status=status or ("failed" if error else counts.final_status()),
                 error=error,
                 processed=counts.processed,
@@ -214,6 +226,7 @@ async def finish(
                 updated=counts.updated,
                 skipped=counts.skipped,
                 failed=counts.failed,
+                archived=counts.archived,
                 lease_owner=None,
                 lease_expires_at=None,
                 finished_at=now(),
@@ -257,6 +270,7 @@ def summary(run: Mapping[Any, Any]) -> dict[str, Any]:
         "updated": run["updated"],
         "skipped": run["skipped"],
         "failed": run["failed"],
+        "archived": run["archived"],
         "parent_run_id": str(run["parent_run_id"]) if run["parent_run_id"] else None,
         "warnings": run["warnings"] or [],
         "error": run["error"],
@@ -267,5 +281,5 @@ def summary(run: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def _iso(value: datetime | None) -> str | None:
-    value = _aware(value)
+    value = aware(value)
     return value.isoformat() if value else None

@@ -126,6 +126,7 @@ import_runs = Table(
     Column("updated", Integer, nullable=False, server_default="0"),
     Column("skipped", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
+    Column("archived", Integer, nullable=False, server_default="0"),  # syncs: of the updated rows
     Column("parent_run_id", Uuid, ForeignKey("import_runs.id")),
     Column("error", Text),
     Column("warnings", JSON),
@@ -177,6 +178,40 @@ vies_results = Table(
     Column("name", Text),
     Column("address", Text),
     Column("checked_at", TS, nullable=False),
+)
+
+# A company's connected CRM. The credential is never stored: only where to read it at run time
+# ("env:VAR" or "file:/path"). `cursor` (the source's modified time) advances only when a sync completes.
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("connector", String(32), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("credential_ref", Text, nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("every_s", Integer, nullable=False),
+    Column("cursor", TS),
+    Column("next_sync_at", TS, nullable=False),
+    Column("last_sync_at", TS),
+    Column("last_status", String(24)),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", TS),
+    Column("created_at", TS, nullable=False),
+    Index("ix_connections_company", "company_id"),
+)
+
+# Which registry record a source record became, and a hash of what it mapped to (unchanged → skipped).
+external_refs = Table(
+    "external_refs",
+    metadata,
+    Column("connection_id", Uuid, ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("external_id", String(200), primary_key=True),
+    Column("entity_id", Uuid, nullable=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("updated_at", TS, nullable=False),
 )
 
 PARTY_TABLES = {"customers": customers, "suppliers": suppliers}

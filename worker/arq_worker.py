@@ -4,12 +4,13 @@ import uuid
 from contextlib import AsyncExitStack
 from typing import Any, TypedDict
 
-from arq import Retry, cron
+import httpx
+from arq import Retry, create_pool, cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Function, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs import imports, runs
+from jobs import connections, imports, runs, sync
 from jobs.vat import VatChecker
 from worker.settings import Settings
 from worker.wiring import ready_engine, vat_checker
@@ -21,6 +22,7 @@ class WorkerContext(TypedDict):
     settings: Settings
     engine: AsyncEngine
     vat: VatChecker
+    http: httpx.AsyncClient
     exit_stack: AsyncExitStack
     redis: ArqRedis
     job_try: int
@@ -39,6 +41,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     stack.push_async_callback(engine.dispose)
     ctx["engine"] = engine
     ctx["vat"] = await stack.enter_async_context(vat_checker(settings, engine))
+    ctx["http"] = await stack.enter_async_context(httpx.AsyncClient(timeout=60))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -61,6 +64,42 @@ async def import_run(ctx: WorkerContext, run_id: str) -> dict[str, Any]:
     return runs.summary(run)
 
 
+def sync_job_id(connection_id: uuid.UUID | str) -> str:
+    # One job id per connection: arq refuses a second enqueue while one is queued or running.
+    return f"sync:{connection_id}"
+
+
+async def enqueue_sync(settings: Settings, connection_id: uuid.UUID, *, full: bool = False) -> bool:
+    """Queue a sync of one connection; False when one is already queued or running."""
+    if settings.redis_url is None:
+        raise runs.RunError("--queue needs ROSTERSYNC_REDIS_URL (the worker's Redis)")
+    redis = await create_pool(
+        RedisSettings.from_dsn(settings.redis_url.get_secret_value()), default_queue_name=settings.queue_name
+    )
+    try:
+        job = await redis.enqueue_job("sync_connection", str(connection_id), full, _job_id=sync_job_id(connection_id))
+        return job is not None
+    finally:
+        await redis.aclose()
+
+
+async def sync_connection(ctx: WorkerContext, connection_id: str, full: bool = False) -> dict[str, Any]:
+    """Sync one connection; another process syncing it right now makes this one a no-op."""
+    try:
+        return await sync.sync(ctx["engine"], uuid.UUID(connection_id), http=ctx["http"], vat=ctx["vat"], full=full)
+    except connections.SyncBusy as exc:
+        return {"connection_id": connection_id, "status": "skipped", "reason": str(exc)}
+
+
+async def enqueue_due_syncs(ctx: WorkerContext) -> int:
+    """Cron: queue every connection whose next sync is due (repeated ticks and many workers queue one job)."""
+    queued = 0
+    for connection_id in await connections.due(ctx["engine"]):
+        job = await ctx["redis"].enqueue_job("sync_connection", str(connection_id), _job_id=sync_job_id(connection_id))
+        queued += job is not None
+    return queued
+
+
 async def vat_recheck(ctx: WorkerContext) -> dict[str, int]:
     """Cron: the VIES rechecks that are due (their schedule lives in the database)."""
     return dict(await ctx["vat"].recheck_due())
@@ -73,7 +112,9 @@ def functions(settings: Settings) -> list[Function]:
             name="import_run",
             max_tries=settings.job_max_tries,
             timeout=settings.job_timeout_s,
-        )
+        ),
+        # keep_result=0: the job id is free again as soon as the sync ends, so the next tick can queue it.
+        func(sync_connection, name="sync_connection", max_tries=1, timeout=settings.job_timeout_s, keep_result=0),  # type: ignore[arg-type]
     ]
 
 
@@ -93,7 +134,15 @@ def worker_settings(settings: Settings, *, burst: bool = False) -> dict[str, Any
         run_at_startup=True,
         timeout=settings.job_timeout_s,
     )
-    crons = [] if burst else [recheck]
+    due = cron(
+        enqueue_due_syncs,  # type: ignore[arg-type]
+        name="enqueue_due_syncs",
+        second=30,
+        unique=True,
+        run_at_startup=True,
+        timeout=settings.job_timeout_s,
+    )
+    crons = [] if burst else [recheck, due]
     return {
         "functions": functions(settings),
         "cron_jobs": crons,

@@ -276,6 +276,6 @@ def db_upgrade() -> None:
     console.err.print("database schema is current", markup=False)
 
 
-from worker import cli_registry, cli_vat  # noqa: E402  (register their commands on `app`)
+from worker import cli_registry, cli_sync, cli_vat  # noqa: E402  (register their commands on `app`)
 
-__all__ = ["app", "cli_registry", "cli_vat"]
+__all__ = ["app", "cli_registry", "cli_sync", "cli_vat"]

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.fakes.rows import vat_number
+
 Record = dict[str, Any]
 Failure = int | str
 
@@ -659,7 +661,7 @@ def economic_customer(i: int, *, modified: datetime | None = None, barred: bool 
         record["corporateIdentificationNumber"] = orgnr
         record["vatNumber"] = f"SE{orgnr.replace('-', '')}01"
     if code == "DE" and i % 2 == 0:
-        record["vatNumber"] = f"DE{100_000_000 + i % 899_999_999}"
+        record["vatNumber"] = vat_number("DE", i)  # checksum-valid, one per i
     if i % 5 == 0:
         record["mobilePhone"] = f"+45 {20_000_000 + i:08d}"
     else:

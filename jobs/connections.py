@@ -1,0 +1,150 @@
+"""Connected CRMs: where they are, how to find their credential at run time, and when they sync next.
+
+The database stores only a reference to the secret ("env:VAR" or "file:/path"), never the secret itself. A
+lease on the connection row keeps two syncs of one connection from overlapping, whatever started them.
+"""
+
+import os
+import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.crm import CONNECTORS
+from jobs.runs import RunError, now, owner_is_dead, parse_run_id
+from registry.tables import connections
+
+_EVERY = re.compile(r"(\d+)\s*([smhd]?)")
+_UNITS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_every(text: str) -> int:
+    """'15m', '1h', '90s', '2d' or plain minutes → seconds (at least a minute)."""
+    match = _EVERY.fullmatch(text.strip().lower())
+    if match is None:
+        raise ValueError(f"invalid --every {text!r}: use e.g. 15m, 1h, 1d")
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 60:
+        raise ValueError("--every must be at least 1m")
+    return seconds
+
+
+def credential(ref: str) -> SecretStr:
+    """Read the secret a connection points at; the error names where it looked, never a value."""
+    source, _, where = ref.partition(":")
+    if source == "env":
+        value = os.environ.get(where)
+        if not value:
+            raise RunError(f"the credential variable {where} is not set")
+        return SecretStr(value)
+    if source == "file":
+        try:
+            return SecretStr(Path(where).read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise RunError(f"cannot read the credential file {where}: {exc.strerror}") from None
+    raise RunError(f"unknown credential reference {ref!r}")
+
+
+async def add(
+    engine: AsyncEngine,
+    *,
+    company_id: str,
+    connector: str,
+    base_url: str,
+    credential_ref: str,
+    every_s: int,
+    options: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    if connector not in CONNECTORS:
+        raise RunError(f"unknown connector {connector!r}: use one of {', '.join(sorted(CONNECTORS))}")
+    connection_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(
+            connections.insert().values(
+                id=connection_id,
+                company_id=company_id,
+                connector=connector,
+                base_url=base_url.rstrip("/"),
+                credential_ref=credential_ref,
+                options=options or {},
+                every_s=every_s,
+                next_sync_at=now(),
+                created_at=now(),
+            )
+        )
+    return connection_id
+
+
+async def get(engine: AsyncEngine, connection_id: str | uuid.UUID) -> RowMapping:
+    cid = parse_run_id(connection_id) if isinstance(connection_id, str) else connection_id
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(connections).where(connections.c.id == cid))).mappings().first()
+    if row is None:
+        raise RunError(f"no connection {connection_id}")
+    return row
+
+
+async def list_all(engine: AsyncEngine, company_id: str | None = None) -> list[RowMapping]:
+    query = select(connections).order_by(connections.c.created_at)
+    if company_id is not None:
+        query = query.where(connections.c.company_id == company_id)
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).mappings())
+
+
+async def remove(engine: AsyncEngine, connection_id: str) -> None:
+    row = await get(engine, connection_id)
+    async with engine.begin() as conn:
+        await conn.execute(delete(connections).where(connections.c.id == row["id"]))
+
+
+async def due(engine: AsyncEngine) -> list[uuid.UUID]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(connections.c.id).where(connections.c.next_sync_at <= now()))
+        return [r for (r,) in rows]
+
+
+async def acquire(engine: AsyncEngine, connection_id: uuid.UUID, owner: str, lease_s: float) -> RowMapping:
+    """Take the connection for one sync, or say who has it."""
+    row = await get(engine, connection_id)
+    expired = or_(connections.c.lease_owner.is_(None), connections.c.lease_expires_at < now())
+    if row["lease_owner"] and owner_is_dead(row["lease_owner"]):
+        expired = or_(expired, connections.c.lease_owner == row["lease_owner"])
+    async with engine.begin() as conn:
+        taken = await conn.execute(
+            update(connections)
+            .where(connections.c.id == connection_id, expired)
+            .values(lease_owner=owner, lease_expires_at=now() + timedelta(seconds=lease_s))
+        )
+    if taken.rowcount != 1:
+        raise SyncBusy(f"connection {connection_id} is being synced by {row['lease_owner']}")
+    return await get(engine, connection_id)
+
+
+async def renew(engine: AsyncEngine, connection_id: uuid.UUID, owner: str, lease_s: float) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(connections)
+            .where(connections.c.id == connection_id, connections.c.lease_owner == owner)
+            .values(lease_expires_at=now() + timedelta(seconds=lease_s))
+        )
+
+
+async def release(engine: AsyncEngine, connection_id: uuid.UUID, owner: str, **values: Any) -> None:
+    """Give the connection back, recording how the sync ended (and, if it completed, the new cursor)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(connections)
+            .where(connections.c.id == connection_id, connections.c.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None, **values)
+        )
+
+
+class SyncBusy(RunError):
+    """Another process is syncing this connection right now."""

@@ -1,0 +1,407 @@
+"""Scheduled CRM syncs: pull what changed in a connected system and make the registry match.
+
+New records are bulk-created in 50-item batches, changed ones updated, unchanged ones skipped, barred or inactive
+ones archived (and un-archived when they come back). `external_refs` maps each source record to its registry
+record with a hash of what it mapped to; an org number that is already in the registry is linked, not
+duplicated. Each batch commits its registry writes, refs and run rows together, so a sync that dies is simply
+followed by one that finds the finished part unchanged. The cursor advances only when a sync completes.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connectors.crm import CONNECTORS, ConnectorError, ExternalRecord
+from jobs import connections, runs
+from jobs.importer import batch_key
+from jobs.runs import ARCHIVED
+from jobs.vat import VatChecker
+from registry.bulk import MAX_ITEMS, Model, Rejected, bulk_create, duplicate_error, needs_vies, store, validate
+from registry.fields import Kind
+from registry.tables import PARTY_TABLES, external_refs, import_rows, import_runs, vat_checks
+
+# Records changed in the same second as the last sync's start (or while it paged) are read again.
+OVERLAP = timedelta(minutes=5)
+UNARCHIVED = "UNARCHIVED"
+LINKED = "LINKED"
+
+
+def record_hash(values: dict[str, Any], archived: bool) -> str:
+    return hashlib.sha256(repr((sorted(values.items()), archived)).encode()).hexdigest()
+
+
+@dataclass
+class Planned:
+    """One source record on its way: validated, hashed, and what to do with it."""
+
+    record: ExternalRecord
+    row_number: int
+    model: Model | Rejected
+    values: dict[str, Any] | None
+    digest: str | None
+    action: str = "create"  # create | update | skip | fail
+    entity_id: Any = None
+    note: str | None = None
+
+
+class KindSync:
+    """Writes one kind (customers or suppliers) of one connection into one run."""
+
+    def __init__(self, engine: AsyncEngine, connection: RowMapping, kind: Kind, run_id: uuid.UUID) -> None:
+        self.engine = engine
+        self.connection = connection
+        self.company_id: str = connection["company_id"]
+        self.kind = kind
+        self.table = PARTY_TABLES[kind]
+        self.run_id = run_id
+        self.counts = runs.Counts()
+        self.pending_vat: list[dict[str, Any]] = []
+
+    def plan(self, records: Sequence[ExternalRecord], first_row: int) -> list[Planned]:
+        planned = []
+        for offset, record in enumerate(records):
+            model = validate(self.kind, record.payload)
+            values = None if isinstance(model, Rejected) else model.db_values()
+            digest = None if values is None else record_hash(values, record.archived)
+            planned.append(Planned(record, first_row + offset, model, values, digest))
+        return planned
+
+    async def write(self, records: Sequence[ExternalRecord], first_row: int, batch_index: int) -> None:
+        planned = self.plan(records, first_row)
+        now = runs.now()
+        async with self.engine.begin() as conn:
+            await self._decide(conn, planned)
+            for p in planned:
+                if p.action == "update":
+                    await self._update(conn, p, now)  # may turn into a create (the record was deleted here)
+            await self._create(conn, [p for p in planned if p.action == "create"], batch_index, now)
+            await self._store_refs(conn, [p for p in planned if p.action in ("create", "update")], now)
+            rows = [self._row(p, batch_index) for p in planned]
+            await store(conn).append(conn, import_rows, rows)
+        for row in rows:
+            self.counts.add_row(row)
+
+    async def _decide(self, conn: AsyncConnection, planned: list[Planned]) -> None:
+        """Skip the unchanged, update the known or linkable, create the rest; fail the invalid."""
+        refs = await self._refs(conn, [p.record.external_id for p in planned])
+        orgs = [p.values["org_number"] for p in planned if p.values and p.values.get("org_number")]
+        by_org = await self._entities_by_org(conn, orgs)
+        linked_now: set[Any] = set()
+        for p in planned:
+            if isinstance(p.model, Rejected):
+                p.action = "fail"
+                continue
+            ref = refs.get(p.record.external_id)
+            if ref is not None:
+                p.entity_id = ref["entity_id"]
+                p.action = "skip" if ref["record_hash"] == p.digest else "update"
+                continue
+            org = p.values.get("org_number") if p.values else None
+            if org and org in by_org:
+                entity_id, already_linked = by_org[org]
+                if already_linked or entity_id in linked_now:
+                    p.action, p.model = (
+                        "fail",
+                        Rejected(duplicate_error(self.kind, org, "for another record of this system")),
+                    )
+                else:
+                    p.action, p.entity_id, p.note = "update", entity_id, LINKED
+                    linked_now.add(entity_id)
+
+    async def _refs(self, conn: AsyncConnection, external_ids: list[str]) -> dict[str, RowMapping]:
+        query = select(external_refs).where(
+            external_refs.c.connection_id == self.connection["id"],
+            external_refs.c.kind == self.kind,
+            external_refs.c.external_id.in_(external_ids),
+        )
+        return {r["external_id"]: r for r in (await conn.execute(query)).mappings()}
+
+    async def _entities_by_org(self, conn: AsyncConnection, orgs: list[str]) -> dict[str, tuple[Any, bool]]:
+        """Registry records (of this company) holding these org numbers, and whether this connection already
+        maps a record to them."""
+        if not orgs:
+            return {}
+        linked = exists().where(
+            external_refs.c.connection_id == self.connection["id"],
+            external_refs.c.kind == self.kind,
+            external_refs.c.entity_id == self.table.c.id,
+        )
+        query = select(self.table.c.org_number, self.table.c.id, linked).where(
+            self.table.c.company_id == self.company_id, self.table.c.org_number.in_(orgs)
+        )
+        return {org: (entity, bool(is_linked)) for org, entity, is_linked in await conn.execute(query)}
+
+    async def _create(self, conn: AsyncConnection, planned: list[Planned], batch_index: int, now: datetime) -> None:
+        if not planned:
+            return
+        models = [p.model for p in planned]
+        response = await bulk_create(
+            conn, self.company_id, self.kind, models, idempotency_key=batch_key(self.run_id, batch_index)
+        )
+        for p, result in zip(planned, response["results"], strict=True):
+            if not result["ok"]:
+                p.action, p.model = "fail", Rejected(result["error"])
+                continue
+            p.entity_id = result["data"]["id"]
+            if result["data"].get("vat_check_status") == "pending":
+                self.pending_vat.append(result["data"])
+            if p.record.archived:
+                await conn.execute(
+                    update(self.table).where(self.table.c.id == _uuid(p.entity_id)).values(archived_at=now)
+                )
+                p.note = ARCHIVED
+
+    async def _update(self, conn: AsyncConnection, p: Planned, now: datetime) -> None:
+        """Make the registry record match the source; an org number another record holds fails the row."""
+        assert p.values is not None
+        table, entity = self.table, _uuid(p.entity_id)
+        current = (
+            (await conn.execute(select(table).where(table.c.id == entity, table.c.company_id == self.company_id)))
+            .mappings()
+            .first()
+        )
+        if current is None:  # deleted from the registry meanwhile: the ref is stale, create it again
+            p.action = "create"
+            await conn.execute(delete(external_refs).where(external_refs.c.entity_id == entity))
+            return
+        values: dict[str, Any] = {**p.values, "updated_at": now}
+        if p.record.archived and current["archived_at"] is None:
+            values["archived_at"], p.note = now, ARCHIVED
+        elif not p.record.archived and current["archived_at"] is not None:
+            values["archived_at"], p.note = None, UNARCHIVED
+        if self.kind == "customers" and values.get("vat_number") != current["vat_number"]:
+            await self._recheck_vat(conn, entity, values, now)
+        org = values.get("org_number")
+        target = update(table).where(table.c.id == entity, table.c.company_id == self.company_id)
+        if org is not None:  # (== None would mean IS NULL: every record without an org number)
+            clash = exists().where(
+                table.c.company_id == self.company_id, table.c.org_number == org, table.c.id != entity
+            )
+            target = target.where(~clash.correlate(None))
+        done = await conn.execute(target.values(values))
+        if done.rowcount != 1:
+            p.action, p.model = "fail", Rejected(duplicate_error(self.kind, org or "", "for this company"))
+
+    async def _recheck_vat(
+        self, conn: AsyncConnection, entity: uuid.UUID, values: dict[str, Any], now: datetime
+    ) -> None:
+        """A changed VAT number is checked again (seed 000: re-validation on commit)."""
+        await conn.execute(delete(vat_checks).where(vat_checks.c.customer_id == entity))
+        values["vat_number_validated"] = False
+        row = {**values, "customer_type": values.get("customer_type")}
+        if needs_vies(row):
+            values["vat_check_status"] = "pending"
+            check = {
+                "customer_id": entity, "company_id": self.company_id, "vat_number": values["vat_number"],
+                "attempts": 0, "first_attempt_at": now, "next_attempt_at": now + timedelta(minutes=1),
+                "last_error": None,
+            }  # fmt: skip
+            await conn.execute(vat_checks.insert().values(**check))
+            self.pending_vat.append(
+                {"id": str(entity), "vat_number": values["vat_number"], "vat_check_status": "pending"}
+            )
+        else:
+            values["vat_check_status"] = "not_applicable"
+
+    async def _store_refs(self, conn: AsyncConnection, planned: list[Planned], now: datetime) -> None:
+        done = [p for p in planned if p.action in ("create", "update") and p.entity_id is not None]
+        if not done:
+            return
+        ids = [p.record.external_id for p in done]
+        await conn.execute(
+            delete(external_refs).where(
+                external_refs.c.connection_id == self.connection["id"],
+                external_refs.c.kind == self.kind,
+                external_refs.c.external_id.in_(ids),
+            )
+        )
+        await store(conn).append(
+            conn,
+            external_refs,
+            [
+                {
+                    "connection_id": self.connection["id"],
+                    "kind": self.kind,
+                    "external_id": p.record.external_id,
+                    "entity_id": str(p.entity_id),
+                    "record_hash": p.digest,
+                    "updated_at": now,
+                }
+                for p in done
+            ],
+        )
+
+    def _row(self, p: Planned, batch_index: int) -> dict[str, Any]:
+        status = {"create": "created", "update": "updated", "skip": "skipped", "fail": "failed"}[p.action]
+        row: dict[str, Any] = {
+            "run_id": self.run_id,
+            "row_number": p.row_number,
+            "batch_index": batch_index,
+            "status": status,
+            "error_code": None,
+            "error_field": None,
+            "error_message": None,
+            "entity_id": str(p.entity_id) if p.entity_id is not None and status != "failed" else None,
+            "warnings": None,
+            "raw": p.record.raw,
+        }
+        if isinstance(p.model, Rejected):
+            error = p.model.error
+            row.update(
+                error_code=error["code"],
+                error_field=",".join(error.get("fields") or {}) or None,
+                error_message=error["message"],
+            )
+        elif p.note is not None:
+            row["error_code"] = p.note
+        elif status == "skipped":
+            row["error_message"] = "unchanged since the last sync"
+        return row
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+async def _close_orphans(engine: AsyncEngine, connection_id: uuid.UUID) -> None:
+    """Runs of this connection left 'running' by a sync process that died: say so, and close them."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(import_runs)
+            .where(
+                and_(
+                    import_runs.c.source_name == f"connection {connection_id}",
+                    import_runs.c.status.in_(("queued", "running")),
+                )
+            )
+            .values(status="failed", error="the sync process died; a later sync read these records again",
+                    lease_owner=None, lease_expires_at=None, finished_at=runs.now())
+        )  # fmt: skip
+
+
+async def sync(
+    engine: AsyncEngine,
+    connection_id: uuid.UUID | str,
+    *,
+    http: httpx.AsyncClient,
+    vat: VatChecker | None = None,
+    full: bool = False,
+    lease_s: float = 60.0,
+) -> dict[str, Any]:
+    """One sync of one connection: a run per kind; returns a summary. Raises SyncBusy when another process
+    is syncing this connection."""
+    row = await connections.get(engine, connection_id)
+    owner = runs.lease_owner()
+    connection = await connections.acquire(engine, row["id"], owner, lease_s)
+    started = runs.now()
+    summaries: list[dict[str, Any]] = []
+    error: str | None = None
+    try:
+        await _close_orphans(engine, connection["id"])
+        cursor = runs.aware(connection["cursor"])
+        since = None if full or cursor is None else cursor - OVERLAP
+        options = connection["options"] or {}
+        connector = CONNECTORS[connection["connector"]](
+            connection["base_url"], connections.credential(connection["credential_ref"]), http, **options
+        )
+        for kind in connector.kinds:
+            run = await _sync_kind(engine, connection, connector, kind, since, owner, lease_s, vat, full)
+            summaries.append(runs.summary(run))
+            if run["error"]:
+                error = run["error"]
+                break
+        if vat is not None:
+            await vat.drain()
+    except runs.RunError as exc:  # e.g. the credential variable is not set
+        error = str(exc)
+    finally:
+        finished = runs.now()
+        values: dict[str, Any] = {
+            "last_status": "failed" if error else "succeeded",
+            "last_sync_at": finished,
+            "next_sync_at": finished + timedelta(seconds=connection["every_s"]),
+        }
+        if error is None:
+            values["cursor"] = started  # only a completed sync moves the cursor
+        await connections.release(engine, connection["id"], owner, **values)
+    return _summary(connection, summaries, error)
+
+
+async def _sync_kind(
+    engine: AsyncEngine,
+    connection: RowMapping,
+    connector: Any,
+    kind: Kind,
+    since: datetime | None,
+    owner: str,
+    lease_s: float,
+    vat: VatChecker | None,
+    full: bool,
+) -> RowMapping:
+    run_id = await runs.create_run(
+        engine,
+        runs.NewRun(
+            company_id=connection["company_id"],
+            kind=kind,
+            source=f"sync:{connection['connector']}",
+            source_name=f"connection {connection['id']}",
+            options={
+                "connection_id": str(connection["id"]),
+                "full": full,
+                "since": since.isoformat() if since else None,
+            },
+        ),
+    )
+    await runs.acquire(engine, run_id, owner, lease_s)
+    writer = KindSync(engine, connection, kind, run_id)
+    row_number, batch_index = 0, 0
+    try:
+        async for page in connector.pages(kind, since):
+            for start in range(0, len(page), MAX_ITEMS):
+                chunk = page[start : start + MAX_ITEMS]
+                await writer.write(chunk, row_number + 1, batch_index)
+                row_number += len(chunk)
+                batch_index += 1
+            if vat is not None and writer.pending_vat:
+                await vat.submit(connection["company_id"], writer.pending_vat, runs.now())
+                writer.pending_vat = []
+            await runs.heartbeat(engine, run_id, owner, lease_s, writer.counts)
+            await connections.renew(engine, connection["id"], owner, lease_s)
+    except ConnectorError as exc:
+        return await runs.finish(engine, run_id, owner, error=str(exc))
+    except BaseException:
+        await runs.release(engine, run_id, owner)
+        raise
+    await runs.heartbeat(engine, run_id, owner, lease_s, writer.counts)
+    return await runs.finish(engine, run_id, owner)
+
+
+def _summary(connection: RowMapping, summaries: list[dict[str, Any]], error: str | None) -> dict[str, Any]:
+    totals = {
+        k: sum(s[k] for s in summaries)
+        for k in ("total", "processed", "created", "updated", "skipped", "archived", "failed")
+    }
+    if error:
+        status = "failed"
+    elif totals["failed"]:
+        status = "partially_succeeded"
+    else:
+        status = "succeeded"
+    return {
+        "connection_id": str(connection["id"]),
+        "connector": connection["connector"],
+        "company_id": connection["company_id"],
+        "status": status,
+        **totals,
+        "succeeded": totals["created"] + totals["updated"],
+        "error": error,
+        "runs": summaries,
+    }

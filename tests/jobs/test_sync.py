@@ -1,0 +1,190 @@
+"""Scheduled CRM syncs against the fake e-conomic on 127.0.0.1 and the real databases."""
+
+import asyncio
+from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from jobs import connections, sync
+from jobs.vat import VatChecker
+from registry.tables import customers, external_refs, suppliers
+from tests.fakes.crm_server import ECONOMIC_CREDENTIAL, EconomicFake, FakeCRM, economic_customer, economic_supplier
+
+CUSTOMERS = 60
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeCRM]:
+    records = {
+        "customers": [economic_customer(i, barred=False) for i in range(CUSTOMERS)],
+        "suppliers": [economic_supplier(i, barred=False) for i in range(5)],
+    }
+    with FakeCRM(EconomicFake(), records) as crm:
+        yield crm
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("ECONOMIC_TOKEN", ECONOMIC_CREDENTIAL)
+    return "env:ECONOMIC_TOKEN"
+
+
+async def connect(engine: Any, fake: FakeCRM, token: str, **options: Any) -> Any:
+    options = {"page_size": 20, "retry_budget_s": 0.3, **options}
+    return await connections.add(
+        engine, company_id="acme", connector="economic", base_url=fake.url, credential_ref=token,
+        every_s=900, options=options,
+    )  # fmt: skip
+
+
+async def count(engine: Any, table: Any) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+async def test_first_sync_creates_then_an_unchanged_sync_skips(
+    engine: Any, fake: FakeCRM, http: Any, token: str
+) -> None:
+    cid = await connect(engine, fake, token)
+    first = await sync.sync(engine, cid, http=http)
+    assert first["status"] in ("succeeded", "partially_succeeded")
+    assert first["created"] + first["failed"] == CUSTOMERS + 5
+    assert await count(engine, customers) + await count(engine, suppliers) == first["created"]
+    assert {r["kind"] for r in first["runs"]} == {"customers", "suppliers"}
+
+    again = await sync.sync(engine, cid, http=http)
+    # Customers are read incrementally (nothing changed); suppliers have no lastUpdated and are read in
+    # full, every one unchanged. Nothing is created twice.
+    assert (again["created"], again["updated"]) == (0, 0)
+    assert again["skipped"] == 5 - sum(1 for r in first["runs"] if r["kind"] == "suppliers" and r["failed"])
+    assert await count(engine, customers) + await count(engine, suppliers) == first["created"]
+
+
+async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM, http: Any, token: str) -> None:
+    cid = await connect(engine, fake, token)
+    await sync.sync(engine, cid, http=http)
+    before = await count(engine, customers)
+    for number in (1, 2, 3):
+        fake.change("customers", number, name=f"Renamed {number} A/S")
+    now = datetime.now(UTC)
+    fake.add("customers", economic_customer(100, modified=now, barred=False))
+    fake.add("customers", economic_customer(101, modified=now, barred=False))
+    fake.change("customers", 4, barred=True)
+
+    second = await sync.sync(engine, cid, http=http)
+    (run,) = [r for r in second["runs"] if r["kind"] == "customers"]
+    assert (run["total"], run["created"], run["updated"], run["archived"], run["skipped"]) == (6, 2, 4, 1, 0)
+    assert await count(engine, customers) == before + 2
+    async with engine.connect() as conn:
+        names = set((await conn.execute(select(customers.c.name).where(customers.c.name.like("Renamed%")))).scalars())
+        archived = (await conn.execute(select(func.count()).where(customers.c.archived_at.is_not(None)))).scalar_one()
+    assert names == {"Renamed 1 A/S", "Renamed 2 A/S", "Renamed 3 A/S"}
+    assert archived == 1
+
+    fake.change("customers", 4, barred=False)
+    third = await sync.sync(engine, cid, http=http)
+    (run,) = [r for r in third["runs"] if r["kind"] == "customers"]
+    assert (run["updated"], run["created"]) == (1, 0)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).where(customers.c.archived_at.is_not(None)))).scalar_one() == 0
+
+
+async def test_a_sync_that_dies_on_page_7_keeps_the_cursor(engine: Any, http: Any, token: str) -> None:
+    records = {"customers": [economic_customer(i, barred=False) for i in range(200)], "suppliers": []}
+    with FakeCRM(EconomicFake(), records, die_at_page=7) as crm:
+        cid = await connect(engine, crm, token)
+        died = await sync.sync(engine, cid, http=http)
+        assert died["status"] == "failed" and "gave up" in died["error"]
+        assert (await connections.get(engine, cid))["cursor"] is None
+        done_before = died["processed"]
+        assert done_before == 120  # six pages of 20 committed
+
+        crm.die_at_page = None
+        healed = await sync.sync(engine, cid, http=http)
+        assert healed["status"] in ("succeeded", "partially_succeeded")
+        (run,) = [r for r in healed["runs"] if r["kind"] == "customers"]
+        assert run["skipped"] == 120 - died["failed"]  # the first six pages are known and unchanged
+        assert (await connections.get(engine, cid))["cursor"] is not None
+    refs = await count(engine, external_refs)
+    assert await count(engine, customers) == refs  # one registry record per source record, no duplicates
+
+
+async def test_expired_credentials_fail_the_sync_at_once(engine: Any, fake: FakeCRM, http: Any, token: str) -> None:
+    cid = await connect(engine, fake, token)
+    fake.expire_credentials()
+    result = await sync.sync(engine, cid, http=http)
+    assert result["status"] == "failed"
+    assert result["error"] == "credentials rejected by e-conomic"
+    assert ECONOMIC_CREDENTIAL.split(":")[0] not in str(result)
+    assert (await connections.get(engine, cid))["last_status"] == "failed"
+
+
+async def test_a_missing_credential_variable_is_named(engine: Any, fake: FakeCRM, http: Any) -> None:
+    cid = await connect(engine, fake, "env:NOT_SET_ANYWHERE")
+    result = await sync.sync(engine, cid, http=http)
+    assert result["error"] == "the credential variable NOT_SET_ANYWHERE is not set"
+
+
+async def test_two_syncs_of_one_connection_never_overlap(pg_engine: Any, http: Any, token: str) -> None:
+    records = {"customers": [economic_customer(i, barred=False) for i in range(100)], "suppliers": []}
+    with FakeCRM(EconomicFake(), records, latency_s=0.05) as crm:
+        cid = await connect(pg_engine, crm, token)
+        results = await asyncio.gather(
+            *(sync.sync(pg_engine, cid, http=http) for _ in range(3)), return_exceptions=True
+        )
+    busy = [r for r in results if isinstance(r, connections.SyncBusy)]
+    done = [r for r in results if isinstance(r, dict)]
+    assert len(busy) == 2 and len(done) == 1
+    assert await count(pg_engine, customers) == done[0]["created"]
+
+
+async def test_an_org_number_already_in_the_registry_is_linked(
+    engine: Any, fake: FakeCRM, http: Any, token: str, tmp_path: Any
+) -> None:
+    from jobs import imports
+
+    swedish = next(
+        r for r in fake.records["customers"] if str(r.get("corporateIdentificationNumber", "")).startswith("5")
+    )
+    path = tmp_path / "c.csv"
+    path.write_text(
+        f"Namn;Org.nr;Land\nFrån Excel AB;{swedish['corporateIdentificationNumber']};Sverige\n", encoding="utf-8"
+    )
+    run_id, opened = await imports.start_import(engine, str(path), company_id="acme", kind="customers")
+    await imports.execute(engine, run_id, opened=opened)
+
+    cid = await connect(engine, fake, token)
+    result = await sync.sync(engine, cid, http=http)
+    (run,) = [r for r in result["runs"] if r["kind"] == "customers"]
+    assert run["updated"] == 1  # linked and brought up to date, not duplicated
+    async with engine.connect() as conn:
+        org = swedish["corporateIdentificationNumber"]
+        assert (await conn.execute(select(func.count()).where(customers.c.org_number == org))).scalar_one() == 1
+
+
+async def test_a_changed_vat_number_is_checked_again(engine: Any, http: Any, token: str) -> None:
+    from connectors.vies import ViesClient
+    from tests.fakes.vies_server import FakeVies
+
+    record = economic_customer(0, barred=False)
+    record.update(country="Tyskland", vatNumber="DE136695976", vatZone={"vatZoneNumber": 2})
+    with FakeCRM(EconomicFake(), {"customers": [record], "suppliers": []}) as crm, FakeVies(default_valid=True) as vies:
+        client = ViesClient(http, vies.url, retry_budget_s=1)
+        cid = await connect(engine, crm, token)
+        await sync.sync(engine, cid, http=http, vat=VatChecker(engine, client))
+        crm.change("customers", 1, vatNumber="DE129273398")
+        await sync.sync(engine, cid, http=http, vat=VatChecker(engine, client))
+        assert [n for _, n in vies.calls] == ["136695976", "129273398"]
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(customers.c.vat_number, customers.c.vat_check_status))).one()
+    assert tuple(row) == ("DE129273398", "valid")

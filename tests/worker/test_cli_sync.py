@@ -1,0 +1,71 @@
+"""Connections and syncs from the command line and through the arq worker."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tests.conftest import rostersync
+from tests.fakes.crm_server import ECONOMIC_CREDENTIAL, EconomicFake, FakeCRM, economic_customer, economic_supplier
+
+
+def records() -> dict[str, list[dict]]:
+    return {
+        "customers": [economic_customer(i, barred=False) for i in range(30)],
+        "suppliers": [economic_supplier(i, barred=False) for i in range(3)],
+    }
+
+
+def add_connection(env: dict[str, str], url: str) -> str:
+    added = rostersync(
+        "connections", "add", "--company", "acme", "--connector", "economic", "--base-url", url,
+        "--credential-env", "ECONOMIC_TOKEN", "--every", "15m", "--json", env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    return str(json.loads(added.stdout)["connection_id"])
+
+
+def test_connect_sync_report_and_remove(cli_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**cli_env, "ECONOMIC_TOKEN": ECONOMIC_CREDENTIAL}
+    with FakeCRM(EconomicFake(), records()) as crm:
+        connection_id = add_connection(env, crm.url)
+        listed = json.loads(rostersync("connections", "list", "--json", env=env).stdout)
+        assert [c["credential_ref"] for c in listed] == ["env:ECONOMIC_TOKEN"]  # where, never the secret
+        assert ECONOMIC_CREDENTIAL not in json.dumps(listed)
+
+        first = rostersync("sync", connection_id, "--json", env=env)
+        assert first.returncode == 0, first.stderr
+        summary = json.loads(first.stdout)
+        assert (summary["status"], summary["created"]) == ("succeeded", 33)
+
+        again = json.loads(rostersync("sync", connection_id, "--json", env=env).stdout)
+        assert (again["created"], again["updated"], again["skipped"]) == (0, 0, 3)  # suppliers are re-read
+
+        run_id = summary["runs"][0]["run_id"]
+        assert json.loads(rostersync("status", run_id, "--json", env=env).stdout)["created"] == 30
+        report = rostersync("report", run_id, env=env).stdout
+        rows = list(csv.DictReader(io.StringIO(report)))
+        assert len(rows) == 30 and rows[0]["status"] == "created" and "customerNumber" in rows[0]
+
+        crm.expire_credentials()
+        denied = rostersync("sync", connection_id, "--json", env=env)
+        assert denied.returncode != 0
+        assert json.loads(denied.stdout)["error"] == "credentials rejected by e-conomic"
+
+    assert rostersync("connections", "remove", connection_id, env=env).returncode == 0
+    assert json.loads(rostersync("connections", "list", "--json", env=env).stdout) == []
+
+
+def test_one_queued_sync_per_connection(cli_env: dict[str, str], redis_url: str) -> None:
+    env = {**cli_env, "ECONOMIC_TOKEN": ECONOMIC_CREDENTIAL, "ROSTERSYNC_REDIS_URL": redis_url}
+    with FakeCRM(EconomicFake(), records()) as crm:
+        connection_id = add_connection(env, crm.url)
+        queued = [json.loads(rostersync("sync", connection_id, "--queue", "--json", env=env).stdout) for _ in range(3)]
+        assert [q["status"] for q in queued] == ["queued", "already queued", "already queued"]
+        worker = rostersync("worker", "--burst", env=env, timeout=120)
+        assert worker.returncode == 0, worker.stderr
+        listed = json.loads(rostersync("connections", "list", "--json", env=env).stdout)
+        assert listed[0]["last_status"] == "succeeded"
+        # Finished: the job id is free again for the next tick.
+        again = json.loads(rostersync("sync", connection_id, "--queue", "--json", env=env).stdout)
+        assert again["status"] == "queued"
