@@ -56,12 +56,14 @@ async def main() -> None:
     parser.add_argument("--unique", type=int, default=500)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--per-state", type=int, default=2)
-    parser.add_argument("--pg", default=os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--pg", default=os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write_csv(Path(tmp) / "eu.csv", args.rows, eu_every=1, unique_vat=args.unique)
-        without_s, without = await timed_import(args.pg, path, lambda engine: None)
+        without_s, _ = await timed_import(args.pg, path, lambda engine: None)
         with FakeVies(default_valid=True, latency_s=args.latency, per_state_limit=args.per_state) as fake:
             async with httpx.AsyncClient(trust_env=False) as http:
                 client = ViesClient(http, fake.url, per_state_limit=args.per_state)

@@ -1,8 +1,8 @@
 """Scheduled CRM syncs against the fake e-conomic on 127.0.0.1 and the real databases."""
 
 import asyncio
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx

@@ -54,7 +54,9 @@ async def import_text(engine: Any, tmp_path: Path, text: str, vat: VatChecker | 
 
 async def statuses(engine: Any) -> dict[str, tuple[str, bool]]:
     async with engine.connect() as conn:
-        rows = await conn.execute(select(customers.c.name, customers.c.vat_check_status, customers.c.vat_number_validated))
+        rows = await conn.execute(
+            select(customers.c.name, customers.c.vat_check_status, customers.c.vat_number_validated)
+        )
         return {name: (status, validated) for name, status, validated in rows}
 
 

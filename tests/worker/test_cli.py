@@ -186,7 +186,9 @@ def test_vies_outage_then_recheck_from_the_cli(sqlite_cli_env: dict[str, str], t
     from tests.fakes.vies_server import FakeVies
 
     path = tmp_path / "eu.csv"
-    path.write_text("Namn;Land;Momsnr\nMüller GmbH;Deutschland;DE136695976\nPuu Oy;Suomi;FI20774740\n", encoding="utf-8")
+    path.write_text(
+        "Namn;Land;Momsnr\nMüller GmbH;Deutschland;DE136695976\nPuu Oy;Suomi;FI20774740\n", encoding="utf-8"
+    )
     with FakeVies(valid_numbers={"DE136695976"}, down=True) as vies:
         env = {
             **sqlite_cli_env, "ROSTERSYNC_VIES_ENABLED": "true", "ROSTERSYNC_VIES_URL": vies.url,
