@@ -82,6 +82,8 @@ async def start_reimport(
     mapping_path: str | None = None,
 ) -> tuple[uuid.UUID, Input]:
     parent = await runs.get_run(engine, parent_id)
+    if parent["source"].startswith("sync:"):
+        raise runs.RunError(f"run {parent['id']} is a sync run: it is reimported from the records it stored")
     if parent["dry_run"]:
         raise runs.RunError(f"run {parent['id']} was a dry run and wrote nothing: import the file instead")
     if parent["status"] not in runs.FINISHED:

@@ -54,6 +54,9 @@ async def _rows(engine: AsyncEngine, run: Mapping[Any, Any], failed_only: bool) 
             yield row
 
 
+REASONS = {"COOLDOWN": "VIES kept failing; calls are paused for a while"}
+
+
 def vies_note(row: Mapping[str, Any]) -> tuple[str, str] | None:
     """(code, message) for a customer whose VAT number is not (yet) confirmed by VIES."""
     status, vat = row.get("vat_check_status"), row.get("vat_number")
@@ -61,7 +64,8 @@ def vies_note(row: Mapping[str, Any]) -> tuple[str, str] | None:
         return "VIES_INVALID", f"VIES says {vat} is not a valid VAT number; the customer was created"
     if status == "pending":
         when = row.get("next_attempt_at")
-        reason = f" ({row['last_error']})" if row.get("last_error") else ""
+        error = row.get("last_error")
+        reason = f" ({REASONS.get(error, error)})" if error else ""
         at = f"; next try {_aware(when):%Y-%m-%d %H:%M} UTC" if when else ""
         return "VIES_PENDING", f"VIES has not answered for {vat} yet{reason}{at}"
     if status == "unavailable":

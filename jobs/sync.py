@@ -8,6 +8,7 @@ followed by one that finds the finished part unchanged. The cursor advances only
 """
 
 import hashlib
+import inspect
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,17 +66,17 @@ class KindSync:
         self.counts = runs.Counts()
         self.pending_vat: list[dict[str, Any]] = []
 
-    def plan(self, records: Sequence[ExternalRecord], first_row: int) -> list[Planned]:
+    def plan(self, records: Sequence[ExternalRecord], row_numbers: Sequence[int]) -> list[Planned]:
         planned = []
-        for offset, record in enumerate(records):
+        for record, row_number in zip(records, row_numbers, strict=True):
             model = validate(self.kind, record.payload)
             values = None if isinstance(model, Rejected) else model.db_values()
             digest = None if values is None else record_hash(values, record.archived)
-            planned.append(Planned(record, first_row + offset, model, values, digest))
+            planned.append(Planned(record, row_number, model, values, digest))
         return planned
 
-    async def write(self, records: Sequence[ExternalRecord], first_row: int, batch_index: int) -> None:
-        planned = self.plan(records, first_row)
+    async def write(self, records: Sequence[ExternalRecord], row_numbers: Sequence[int], batch_index: int) -> None:
+        planned = self.plan(records, row_numbers)
         now = runs.now()
         async with self.engine.begin() as conn:
             await self._decide(conn, planned)
@@ -92,7 +93,8 @@ class KindSync:
     async def _decide(self, conn: AsyncConnection, planned: list[Planned]) -> None:
         """Skip the unchanged, update the known or linkable, create the rest; fail the invalid."""
         refs = await self._refs(conn, [p.record.external_id for p in planned])
-        orgs = [p.values["org_number"] for p in planned if p.values and p.values.get("org_number")]
+        new = [p for p in planned if p.record.external_id not in refs]
+        orgs = [p.values["org_number"] for p in new if p.values and p.values.get("org_number")]
         by_org = await self._entities_by_org(conn, orgs)
         linked_now: set[Any] = set()
         for p in planned:
@@ -367,7 +369,7 @@ async def _sync_kind(
         async for page in connector.pages(kind, since):
             for start in range(0, len(page), MAX_ITEMS):
                 chunk = page[start : start + MAX_ITEMS]
-                await writer.write(chunk, row_number + 1, batch_index)
+                await writer.write(chunk, range(row_number + 1, row_number + 1 + len(chunk)), batch_index)
                 row_number += len(chunk)
                 batch_index += 1
             if vat is not None and writer.pending_vat:
@@ -405,3 +407,52 @@ def _summary(connection: RowMapping, summaries: list[dict[str, Any]], error: str
         "error": error,
         "runs": summaries,
     }
+
+
+def _mapping_options(connector: type[Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The connection options that steer mapping (e.g. e-conomic's home country), not HTTP."""
+    accepted = inspect.signature(connector._set_options).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+async def reimport(engine: AsyncEngine, parent_id: str, *, failed_only: bool) -> RowMapping:
+    """Run a sync run's stored source records through the sync again, as a new run linked to it.
+
+    No request is made: the records are mapped again from what the run stored (so a mapping fix applies),
+    and the refs keep anything already in the registry from being created twice."""
+    parent = await runs.get_run(engine, parent_id)
+    if parent["status"] not in runs.FINISHED:
+        raise runs.RunError(f"run {parent['id']} has not finished ({parent['status']})")
+    connection = await connections.get(engine, parent["options"]["connection_id"])
+    connector = CONNECTORS[connection["connector"]]
+    mapping = _mapping_options(connector, connection["options"] or {})
+    kind: Kind = parent["kind"]
+    query = select(import_rows.c.row_number, import_rows.c.raw).where(import_rows.c.run_id == parent["id"])
+    if failed_only:
+        query = query.where(import_rows.c.status == "failed")
+    async with engine.connect() as conn:
+        stored = [(n, raw) for n, raw in await conn.execute(query.order_by(import_rows.c.row_number))]
+    run_id = await runs.create_run(
+        engine,
+        runs.NewRun(
+            company_id=parent["company_id"],
+            kind=kind,
+            source="reimport",
+            source_name=f"run {parent['id']}",
+            options={"parent": str(parent["id"]), "failed_only": failed_only, "connection_id": str(connection["id"])},
+            total=len(stored),
+            parent_run_id=parent["id"],
+        ),
+    )
+    owner = runs.lease_owner()
+    await runs.acquire(engine, run_id, owner, 60.0)
+    writer = KindSync(engine, connection, kind, run_id)
+    try:
+        for batch_index, start in enumerate(range(0, len(stored), MAX_ITEMS)):
+            chunk = stored[start : start + MAX_ITEMS]
+            records = connector.parse_saved_page([raw for _, raw in chunk], kind, **mapping)
+            await writer.write(records, [n for n, _ in chunk], batch_index)
+    except BaseException:
+        await runs.release(engine, run_id, owner)
+        raise
+    return await runs.finish(engine, run_id, owner)

@@ -6,6 +6,7 @@ down. Pending checks live in `vat_checks` (written with the customer by bulk-cre
 """
 
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -101,6 +102,9 @@ class VatChecker:
         total: Counter[str] = Counter()
         if self.client is None:
             return total
+        # VIES's own availability board: states it reports unavailable go straight to pending this round.
+        with contextlib.suppress(ViesError):
+            await self.client.check_status()
         if all_pending:
             async with self.engine.begin() as conn:
                 await conn.execute(_scoped(update(vat_checks), company_id).values(next_attempt_at=datetime.now(UTC)))

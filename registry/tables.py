@@ -212,6 +212,7 @@ external_refs = Table(
     Column("entity_id", Uuid, nullable=False),
     Column("record_hash", String(64), nullable=False),
     Column("updated_at", TS, nullable=False),
+    Index("ix_external_refs_entity", "entity_id"),  # "is this registry record already linked?"
 )
 
 PARTY_TABLES = {"customers": customers, "suppliers": suppliers}

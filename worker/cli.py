@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs import imports, runs
+from jobs import imports, runs, sync
 from jobs.report import write_report
 from jobs.sources import Input
 from registry.db import upgrade
@@ -171,6 +171,13 @@ def reimport(
     """Import a run's rows again as a new run linked to it; rows it already created are never created twice."""
 
     async def work(engine: AsyncEngine) -> dict[str, Any]:
+        parent = await runs.get_run(engine, run_id)
+        if parent["source"].startswith("sync:"):
+            if file is not None or mapping is not None or queue:
+                raise runs.RunError(
+                    "a sync run is reimported from the records it stored: no --file, --mapping or --queue"
+                )
+            return runs.summary(await sync.reimport(engine, run_id, failed_only=failed_only))
         new_id, opened = await imports.start_reimport(
             engine,
             run_id,

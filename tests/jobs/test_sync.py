@@ -188,3 +188,21 @@ async def test_a_changed_vat_number_is_checked_again(engine: Any, http: Any, tok
     async with engine.connect() as conn:
         row = (await conn.execute(select(customers.c.vat_number, customers.c.vat_check_status))).one()
     assert tuple(row) == ("DE129273398", "valid")
+
+
+async def test_reimport_of_a_sync_run(engine: Any, http: Any, token: str) -> None:
+    broken = economic_customer(2, barred=False)
+    broken.update(country="Tyskland", vatNumber="DE123", vatZone={"vatZoneNumber": 2})
+    records = {"customers": [economic_customer(0, barred=False), economic_customer(1, barred=False), broken]}
+    with FakeCRM(EconomicFake(), {**records, "suppliers": []}) as crm:
+        cid = await connect(engine, crm, token)
+        first = await sync.sync(engine, cid, http=http)
+    (run,) = [r for r in first["runs"] if r["kind"] == "customers"]
+    assert (run["created"], run["failed"]) == (2, 1)
+
+    retried = await sync.reimport(engine, run["run_id"], failed_only=True)
+    assert retried["parent_run_id"] is not None
+    assert (retried["total"], retried["failed"], retried["created"]) == (1, 1, 0)  # same data, same reason
+    everything = await sync.reimport(engine, run["run_id"], failed_only=False)
+    assert (everything["skipped"], everything["created"], everything["failed"]) == (2, 0, 1)
+    assert await count(engine, customers) == 2

@@ -69,3 +69,67 @@ def test_one_queued_sync_per_connection(cli_env: dict[str, str], redis_url: str)
         # Finished: the job id is free again for the next tick.
         again = json.loads(rostersync("sync", connection_id, "--queue", "--json", env=env).stdout)
         assert again["status"] == "queued"
+
+
+# A real e-conomic page (trimmed), as captured in the project's reference material.
+PAGE = Path(__file__).resolve().parents[1] / "fixtures" / "economic_customers_page0.json"
+
+
+def test_import_a_saved_economic_page_and_a_csv_export(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    result = rostersync(
+        "import",
+        str(PAGE),
+        "--company",
+        "e",
+        "--kind",
+        "customers",
+        "--source",
+        "economic",
+        "--json",
+        env=sqlite_cli_env,
+    )
+    summary = json.loads(result.stdout)
+    assert summary["total"] == 3 and summary["created"] + summary["failed"] == 3, result.stderr
+    listed = json.loads(
+        rostersync("customers", "list", "--company", "e", "--include-archived", "--json", env=sqlite_cli_env).stdout
+    )
+    by_name = {c["name"]: c for c in listed}
+    assert by_name["Demo Name"]["country"] == "DK"  # "Danmark"
+
+    export = tmp_path / "economic.csv"
+    export.write_text(
+        "customerNumber;name;corporateIdentificationNumber;address;zip;city;country;email\n"
+        "11;Sylvest og Co;;Industribyen 3;8000;Aarhus C;Danmark;bogholderi@sylvest.example\n",
+        encoding="utf-8",
+    )
+    csv_result = json.loads(
+        rostersync(
+            "import",
+            str(export),
+            "--company",
+            "e",
+            "--kind",
+            "customers",
+            "--source",
+            "economic",
+            "--json",
+            env=sqlite_cli_env,
+        ).stdout
+    )
+    assert (csv_result["created"], csv_result["failed"]) == (1, 0)
+
+
+def test_reimport_of_a_sync_run_from_the_cli(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "ECONOMIC_TOKEN": ECONOMIC_CREDENTIAL}
+    data = records()
+    data["customers"][0].update(country="Tyskland", vatNumber="DE123", vatZone={"vatZoneNumber": 2})
+    with FakeCRM(EconomicFake(), data) as crm:
+        connection_id = add_connection(env, crm.url)
+        summary = json.loads(rostersync("sync", connection_id, "--json", env=env).stdout)
+    (customers_run,) = [r for r in summary["runs"] if r["kind"] == "customers"]
+    assert customers_run["failed"] == 1
+    again = rostersync("reimport", customers_run["run_id"], "--failed-only", "--json", env=env)
+    result = json.loads(again.stdout)
+    assert (result["total"], result["failed"], result["parent_run_id"]) == (1, 1, customers_run["run_id"])
+    report = rostersync("report", result["run_id"], env=env).stdout
+    assert "vat_number" in report and "DE123" in report

@@ -55,6 +55,8 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("connection_id", "kind", "external_id", name=op.f("pk_external_refs")),
     )
+    with op.batch_alter_table("external_refs", schema=None) as batch_op:
+        batch_op.create_index("ix_external_refs_entity", ["entity_id"], unique=False)
     # ### end Alembic commands ###
 
 
