@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 uv sync --frozen --quiet
-mkdir -p demo
+rm -rf demo && mkdir -p demo   # each demo starts from an empty registry
 export ROSTERSYNC_DATABASE_URL="sqlite:///demo/rostersync.db" ROSTERSYNC_VIES_ENABLED=false
 set +e
 uv run --frozen rostersync import examples/customers.csv --company demo-company --kind customers
