@@ -56,6 +56,17 @@ class Counts:
         if record.get("error_code") == ARCHIVED:
             self.archived += 1
 
+    def columns(self) -> dict[str, int]:
+        """The run's count columns."""
+        return {
+            "processed": self.processed,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "archived": self.archived,
+        }
+
     @property
     def processed(self) -> int:
         return self.created + self.updated + self.skipped + self.failed
@@ -178,12 +189,7 @@ async def heartbeat(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s:
             .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)
             .values(
                 lease_expires_at=now() + timedelta(seconds=lease_s),
-                processed=counts.processed,
-                created=counts.created,
-                updated=counts.updated,
-                skipped=counts.skipped,
-                failed=counts.failed,
-                archived=counts.archived,
+                **counts.columns(),
             )
         )
     if renewed.rowcount != 1:
@@ -221,12 +227,7 @@ async def finish(
                 total=case((import_runs.c.total < counts.processed, counts.processed), else_=import_runs.c.total),
                 status=status or ("failed" if error else counts.final_status()),
                 error=error,
-                processed=counts.processed,
-                created=counts.created,
-                updated=counts.updated,
-                skipped=counts.skipped,
-                failed=counts.failed,
-                archived=counts.archived,
+                **counts.columns(),
                 lease_owner=None,
                 lease_expires_at=None,
                 finished_at=now(),

@@ -252,6 +252,19 @@ class _PartyCreate(BaseModel):
     first_name: str | None = Field(default=None, max_length=255, exclude=True)
     last_name: str | None = Field(default=None, max_length=255, exclude=True)
     warnings: Annotated[list[FieldWarning], SkipValidation] = Field(default_factory=list, exclude=True)
+    # registry.fields.COMMON_FIELDS
+    name: str = Field(min_length=1, max_length=255)
+    email: Email = None
+    phone: str | None = _text(50)
+    org_number: str | None = _text(64)
+    vat_number: str | None = _text(64)
+    country: Country = None
+    address_line1: str | None = _text(255)
+    address_line2: str | None = _text(255)
+    postal_code: str | None = _text(20)
+    city: str | None = _text(100)
+    default_payment_terms: PaymentTerms = None
+    notes: str | None = _text(4000)
 
     @model_validator(mode="before")
     @classmethod
@@ -282,18 +295,6 @@ class _PartyCreate(BaseModel):
 class CustomerCreate(_PartyCreate):
     customer_number: str | None = _text(64)
     customer_type: CustomerType = None
-    name: str = Field(min_length=1, max_length=255)
-    email: Email = None
-    phone: str | None = _text(50)
-    org_number: str | None = _text(64)
-    vat_number: str | None = _text(64)
-    country: Country = None
-    address_line1: str | None = _text(255)
-    address_line2: str | None = _text(255)
-    postal_code: str | None = _text(20)
-    city: str | None = _text(100)
-    default_payment_terms: PaymentTerms = None
-    notes: str | None = _text(4000)
 
     @model_validator(mode="after")
     def _cross_field(self) -> Self:
@@ -325,18 +326,6 @@ class CustomerCreate(_PartyCreate):
 class SupplierCreate(_PartyCreate):
     supplier_number: str | None = _text(64)
     supplier_type: SupplierType = None
-    name: str = Field(min_length=1, max_length=255)
-    email: Email = None
-    phone: str | None = _text(50)
-    org_number: str | None = _text(64)
-    vat_number: str | None = _text(64)
-    country: Country = None
-    address_line1: str | None = _text(255)
-    address_line2: str | None = _text(255)
-    postal_code: str | None = _text(20)
-    city: str | None = _text(100)
-    default_payment_terms: PaymentTerms = None
-    notes: str | None = _text(4000)
     bankgiro: str | None = _text(20)
     plusgiro: str | None = _text(20)
     iban: str | None = _text(64)
