@@ -21,6 +21,7 @@ from jobs.sources import (
     SavedPageInput,
     StoredRowsInput,
     detect_source,
+    family_runs,
     lineage,
     mapping_overrides,
     sha256_of,
@@ -142,9 +143,20 @@ async def _reimport_input(
     return StoredRowsInput(engine, parent, kind, options["mapping"], lineage=family, total=total)
 
 
+async def _family_idle(engine: AsyncEngine, parent_id: uuid.UUID, own_id: uuid.UUID) -> None:
+    """Two reimports of one family running at once would each think the other's rows are not done yet."""
+    busy = [r for r in await family_runs(engine, parent_id) if r["id"] != own_id and r["status"] == "running"]
+    if busy:
+        raise runs.RunError(f"run {busy[0]['id']} of the same file is running; reimport once it has finished")
+
+
 async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
     """Reopen a run's input (in a worker, or to resume): the file must be the one the run started with."""
     options = run["options"]
+    if options.get("connection_id"):
+        raise runs.RunError(
+            f"run {run['id']} belongs to a sync: it is not resumed; the next sync (or a new reimport) reads it again"
+        )
     if run["source_sha256"] and options.get("path"):
         try:
             digest = sha256_of(options["path"])
@@ -154,6 +166,7 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
             raise SourceError(options["path"], "the file changed since the run started; start a new import")
     if run["source"] == "reimport":
         parent = await runs.get_run(engine, options["parent"])
+        await _family_idle(engine, parent["id"], run["id"])
         return await _reimport_input(engine, parent, options, total=run["total"])
     if options.get("format") == "json":
         return SavedPageInput(options["path"], run["kind"], run["source"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import CsvSource, SourceError
@@ -117,11 +117,19 @@ class CsvInput:
         number_at, status_at, entity_at = (report.get(c) for c in ("row_number", "status", "entity_id"))
         keep = self._keep
         strip = len(keep) != len(self.source.headers)
+        used: set[int] = set()
+        above = self.lineage.highest if self.lineage is not None else 0
         for row in self.source.rows():
             values = row.values
             raw: list[str | None] = [values[i] for i in keep] if strip else list(values)
-            row_number = _int(values[number_at]) if number_at is not None else None
-            row_number = row_number or row.line
+            if number_at is None:
+                row_number = row.line
+            else:
+                row_number = _int(values[number_at]) or 0
+                if row_number in used or row_number <= 0:
+                    # A line added to (or copied in) an edited report: a number no run of this file has used.
+                    row_number = above + row.line
+            used.add(row_number)
             if row.error:
                 error = {"code": "MALFORMED_ROW", "message": row.error, "fields": {}}
                 yield Item(row_number, raw, error=error)
@@ -150,6 +158,7 @@ class Lineage:
     failed: set[int]  # rows that failed in the run being reimported
     done: set[int]  # rows created or updated by any run of the family
     failed_only: bool
+    highest: int = 0  # the largest row number the family used: lines added to an edited file go above it
 
     def skip_reason(self, row_number: int) -> str | None:
         if row_number in self.done:
@@ -159,18 +168,30 @@ class Lineage:
         return None
 
 
+async def _family(conn: Any, run_id: uuid.UUID) -> set[uuid.UUID]:
+    """The first run of a file and every reimport that descends from it."""
+    root = run_id
+    parent_of = select(import_runs.c.parent_run_id)
+    while (up := await conn.scalar(parent_of.where(import_runs.c.id == root))) is not None:
+        root = up
+    family, frontier = {root}, {root}
+    while frontier:
+        children = await conn.execute(select(import_runs.c.id).where(import_runs.c.parent_run_id.in_(frontier)))
+        frontier = {c for (c,) in children} - family
+        family |= frontier
+    return family
+
+
+async def family_runs(engine: AsyncEngine, run_id: uuid.UUID) -> list[Any]:
+    async with engine.connect() as conn:
+        family = await _family(conn, run_id)
+        query = select(import_runs.c.id, import_runs.c.status).where(import_runs.c.id.in_(family))
+        return list((await conn.execute(query)).mappings())
+
+
 async def lineage(engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: bool) -> Lineage:
     async with engine.connect() as conn:
-        root = parent_id
-        while (
-            up := await conn.scalar(select(import_runs.c.parent_run_id).where(import_runs.c.id == root))
-        ) is not None:
-            root = up
-        family, frontier = {root}, {root}
-        while frontier:
-            children = await conn.execute(select(import_runs.c.id).where(import_runs.c.parent_run_id.in_(frontier)))
-            frontier = {c for (c,) in children} - family
-            family |= frontier
+        family = await _family(conn, parent_id)
         status = import_rows.c.status
         done = await conn.execute(
             select(import_rows.c.row_number)
@@ -180,7 +201,8 @@ async def lineage(engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: boo
         failed = await conn.execute(
             select(import_rows.c.row_number).where(import_rows.c.run_id == parent_id, status == "failed")
         )
-        return Lineage({n for (n,) in failed}, {n for (n,) in done}, failed_only)
+        highest = await conn.scalar(select(func.max(import_rows.c.row_number)).where(import_rows.c.run_id.in_(family)))
+        return Lineage({n for (n,) in failed}, {n for (n,) in done}, failed_only, highest or 0)
 
 
 class StoredRowsInput:
@@ -215,6 +237,9 @@ class StoredRowsInput:
                     yield Item(row_number, raw, skip=f"already {status} by the parent run", entity_id=entity_id)
                 elif (reason := self.lineage.skip_reason(row_number)) is not None:
                     yield Item(row_number, raw, skip=reason)
+                elif len(raw) != len(self.headers):  # a line with too many values: fix it in a file, not here
+                    message = f"the line has {len(raw)} values but the header has {len(self.headers)} columns"
+                    yield Item(row_number, raw, error={"code": "MALFORMED_ROW", "message": message, "fields": {}})
                 else:
                     values = tuple(v or "" for v in raw)
                     yield Item(row_number, raw, payload=row_payload(values, self.mapping))

@@ -31,6 +31,7 @@ from registry.tables import PARTY_TABLES, external_refs, import_rows, import_run
 
 # Records changed in the same second as the last sync's start (or while it paged) are read again.
 OVERLAP = timedelta(minutes=5)
+REIMPORT_LEASE_S = 60.0
 UNARCHIVED = "UNARCHIVED"
 LINKED = "LINKED"
 
@@ -50,7 +51,8 @@ class Planned:
     digest: str | None
     action: str = "create"  # create | update | skip | fail
     entity_id: Any = None
-    note: str | None = None
+    note: str | None = None  # a code for the row (ARCHIVED, LINKED, ...)
+    note_text: str | None = None  # why a row was skipped, when not "unchanged"
 
 
 class KindSync:
@@ -92,12 +94,20 @@ class KindSync:
 
     async def _decide(self, conn: AsyncConnection, planned: list[Planned]) -> None:
         """Skip the unchanged, update the known or linkable, create the rest; fail the invalid."""
-        refs = await self._refs(conn, [p.record.external_id for p in planned])
-        new = [p for p in planned if p.record.external_id not in refs]
+        # The same record twice in one batch (offset paging can repeat one across pages): the last one counts.
+        last = {p.record.external_id: i for i, p in enumerate(planned)}
+        once = []
+        for i, p in enumerate(planned):
+            if last[p.record.external_id] == i:
+                once.append(p)
+            else:
+                p.action, p.note_text = "skip", "the same record appears again later in this read"
+        refs = await self._refs(conn, [p.record.external_id for p in once])
+        new = [p for p in once if p.record.external_id not in refs]
         orgs = [p.values["org_number"] for p in new if p.values and p.values.get("org_number")]
         by_org = await self._entities_by_org(conn, orgs)
         linked_now: set[Any] = set()
-        for p in planned:
+        for p in once:
             if isinstance(p.model, Rejected):
                 p.action = "fail"
                 continue
@@ -179,8 +189,9 @@ class KindSync:
             values["archived_at"], p.note = now, ARCHIVED
         elif not p.record.archived and current["archived_at"] is not None:
             values["archived_at"], p.note = None, UNARCHIVED
-        if self.kind == "customers" and values.get("vat_number") != current["vat_number"]:
-            await self._recheck_vat(conn, entity, values, now)
+        vat_changed = self.kind == "customers" and values.get("vat_number") != current["vat_number"]
+        if vat_changed:
+            values.update(vat_number_validated=False, vat_check_status=_vat_status(values))
         org = values.get("org_number")
         target = update(table).where(table.c.id == entity, table.c.company_id == self.company_id)
         if org is not None:  # (== None would mean IS NULL: every record without an org number)
@@ -191,16 +202,16 @@ class KindSync:
         done = await conn.execute(target.values(values))
         if done.rowcount != 1:
             p.action, p.model = "fail", Rejected(duplicate_error(self.kind, org or "", "for this company"))
+        elif vat_changed:
+            await self._recheck_vat(conn, entity, values, now)
 
     async def _recheck_vat(
         self, conn: AsyncConnection, entity: uuid.UUID, values: dict[str, Any], now: datetime
     ) -> None:
-        """A changed VAT number is checked again (seed 000: re-validation on commit)."""
+        """A changed VAT number is checked again (seed 000: re-validation on commit). Called once the update
+        succeeded, so a refused update leaves the customer's pending check alone."""
         await conn.execute(delete(vat_checks).where(vat_checks.c.customer_id == entity))
-        values["vat_number_validated"] = False
-        row = {**values, "customer_type": values.get("customer_type")}
-        if needs_vies(row):
-            values["vat_check_status"] = "pending"
+        if values["vat_check_status"] == "pending":
             check = {
                 "customer_id": entity, "company_id": self.company_id, "vat_number": values["vat_number"],
                 "attempts": 0, "first_attempt_at": now, "next_attempt_at": now + timedelta(minutes=1),
@@ -210,8 +221,6 @@ class KindSync:
             self.pending_vat.append(
                 {"id": str(entity), "vat_number": values["vat_number"], "vat_check_status": "pending"}
             )
-        else:
-            values["vat_check_status"] = "not_applicable"
 
     async def _store_refs(self, conn: AsyncConnection, planned: list[Planned], now: datetime) -> None:
         done = [p for p in planned if p.action in ("create", "update") and p.entity_id is not None]
@@ -265,8 +274,12 @@ class KindSync:
         elif p.note is not None:
             row["error_code"] = p.note
         elif status == "skipped":
-            row["error_message"] = "unchanged since the last sync"
+            row["error_message"] = p.note_text or "unchanged since the last sync"
         return row
+
+
+def _vat_status(values: dict[str, Any]) -> str:
+    return "pending" if needs_vies(values) else "not_applicable"
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -306,6 +319,7 @@ async def sync(
     started = runs.now()
     summaries: list[dict[str, Any]] = []
     error: str | None = None
+    completed = False
     try:
         await _close_orphans(engine, connection["id"])
         cursor = runs.aware(connection["cursor"])
@@ -322,17 +336,20 @@ async def sync(
                 break
         if vat is not None:
             await vat.drain()
+        completed = error is None
     except runs.RunError as exc:  # e.g. the credential variable is not set
         error = str(exc)
     finally:
+        # Whatever ended it (an error, a cancelled job, a database failure), only a sync that read everything
+        # moves the cursor; otherwise the records it never reached would be skipped for good.
         finished = runs.now()
         values: dict[str, Any] = {
-            "last_status": "failed" if error else "succeeded",
+            "last_status": "succeeded" if completed else "failed",
             "last_sync_at": finished,
             "next_sync_at": finished + timedelta(seconds=connection["every_s"]),
         }
-        if error is None:
-            values["cursor"] = started  # only a completed sync moves the cursor
+        if completed:
+            values["cursor"] = started
         await connections.release(engine, connection["id"], owner, **values)
     return _summary(connection, summaries, error)
 
@@ -445,14 +462,21 @@ async def reimport(engine: AsyncEngine, parent_id: str, *, failed_only: bool) ->
         ),
     )
     owner = runs.lease_owner()
-    await runs.acquire(engine, run_id, owner, 60.0)
-    writer = KindSync(engine, connection, kind, run_id)
+    # Holding the connection keeps a scheduled sync of it from writing the same records meanwhile.
+    await connections.acquire(engine, connection["id"], owner, REIMPORT_LEASE_S)
     try:
-        for batch_index, start in enumerate(range(0, len(stored), MAX_ITEMS)):
-            chunk = stored[start : start + MAX_ITEMS]
-            records = connector.parse_saved_page([raw for _, raw in chunk], kind, **mapping)
-            await writer.write(records, [n for n, _ in chunk], batch_index)
-    except BaseException:
-        await runs.release(engine, run_id, owner)
-        raise
-    return await runs.finish(engine, run_id, owner)
+        await runs.acquire(engine, run_id, owner, REIMPORT_LEASE_S)
+        writer = KindSync(engine, connection, kind, run_id)
+        try:
+            for batch_index, start in enumerate(range(0, len(stored), MAX_ITEMS)):
+                chunk = stored[start : start + MAX_ITEMS]
+                records = connector.parse_saved_page([raw for _, raw in chunk], kind, **mapping)
+                await writer.write(records, [n for n, _ in chunk], batch_index)
+                await runs.heartbeat(engine, run_id, owner, REIMPORT_LEASE_S, writer.counts)
+                await connections.renew(engine, connection["id"], owner, REIMPORT_LEASE_S)
+        except Exception as exc:  # a sync reimport is not resumable: close it with the reason
+            await runs.finish(engine, run_id, owner, error=f"reimport stopped: {exc}")
+            raise
+        return await runs.finish(engine, run_id, owner)
+    finally:
+        await connections.release(engine, connection["id"], owner)

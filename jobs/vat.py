@@ -65,7 +65,7 @@ class VatChecker:
         self.cache_ttl = cache_ttl
         self._room = asyncio.Semaphore(max_outstanding)
         self._tasks: set[asyncio.Task[Counter[str]]] = set()
-        self._answered: dict[str, ViesAnswer] = {}
+        self._answered: dict[str, tuple[ViesAnswer, datetime]] = {}
         self.outcomes: Counter[str] = Counter()
 
     async def submit(self, company_id: str, created: Iterable[Mapping[str, Any]], now: datetime) -> None:
@@ -146,15 +146,16 @@ class VatChecker:
         assert self.client is not None
         # Answers this process got but may not have committed to the cache yet: without this, a check that
         # starts between VIES answering and the commit would ask again.
-        if (known := self._answered.get(number)) is not None:
-            return known
+        known = self._answered.get(number)
+        if known is not None and datetime.now(UTC) - known[1] < self.cache_ttl:
+            return known[0]
         try:
             answer = await self.client.check(number)
         except ViesError as exc:
             return exc
         if len(self._answered) >= MEMORY:
             self._answered.clear()
-        self._answered[number] = answer
+        self._answered[number] = (answer, datetime.now(UTC))
         return answer
 
     async def _cached(self, conn: AsyncConnection, numbers: set[str]) -> dict[str, ViesAnswer]:
@@ -197,6 +198,7 @@ class VatChecker:
                 retries.append(
                     {
                         "cid": check.customer_id,
+                        "vat": check.vat_number,
                         "attempts": attempts,
                         "error": answer.code,
                         "next": next_attempt(attempts, now),
@@ -221,15 +223,19 @@ class VatChecker:
                     ),
                     [{**v, "cid_uuid": _uuid(v["cid"])} for v in verdicts + gave_up],
                 )
+                # Keyed by the number too: if the customer got a new number meanwhile, its new check stays.
                 await conn.execute(
                     delete(vat_checks).where(
-                        vat_checks.c.customer_id.in_([_uuid(v["cid"]) for v in verdicts + gave_up])
-                    )
+                        vat_checks.c.customer_id == bindparam("cid_uuid"), vat_checks.c.vat_number == bindparam("vat")
+                    ),
+                    [{"cid_uuid": _uuid(v["cid"]), "vat": v["vat"]} for v in verdicts + gave_up],
                 )
             if retries:
                 await conn.execute(
                     update(vat_checks)
-                    .where(vat_checks.c.customer_id == bindparam("cid_uuid"))
+                    .where(
+                        vat_checks.c.customer_id == bindparam("cid_uuid"), vat_checks.c.vat_number == bindparam("vat")
+                    )
                     .values(
                         attempts=bindparam("attempts"),
                         next_attempt_at=bindparam("next"),

@@ -32,8 +32,8 @@ async def _driver(conn: AsyncConnection) -> Any:
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    if conn.in_transaction() and not driver.is_in_transaction():
-        await conn.execute(text("SELECT 1"))
+    if not driver.is_in_transaction():
+        await conn.execute(text("SELECT 1"))  # SQLAlchemy begins (autobegin) on its first statement
     return driver
 
 

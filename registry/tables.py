@@ -39,8 +39,9 @@ def _party_columns() -> list[Column[object]]:
         Column("name", String(255), nullable=False),
         Column("email", String(255)),
         Column("phone", String(50)),
-        Column("org_number", String(20)),
-        Column("vat_number", String(20)),
+        # As long as the models allow: foreign numbers are stored as supplied.
+        Column("org_number", String(64)),
+        Column("vat_number", String(64)),
         Column("country", String(2)),
         Column("address_line1", String(255)),
         Column("address_line2", String(255)),
@@ -88,8 +89,8 @@ suppliers = Table(
     Column("supplier_type", String(20), nullable=False),
     Column("bankgiro", String(20)),
     Column("plusgiro", String(20)),
-    Column("iban", String(34)),
-    Column("bic", String(11)),
+    Column("iban", String(64)),  # stored as supplied when invalid (with a warning), so longer than 34
+    Column("bic", String(20)),
     Column("default_expense_account", String(10)),
     Column("default_currency", String(3)),
     _unique_org_number("suppliers"),

@@ -10,10 +10,10 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Function, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from connectors.vies import ViesClient
 from jobs import connections, imports, runs, sync
-from jobs.vat import VatChecker
 from worker.settings import Settings
-from worker.wiring import ready_engine, vat_checker
+from worker.wiring import checker, ready_engine, vies_client
 
 
 class WorkerContext(TypedDict):
@@ -21,7 +21,7 @@ class WorkerContext(TypedDict):
 
     settings: Settings
     engine: AsyncEngine
-    vat: VatChecker
+    vies: ViesClient | None
     http: httpx.AsyncClient
     exit_stack: AsyncExitStack
     redis: ArqRedis
@@ -40,7 +40,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     engine = await ready_engine(settings)
     stack.push_async_callback(engine.dispose)
     ctx["engine"] = engine
-    ctx["vat"] = await stack.enter_async_context(vat_checker(settings, engine))
+    ctx["vies"] = await stack.enter_async_context(vies_client(settings))
     ctx["http"] = await stack.enter_async_context(httpx.AsyncClient(timeout=60))
 
 
@@ -54,7 +54,8 @@ async def import_run(ctx: WorkerContext, run_id: str) -> dict[str, Any]:
     """Process an import or reimport run; a retry (the worker died) resumes at the first unfinished batch."""
     settings, engine = ctx["settings"], ctx["engine"]
     try:
-        run = await imports.execute(engine, uuid.UUID(run_id), tuning=settings.tuning(), vat=ctx["vat"])
+        vat = checker(settings, engine, ctx["vies"])
+        run = await imports.execute(engine, uuid.UUID(run_id), tuning=settings.tuning(), vat=vat)
     except runs.RunError as exc:
         current = await runs.get_run(engine, run_id)
         if current["status"] in runs.FINISHED:
@@ -86,7 +87,8 @@ async def enqueue_sync(settings: Settings, connection_id: uuid.UUID, *, full: bo
 async def sync_connection(ctx: WorkerContext, connection_id: str, full: bool = False) -> dict[str, Any]:
     """Sync one connection; another process syncing it right now makes this one a no-op."""
     try:
-        return await sync.sync(ctx["engine"], uuid.UUID(connection_id), http=ctx["http"], vat=ctx["vat"], full=full)
+        vat = checker(ctx["settings"], ctx["engine"], ctx["vies"])
+        return await sync.sync(ctx["engine"], uuid.UUID(connection_id), http=ctx["http"], vat=vat, full=full)
     except connections.SyncBusy as exc:
         return {"connection_id": connection_id, "status": "skipped", "reason": str(exc)}
 
@@ -102,7 +104,7 @@ async def enqueue_due_syncs(ctx: WorkerContext) -> int:
 
 async def vat_recheck(ctx: WorkerContext) -> dict[str, int]:
     """Cron: the VIES rechecks that are due (their schedule lives in the database)."""
-    return dict(await ctx["vat"].recheck_due())
+    return dict(await checker(ctx["settings"], ctx["engine"], ctx["vies"]).recheck_due())
 
 
 def functions(settings: Settings) -> list[Function]:

@@ -102,8 +102,10 @@ async def enqueue(run_id: uuid.UUID) -> None:
 
 
 async def run_or_queue(
-    engine: AsyncEngine, run_id: uuid.UUID, opened: Input, *, queue: bool, show_progress: bool
+    engine: AsyncEngine, run_id: uuid.UUID, opened: Input, *, queue: bool, show_progress: bool, reopen: bool = False
 ) -> dict[str, Any]:
+    """Queue the run, or run it here. `reopen`: open the input again once the run is leased (a reimport must
+    see what its family did up to that moment, not when it was created)."""
     if queue:
         await enqueue(run_id)
         return runs.summary(await runs.get_run(engine, run_id))
@@ -111,7 +113,7 @@ async def run_or_queue(
     with console.progress_bar(opened.total, show_progress) as progress:
         async with vat_checker(config, engine) as vat:
             run = await imports.execute(
-                engine, run_id, tuning=config.tuning(), progress=progress, vat=vat, opened=opened
+                engine, run_id, tuning=config.tuning(), progress=progress, vat=vat, opened=None if reopen else opened
             )
     return runs.summary(run)
 
@@ -185,7 +187,7 @@ def reimport(
             path=str(file) if file else None,
             mapping_path=str(mapping) if mapping else None,
         )
-        return await run_or_queue(engine, new_id, opened, queue=queue, show_progress=not as_json)
+        return await run_or_queue(engine, new_id, opened, queue=queue, show_progress=not as_json, reopen=True)
 
     finish(run_async(work), as_json)
 

@@ -34,14 +34,13 @@ async def ready_engine(settings: Settings) -> AsyncEngine:
 
 
 @asynccontextmanager
-async def vat_checker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[VatChecker]:
-    """The process's VAT checker; with VIES switched off it leaves every check pending."""
-    ttl = timedelta(seconds=settings.vies_cache_ttl_s)
+async def vies_client(settings: Settings) -> AsyncIterator[ViesClient | None]:
+    """One VIES client per process: it holds the concurrency limits and the breakers. None when switched off."""
     if not settings.vies_enabled:
-        yield VatChecker(engine, None, cache_ttl=ttl)
+        yield None
         return
     async with httpx.AsyncClient(timeout=settings.vies_timeout_s) as http:
-        client = ViesClient(
+        yield ViesClient(
             http,
             settings.vies_url,
             per_state_limit=settings.vies_per_state_limit,
@@ -50,4 +49,15 @@ async def vat_checker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[
             retry_budget_s=settings.vies_retry_budget_s,
             cooldown_s=settings.vies_cooldown_s,
         )
-        yield VatChecker(engine, client, cache_ttl=ttl)
+
+
+def checker(settings: Settings, engine: AsyncEngine, client: ViesClient | None) -> VatChecker:
+    """A VAT checker for one job (what it remembers ends with the job); with VIES off it leaves checks pending."""
+    return VatChecker(engine, client, cache_ttl=timedelta(seconds=settings.vies_cache_ttl_s))
+
+
+@asynccontextmanager
+async def vat_checker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[VatChecker]:
+    """A client and a checker for one CLI command."""
+    async with vies_client(settings) as client:
+        yield checker(settings, engine, client)

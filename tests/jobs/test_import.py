@@ -212,3 +212,26 @@ async def test_two_processes_cannot_work_on_one_run(pg_engine: Any, tmp_path: Pa
         await imports.execute(pg_engine, run_id)
     run = await first
     assert run["created"] == 2000
+
+
+async def test_long_foreign_org_numbers_fit(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "us.csv"
+    path.write_text("Namn;Land;Org.nr\nBig Corp Inc;USA;US-123456789012345678901234\n", encoding="utf-8")
+    run = await do_import(engine, path)
+    assert (run["created"], run["status"]) == (1, "succeeded")
+
+
+async def test_lines_added_to_an_edited_report_get_their_own_numbers(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("Namn;Land\nA AB;Sverige\nB AB;Narnia\nC AB;Narnia\n", encoding="utf-8")
+    run = await do_import(engine, path)
+    edited = tmp_path / "edited.csv"
+    with open(edited, "w", encoding="utf-8", newline="") as f:
+        await write_report(engine, str(run["id"]), f, failed_only=True)
+    text = edited.read_text(encoding="utf-8").replace("Narnia", "Norge")
+    edited.write_text(text + ",,,,,,D AB,Danmark\r\n", encoding="utf-8")  # a new customer, no row number
+
+    new_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=False, path=str(edited))
+    again = await imports.execute(engine, new_id, opened=opened)
+    assert (again["created"], again["failed"]) == (3, 0)
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 4

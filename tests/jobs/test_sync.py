@@ -206,3 +206,38 @@ async def test_reimport_of_a_sync_run(engine: Any, http: Any, token: str) -> Non
     everything = await sync.reimport(engine, run["run_id"], failed_only=False)
     assert (everything["skipped"], everything["created"], everything["failed"]) == (2, 0, 1)
     assert await count(engine, customers) == 2
+
+
+async def test_a_sync_that_crashes_does_not_move_the_cursor(
+    engine: Any, fake: FakeCRM, http: Any, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = await connect(engine, fake, token)
+    real_write = sync.KindSync.write
+    calls = 0
+
+    async def crash_on_second_batch(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("database went away")
+        await real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync.KindSync, "write", crash_on_second_batch)
+    with pytest.raises(RuntimeError):
+        await sync.sync(engine, cid, http=http)
+    row = await connections.get(engine, cid)
+    assert (row["cursor"], row["last_status"]) == (None, "failed")
+
+    monkeypatch.setattr(sync.KindSync, "write", real_write)
+    healed = await sync.sync(engine, cid, http=http)
+    assert await count(engine, customers) == CUSTOMERS  # nothing was skipped for good
+    assert healed["created"] + healed["skipped"] == CUSTOMERS + 5
+
+
+async def test_the_same_record_twice_in_one_batch(engine: Any, http: Any, token: str) -> None:
+    record = economic_customer(5, barred=False)
+    with FakeCRM(EconomicFake(), {"customers": [record, dict(record)], "suppliers": []}) as crm:
+        cid = await connect(engine, crm, token)
+        result = await sync.sync(engine, cid, http=http)
+    assert (result["created"], result["skipped"], result["failed"]) == (1, 1, 0)
+    assert await count(engine, customers) == 1
