@@ -241,3 +241,13 @@ async def test_the_same_record_twice_in_one_batch(engine: Any, http: Any, token:
         result = await sync.sync(engine, cid, http=http)
     assert (result["created"], result["skipped"], result["failed"]) == (1, 1, 0)
     assert await count(engine, customers) == 1
+
+
+async def test_the_credential_can_live_in_a_file(engine: Any, fake: FakeCRM, http: Any, tmp_path: Any) -> None:
+    secret = tmp_path / "economic.token"
+    secret.write_text(ECONOMIC_CREDENTIAL + "\n", encoding="utf-8")
+    cid = await connect(engine, fake, f"file:{secret}")
+    assert (await sync.sync(engine, cid, http=http))["status"] == "succeeded"
+    secret.unlink()
+    result = await sync.sync(engine, cid, http=http)
+    assert result["error"] == f"cannot read the credential file {secret}: No such file or directory"
