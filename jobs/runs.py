@@ -21,7 +21,6 @@ from registry.fields import Kind
 from registry.tables import import_rows, import_runs
 
 FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
-ROW_STATUSES = ("created", "updated", "skipped", "failed")
 ARCHIVED = "ARCHIVED"  # the note on an updated row whose record was archived
 
 

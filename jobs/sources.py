@@ -20,8 +20,6 @@ from connectors.headers import HeaderMapping, build_mapping, load_mapping_file, 
 from registry.fields import Kind
 from registry.tables import import_rows, import_runs
 
-REIMPORTABLE = ("csv", "reimport")
-
 
 @dataclass(frozen=True, slots=True)
 class Item:

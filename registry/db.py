@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -81,7 +81,3 @@ async def upgrade(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration (a no-op when it is there already)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
-
-
-def dialect(conn: AsyncConnection | AsyncEngine) -> str:
-    return conn.dialect.name
