@@ -158,6 +158,7 @@ class KindSync:
         response = await bulk_create(
             conn, self.company_id, self.kind, models, idempotency_key=batch_key(self.run_id, batch_index)
         )
+        barred = []
         for p, result in zip(planned, response["results"], strict=True):
             if not result["ok"]:
                 p.action, p.model = "fail", Rejected(result["error"])
@@ -166,10 +167,10 @@ class KindSync:
             if result["data"].get("vat_check_status") == "pending":
                 self.pending_vat.append(result["data"])
             if p.record.archived:
-                await conn.execute(
-                    update(self.table).where(self.table.c.id == _uuid(p.entity_id)).values(archived_at=now)
-                )
+                barred.append(_uuid(p.entity_id))
                 p.note = ARCHIVED
+        if barred:  # created already barred in the source: one statement for the batch
+            await conn.execute(update(self.table).where(self.table.c.id.in_(barred)).values(archived_at=now))
 
     async def _update(self, conn: AsyncConnection, p: Planned, now: datetime) -> None:
         """Make the registry record match the source; an org number another record holds fails the row."""
