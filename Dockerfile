@@ -7,7 +7,7 @@ COPY registry registry
 COPY connectors connectors
 COPY jobs jobs
 COPY worker worker
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-dev --compile-bytecode
 ENV PATH="/app/.venv/bin:$PATH"
 WORKDIR /data
 ENTRYPOINT ["rostersync"]

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, delete, exists, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -81,6 +81,12 @@ class KindSync:
         planned = self.plan(records, row_numbers)
         now = runs.now()
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # A sync grows external_refs and the registry from empty within one connection's life; a cached
+                # generic plan for the lookups from then (a sequential scan) would make every later batch scan
+                # the whole table. Only here: for every statement (foreign-key checks included, once per row)
+                # it would cost the import a third of Postgres' time.
+                await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             await self._decide(conn, planned)
             for p in planned:
                 if p.action == "update":

@@ -6,7 +6,6 @@ so a job can commit its own bookkeeping (and several batches) atomically with th
 """
 
 import hashlib
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from registry import store_pg, store_sql
 from registry.countries import EU_MEMBER_STATES, vat_prefix
 from registry.fields import Kind
+from registry.ids import new_ids
 from registry.models import CustomerCreate, SupplierCreate, field_errors
 from registry.tables import PARTY_TABLES, vat_checks
 
@@ -115,7 +115,7 @@ def _ok(index: int, row: Mapping[str, Any], warnings: Sequence[Any], *, full: bo
         data = {k: v for k, v in row.items() if k not in ("company_id", "created_at", "updated_at")}
         data["vat_number_validated"] = False  # dry runs never ask VIES
     else:
-        data = {"id": str(row["id"]), "name": row["name"]}
+        data = {"id": row["id"], "name": row["name"]}
         if row.get("vat_check_status") == "pending":
             data.update(vat_number=row["vat_number"], vat_check_status="pending")
     if warnings:
@@ -184,9 +184,10 @@ async def bulk_create(
         row.update(company_id=company_id, created_at=created, updated_at=created)
         if kind == "customers":
             row["vat_check_status"] = "pending" if needs_vies(row) else "not_applicable"
-        if not dry_run:
-            row["id"] = uuid.uuid4()
         to_insert.append((index, model, row))
+    if not dry_run:
+        for (_, _, row), new_id in zip(to_insert, new_ids(len(to_insert)), strict=True):
+            row["id"] = new_id
 
     if dry_run:
         existing = await db.existing_org_numbers(conn, table, company_id, list(first_index_of_org))
@@ -200,7 +201,7 @@ async def bulk_create(
         inserted = await db.insert_new(conn, table, [row for _, _, row in to_insert])
         pending = []
         for index, model, row in to_insert:
-            if str(row["id"]) in inserted:
+            if row["id"] in inserted:
                 results[index] = _ok(index, row, model.warnings, full=False)
                 if row.get("vat_check_status") == "pending":
                     pending.append(_pending_check(row, stamp))

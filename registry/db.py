@@ -33,12 +33,8 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 8) ->
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
         kwargs["pool_size"] = pool_size
-        # Imports and syncs grow tables from empty within one connection's life; a prepared statement's cached
-        # generic plan from then (a sequential scan) would make every later lookup scan the whole table.
-        settings = {"plan_cache_mode": "force_custom_plan"}
         if schema:
-            settings["search_path"] = schema
-        kwargs["connect_args"] = {"server_settings": settings}
+            kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -45,13 +45,14 @@ async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, A
 
 
 def _typed(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Callers may pass ids as text (as the Postgres path takes them); SQLAlchemy's Uuid wants UUID objects.
+    """Copies of the rows with ids as UUID objects: callers pass them as text (as the Postgres path takes them)
+    and compare them as text afterwards; SQLAlchemy's Uuid wants UUID objects."""
     uuids = [c.name for c in table.columns if isinstance(c.type, Uuid) and c.name in rows[0]]
-    for row in rows:
-        for key in uuids:
-            if isinstance(row[key], str):
-                row[key] = uuid.UUID(row[key])
-    return list(rows)
+    return [{**row, **{key: _uuid(row[key]) for key in uuids}} for row in rows]
+
+
+def _uuid(value: Any) -> Any:
+    return uuid.UUID(value) if isinstance(value, str) else value
 
 
 async def existing_org_numbers(

@@ -2,8 +2,7 @@
 # The example import on the embedded default: SQLite in ./demo, jobs in-process, VIES off (no network needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-uv sync --frozen --quiet
+scripts/setup.sh
 rm -rf demo && mkdir -p demo   # each demo starts from an empty registry
 export ROSTERSYNC_DATABASE_URL="sqlite:///demo/rostersync.db" ROSTERSYNC_VIES_ENABLED=false
 set +e
