@@ -7,10 +7,10 @@ described completely by the run's `options`, so a worker on another machine can 
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,6 +42,13 @@ class Input(Protocol):
     def warnings(self) -> list[str]: ...
 
     def items(self) -> AsyncIterator[Item]: ...
+
+
+@runtime_checkable
+class LocalInput(Input, Protocol):
+    """An input read without I/O of the event loop (a file): it can be read in a child process."""
+
+    def iter_items(self) -> Iterator[Item]: ...
 
 
 def sha256_of(path: str | Path) -> str:
@@ -111,6 +118,10 @@ class CsvInput:
         )
 
     async def items(self) -> AsyncIterator[Item]:
+        for item in self.iter_items():
+            yield item
+
+    def iter_items(self) -> Iterator[Item]:
         report = self.mapping.report_columns
         number_at, status_at, entity_at = (report.get(c) for c in ("row_number", "status", "entity_id"))
         keep = self._keep
@@ -266,6 +277,10 @@ class SavedPageInput:
         self.warnings: list[str] = []
 
     async def items(self) -> AsyncIterator[Item]:
+        for item in self.iter_items():
+            yield item
+
+    def iter_items(self) -> Iterator[Item]:
         for number, record in enumerate(self.records, start=1):
             yield Item(number, dict(record.raw), payload=dict(record.payload))
 

@@ -25,7 +25,7 @@ from jobs import connections, runs
 from jobs.importer import batch_key
 from jobs.runs import ARCHIVED
 from jobs.vat import VatChecker
-from registry.bulk import MAX_ITEMS, Model, Rejected, bulk_create, duplicate_error, needs_vies, store, validate
+from registry.bulk import MAX_ITEMS, Rejected, Valid, bulk_create, duplicate_error, needs_vies, store, validate
 from registry.fields import Kind
 from registry.tables import PARTY_TABLES, external_refs, import_rows, import_runs, vat_checks
 
@@ -46,7 +46,7 @@ class Planned:
 
     record: ExternalRecord
     row_number: int
-    model: Model | Rejected
+    model: Valid | Rejected
     values: dict[str, Any] | None
     digest: str | None
     action: str = "create"  # create | update | skip | fail
@@ -72,7 +72,7 @@ class KindSync:
         planned = []
         for record, row_number in zip(records, row_numbers, strict=True):
             model = validate(self.kind, record.payload)
-            values = None if isinstance(model, Rejected) else model.db_values()
+            values = None if isinstance(model, Rejected) else model.values
             digest = None if values is None else record_hash(values, record.archived)
             planned.append(Planned(record, row_number, model, values, digest))
         return planned

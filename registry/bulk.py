@@ -1,21 +1,23 @@
 """Bulk-create with the semantics of seeds 000/002: ≤50 items, partial success, idempotent per batch.
 
 One batch is three statements whatever its size: claim the idempotency key, insert the valid items with
-`ON CONFLICT DO NOTHING RETURNING id`, store the response beside the key. The caller owns the transaction,
-so a job can commit its own bookkeeping (and several batches) atomically with the rows and the key.
+`ON CONFLICT DO NOTHING RETURNING id`, store the response beside the key (on Postgres the claim and the
+insert are one statement). The caller owns the transaction, so a job can commit its own bookkeeping (and
+several batches, storing their responses together) atomically with the rows and the keys.
 """
 
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry import store_pg, store_sql
 from registry.countries import EU_MEMBER_STATES, vat_prefix
+from registry.errors import FieldWarning
 from registry.fields import Kind
 from registry.ids import new_ids
 from registry.models import CustomerCreate, SupplierCreate, field_errors
@@ -26,7 +28,6 @@ MAX_ITEMS = 50
 VIES_PREFIXES = frozenset({vat_prefix(c) for c in EU_MEMBER_STATES} | {"XI"})
 FIRST_RECHECK = timedelta(minutes=1)
 
-Model = CustomerCreate | SupplierCreate
 MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
     "customers": CustomerCreate,
     "suppliers": SupplierCreate,
@@ -62,11 +63,20 @@ class Rejected:
     error: dict[str, Any]
 
 
-def validate(kind: Kind, item: Mapping[str, Any]) -> Model | Rejected:
+class Valid(NamedTuple):
+    """An item that passed validation: its storable columns (`db_values()`) and its warnings. Plain data, so a
+    reader process can validate and hand it over cheaply."""
+
+    values: dict[str, Any]
+    warnings: list[FieldWarning]
+
+
+def validate(kind: Kind, item: Mapping[str, Any]) -> Valid | Rejected:
     try:
-        return MODELS[kind].model_validate(item)
+        model = MODELS[kind].model_validate(item)
     except ValidationError as exc:
         return Rejected(validation_error(field_errors(exc)))
+    return Valid(model.db_values(), model.warnings)
 
 
 def validation_error(fields: Mapping[str, str]) -> dict[str, Any]:
@@ -131,17 +141,20 @@ async def bulk_create(
     conn: AsyncConnection,
     company_id: str,
     kind: Kind,
-    items: Sequence[Mapping[str, Any] | Model | Rejected],
+    items: Sequence[Mapping[str, Any] | Valid | Rejected],
     *,
     idempotency_key: str,
     dry_run: bool = False,
     all_or_nothing: bool = False,
     now: datetime | None = None,
+    responses: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Create up to 50 customers or suppliers; returns `{results: [...], summary: {...}}` as in the seeds.
 
-    Items are payload mappings or already validated models (a streaming importer validates while it reads,
-    and passes rows that failed there as `Rejected`).
+    Items are payload mappings or already validated (a streaming importer validates while it reads, and
+    passes rows that failed there as `Rejected`). With `responses`, the response is put there under its key
+    instead of being stored now: the caller stores a group of them with `store(conn).save_responses` in the
+    same transaction (one statement for many batches).
     """
     if all_or_nothing:
         raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag")
@@ -151,20 +164,13 @@ async def bulk_create(
         raise BulkCreateError("an idempotency key is required")
     table = PARTY_TABLES[kind]
     db = store(conn)
-    done = CustomerCreate | SupplierCreate | Rejected
-    checked = [i if isinstance(i, done) else validate(kind, i) for i in items]
-    rows = [c if isinstance(c, Rejected) else c.db_values() for c in checked]
+    checked = [i if isinstance(i, Valid | Rejected) else validate(kind, i) for i in items]
+    # Copies: the rows get ids and timestamps here, and the caller's values must stay as validated.
+    rows = [c if isinstance(c, Rejected) else dict(c.values) for c in checked]
     digest = request_hash(rows)
 
-    if not dry_run and not await db.claim_key(conn, company_id, idempotency_key, digest, now or _now()):
-        stored_digest, stored_response = await db.stored(conn, company_id, idempotency_key)
-        if stored_digest != digest:
-            raise IdempotencyKeyReused(f"idempotency key {idempotency_key!r} was used before with a different payload")
-        replayed: dict[str, Any] = stored_response
-        return replayed
-
     results: list[dict[str, Any] | None] = [None] * len(items)
-    to_insert: list[tuple[int, Model, dict[str, Any]]] = []
+    to_insert: list[tuple[int, Valid, dict[str, Any]]] = []
     first_index_of_org: dict[str, int] = {}
     stamp = now or _now()
     for index, (model, row) in enumerate(zip(checked, rows, strict=True)):
@@ -185,9 +191,6 @@ async def bulk_create(
         if kind == "customers":
             row["vat_check_status"] = "pending" if needs_vies(row) else "not_applicable"
         to_insert.append((index, model, row))
-    if not dry_run:
-        for (_, _, row), new_id in zip(to_insert, new_ids(len(to_insert)), strict=True):
-            row["id"] = new_id
 
     if dry_run:
         existing = await db.existing_org_numbers(conn, table, company_id, list(first_index_of_org))
@@ -197,8 +200,19 @@ async def bulk_create(
                 results[index] = _failed(index, duplicate_error(kind, org))
             else:
                 results[index] = _ok(index, row, model.warnings, full=True)
-    elif to_insert:
-        inserted = await db.insert_new(conn, table, [row for _, _, row in to_insert])
+    else:
+        for (_, _, row), new_id in zip(to_insert, new_ids(len(to_insert)), strict=True):
+            row["id"] = new_id
+        new_rows = [row for _, _, row in to_insert]
+        inserted = await db.claim_and_insert(conn, company_id, idempotency_key, digest, stamp, table, new_rows)
+        if inserted is None:
+            stored_digest, stored_response = await db.stored(conn, company_id, idempotency_key)
+            if stored_digest != digest:
+                raise IdempotencyKeyReused(
+                    f"idempotency key {idempotency_key!r} was used before with a different payload"
+                )
+            replayed: dict[str, Any] = stored_response
+            return replayed
         pending = []
         for index, model, row in to_insert:
             if row["id"] in inserted:
@@ -219,8 +233,12 @@ async def bulk_create(
         "results": final,
         "summary": {"total": len(final), "succeeded": succeeded, "failed": len(final) - succeeded},
     }
-    if not dry_run:
-        await db.save_response(conn, company_id, idempotency_key, response)
+    if dry_run:
+        return response
+    if responses is None:
+        await db.save_responses(conn, company_id, {idempotency_key: response})
+    else:
+        responses[idempotency_key] = response
     return response
 
 

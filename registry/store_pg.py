@@ -10,7 +10,7 @@ defaults. Same functions, same meaning as `store_sql`.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -23,7 +23,10 @@ CLAIM = (
     "ON CONFLICT DO NOTHING RETURNING key"
 )
 STORED = "SELECT request_hash, response FROM idempotency_keys WHERE company_id = $1 AND key = $2"
-SAVE = "UPDATE idempotency_keys SET response = $3::json WHERE company_id = $1 AND key = $2"
+SAVE = (
+    "UPDATE idempotency_keys AS k SET response = s.response::json "
+    "FROM unnest($2::text[], $3::text[]) AS s(key, response) WHERE k.company_id = $1 AND k.key = s.key"
+)
 
 
 async def _driver(conn: AsyncConnection) -> Any:
@@ -40,18 +43,27 @@ async def _driver(conn: AsyncConnection) -> Any:
 
 
 @cache
-def _insert_sql(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
+def _insert_sql(
+    table: Table, columns: tuple[str, ...], returning: str | None, param: str = "$1", only_if: str | None = None
+) -> str:
+    """Insert the records of array parameter `param`, if `only_if` holds."""
     names = ", ".join(f'"{name}"' for name in columns)
     values = ", ".join(f'(r)."{name}"' for name in columns)
     sql = (
         f'INSERT INTO "{table.name}" ({names}) '  # noqa: S608 - identifiers come from our own Table objects
-        f'SELECT {values} FROM unnest($1::"{table.name}"[]) AS r'
+        f'SELECT {values} FROM unnest({param}::"{table.name}"[]) AS r'
     )
+    if only_if:
+        sql += f" WHERE {only_if}"
     if returning is None:
         return sql
     # Only the org number can be a known duplicate; naming its index keeps Postgres from first probing every
     # unique index (the primary key too) for every row. A random id that collides is an error, not a duplicate.
     return f"{sql} ON CONFLICT (company_id, org_number) WHERE org_number IS NOT NULL DO NOTHING RETURNING {returning}"
+
+
+# One encoder for every value: json.dumps with options builds a new encoder per call, once per row here.
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @cache
@@ -67,12 +79,37 @@ def _records(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str,
             for row in rows:
                 value = row[name]
                 if value is not None:
-                    row[name] = json.dumps(value, ensure_ascii=False)
+                    row[name] = _to_json(value)
     return rows
 
 
-async def claim_key(conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
-    return await (await _driver(conn)).fetchval(CLAIM, company_id, key, digest, now) is not None
+@cache
+def _claim_and_insert_sql(table: Table, columns: tuple[str, ...]) -> str:
+    # The rows go in only if this statement claimed the key; one round trip instead of two.
+    insert = _insert_sql(table, columns, "id", "$5", "EXISTS (SELECT FROM claim)")
+    return (
+        f"WITH claim AS ({CLAIM}), inserted AS ({insert}) "  # noqa: S608 - our own statements
+        "SELECT EXISTS (SELECT FROM claim), ARRAY(SELECT id::text FROM inserted)"
+    )
+
+
+async def claim_and_insert(
+    conn: AsyncConnection,
+    company_id: str,
+    key: str,
+    digest: str,
+    now: datetime,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+) -> set[str] | None:
+    """Claim the idempotency key and insert rows (all with the same keys), skipping those whose org number
+    exists; returns the inserted ids as text, or None (and inserts nothing) when the key was claimed before."""
+    driver = await _driver(conn)
+    if not rows:
+        return set() if await driver.fetchval(CLAIM, company_id, key, digest, now) is not None else None
+    sql = _claim_and_insert_sql(table, tuple(rows[0]))
+    claimed, ids = await driver.fetchrow(sql, company_id, key, digest, now, _records(table, rows))
+    return set(ids) if claimed else None
 
 
 async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
@@ -82,15 +119,10 @@ async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str,
     return row["request_hash"], json.loads(response) if isinstance(response, str) else response
 
 
-async def save_response(conn: AsyncConnection, company_id: str, key: str, response: dict[str, Any]) -> None:
-    await (await _driver(conn)).execute(SAVE, company_id, key, json.dumps(response, ensure_ascii=False))
-
-
-async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert rows (all with the same keys), skipping those that hit a unique constraint; returns the ids of
-    the inserted ones, as text."""
-    records = await (await _driver(conn)).fetch(_insert_sql(table, tuple(rows[0]), "id"), _records(table, rows))
-    return {str(r[0]) for r in records}
+async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, dict[str, Any]]) -> None:
+    keys = list(responses)
+    texts = [_to_json(responses[k]) for k in keys]
+    await (await _driver(conn)).execute(SAVE, company_id, keys, texts)
 
 
 async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

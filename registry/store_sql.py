@@ -1,7 +1,7 @@
 """Bulk-create's statements in portable SQLAlchemy Core (the embedded SQLite default uses these)."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +19,23 @@ def _insert_new(table: Table, returning: str) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing().returning(table.c[returning])
 
 
-async def claim_key(conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+async def claim_and_insert(
+    conn: AsyncConnection,
+    company_id: str,
+    key: str,
+    digest: str,
+    now: datetime,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+) -> set[str] | None:
+    """Claim the idempotency key, then insert rows, skipping those that hit a unique constraint; returns the
+    inserted ids as text, or None (and inserts nothing) when the key was claimed before."""
     values = {"company_id": company_id, "key": key, "request_hash": digest, "created_at": now}
-    return (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is not None
+    if (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is None:
+        return None
+    if not rows:
+        return set()
+    return {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, rows))}
 
 
 async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
@@ -30,14 +44,10 @@ async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str,
     return row.request_hash, row.response
 
 
-async def save_response(conn: AsyncConnection, company_id: str, key: str, response: dict[str, Any]) -> None:
-    query = update(idempotency_keys).where(KEY.company_id == company_id, KEY.key == key)
-    await conn.execute(query.values(response=response))
-
-
-async def insert_new(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Insert rows, skipping those that hit a unique constraint; returns the inserted ids as text."""
-    return {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, rows))}
+async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, dict[str, Any]]) -> None:
+    for key, response in responses.items():
+        query = update(idempotency_keys).where(KEY.company_id == company_id, KEY.key == key)
+        await conn.execute(query.values(response=response))
 
 
 async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -114,7 +114,7 @@ async def test_suppliers_have_their_own_code_and_bank_warnings(engine: Any) -> N
     assert await count(engine, suppliers) == 1
 
 
-async def test_a_batch_of_fifty_is_three_statements(engine: Any) -> None:
+async def test_a_batch_of_fifty_is_at_most_three_statements(engine: Any) -> None:
     """Claim the key, insert all valid items in one statement, store the response: not fifty inserts."""
     statements: list[str] = []
 
@@ -136,5 +136,7 @@ async def test_a_batch_of_fifty_is_three_statements(engine: Any) -> None:
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert response["summary"]["succeeded"] == 50
-    writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
-    assert len(writes) == 3, writes
+    # (asyncpg's own type introspection, WITH RECURSIVE, reads the catalog once per connection.)
+    writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH CLAIM"))]
+    # Postgres claims the key and inserts the items in one statement.
+    assert len(writes) == (2 if engine.dialect.name == "postgresql" else 3), writes
