@@ -22,7 +22,7 @@ from jobs import reader, runs
 from jobs.batches import Batch, Entry, stream_batches
 from jobs.sources import Input, LocalInput
 from jobs.vat import VatChecker
-from registry.bulk import bulk_create, store
+from registry.bulk import bulk_create_many, store
 from registry.tables import import_rows
 
 Progress = Callable[[runs.Counts], None]
@@ -30,8 +30,8 @@ Progress = Callable[[runs.Counts], None]
 
 @dataclass(frozen=True)
 class Tuning:
-    writers: int = 4  # connections writing in parallel (1 for SQLite: it has one writer anyway)
-    batches_per_commit: int = 4
+    writers: int = 2  # connections writing in parallel (1 for SQLite: it has one writer anyway)
+    batches_per_commit: int = 16
     lease_s: float = 30.0
 
 
@@ -150,18 +150,14 @@ class Importer:
         records: list[dict[str, Any]] = []
         created: list[dict[str, Any]] = []
         responses: dict[str, dict[str, Any]] = {}
+        requests = [
+            (batch_key(self.run_id, b.index), [e.outcome for e in b.entries if e.outcome is not None]) for b in group
+        ]
         async with self.engine.begin() as conn:
             db = store(conn)
-            for batch in group:
-                response = await bulk_create(
-                    conn,
-                    company_id,
-                    kind,
-                    [e.outcome for e in batch.entries if e.outcome is not None],
-                    idempotency_key=batch_key(self.run_id, batch.index),
-                    dry_run=dry_run,
-                    responses=responses,
-                )
+            # The group's batches are separate bulk-create requests (each its own key and response), sent together.
+            answers = await bulk_create_many(conn, company_id, kind, requests, dry_run=dry_run, responses=responses)
+            for batch, response in zip(group, answers, strict=True):
                 results = iter(response["results"])
                 for entry in batch.entries:
                     result = next(results) if entry.outcome is not None else None

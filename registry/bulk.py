@@ -137,52 +137,36 @@ def _failed(index: int, error: Mapping[str, Any]) -> dict[str, Any]:
     return {"ok": False, "request_index": index, "error": dict(error)}
 
 
-async def bulk_create(
-    conn: AsyncConnection,
-    company_id: str,
-    kind: Kind,
-    items: Sequence[Mapping[str, Any] | Valid | Rejected],
-    *,
-    idempotency_key: str,
-    dry_run: bool = False,
-    all_or_nothing: bool = False,
-    now: datetime | None = None,
-    responses: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Create up to 50 customers or suppliers; returns `{results: [...], summary: {...}}` as in the seeds.
+Item = Mapping[str, Any] | Valid | Rejected
 
-    Items are payload mappings or already validated (a streaming importer validates while it reads, and
-    passes rows that failed there as `Rejected`). With `responses`, the response is put there under its key
-    instead of being stored now: the caller stores a group of them with `store(conn).save_responses` in the
-    same transaction (one statement for many batches).
-    """
-    if all_or_nothing:
-        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag")
-    if len(items) > MAX_ITEMS:
-        raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
-    if not idempotency_key:
-        raise BulkCreateError("an idempotency key is required")
-    table = PARTY_TABLES[kind]
-    db = store(conn)
+
+@dataclass
+class _Request:
+    """One bulk-create request after validation: what is known before the database is asked."""
+
+    key: str
+    digest: str
+    results: list[dict[str, Any] | None]
+    to_insert: list[tuple[int, Valid, dict[str, Any]]]
+    orgs: list[str]
+
+
+def _plan(kind: Kind, company_id: str, key: str, items: Sequence[Item], stamp: datetime) -> _Request:
     checked = [i if isinstance(i, Valid | Rejected) else validate(kind, i) for i in items]
     # Copies: the rows get ids and timestamps here, and the caller's values must stay as validated.
     rows = [c if isinstance(c, Rejected) else dict(c.values) for c in checked]
-    digest = request_hash(rows)
-
-    results: list[dict[str, Any] | None] = [None] * len(items)
-    to_insert: list[tuple[int, Valid, dict[str, Any]]] = []
+    request = _Request(key, request_hash(rows), [None] * len(items), [], [])
     first_index_of_org: dict[str, int] = {}
-    stamp = now or _now()
     for index, (model, row) in enumerate(zip(checked, rows, strict=True)):
         if isinstance(row, Rejected):
-            results[index] = _failed(index, row.error)
+            request.results[index] = _failed(index, row.error)
             continue
         assert not isinstance(model, Rejected)
         org = row.get("org_number")
         if org is not None:
             if org in first_index_of_org:
                 error = duplicate_error(kind, org, f"in this batch (item {first_index_of_org[org]})")
-                results[index] = _failed(index, error)
+                request.results[index] = _failed(index, error)
                 continue
             first_index_of_org[org] = index
         # One microsecond apart: the registry lists "created-first", and a batch is created in request order.
@@ -190,56 +174,116 @@ async def bulk_create(
         row.update(company_id=company_id, created_at=created, updated_at=created)
         if kind == "customers":
             row["vat_check_status"] = "pending" if needs_vies(row) else "not_applicable"
-        to_insert.append((index, model, row))
+        request.to_insert.append((index, model, row))
+    request.orgs = list(first_index_of_org)
+    return request
+
+
+def _response(results: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    final = [r for r in results if r is not None]
+    succeeded = sum(1 for r in final if r["ok"])
+    return {
+        "results": final,
+        "summary": {"total": len(final), "succeeded": succeeded, "failed": len(final) - succeeded},
+    }
+
+
+async def bulk_create(
+    conn: AsyncConnection,
+    company_id: str,
+    kind: Kind,
+    items: Sequence[Item],
+    *,
+    idempotency_key: str,
+    dry_run: bool = False,
+    all_or_nothing: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Create up to 50 customers or suppliers; returns `{results: [...], summary: {...}}` as in the seeds.
+
+    Items are payload mappings or already validated (a streaming importer validates while it reads, and
+    passes rows that failed there as `Rejected`).
+    """
+    if all_or_nothing:
+        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag")
+    responses = await bulk_create_many(conn, company_id, kind, [(idempotency_key, items)], dry_run=dry_run, now=now)
+    return responses[0]
+
+
+async def bulk_create_many(
+    conn: AsyncConnection,
+    company_id: str,
+    kind: Kind,
+    requests: Sequence[tuple[str, Sequence[Item]]],
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    responses: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Several bulk-create requests, each (idempotency key, ≤50 items), with exactly the result of calling
+    `bulk_create` for each in turn, in a fixed number of statements however many there are.
+
+    With `responses`, the new responses are put there under their keys instead of being stored now: the
+    caller stores them with `store(conn).save_responses` in the same transaction (with its own bookkeeping).
+    """
+    keys = [key for key, _ in requests]
+    if not all(keys):
+        raise BulkCreateError("an idempotency key is required")
+    if len(set(keys)) != len(keys):
+        raise BulkCreateError("each request needs its own idempotency key")
+    for _, items in requests:
+        if len(items) > MAX_ITEMS:
+            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
+    table = PARTY_TABLES[kind]
+    db = store(conn)
+    stamp = now or _now()
+    planned = [_plan(kind, company_id, key, items, stamp) for key, items in requests]
 
     if dry_run:
-        existing = await db.existing_org_numbers(conn, table, company_id, list(first_index_of_org))
-        for index, model, row in to_insert:
-            org = row.get("org_number")
-            if org is not None and org in existing:
-                results[index] = _failed(index, duplicate_error(kind, org))
-            else:
-                results[index] = _ok(index, row, model.warnings, full=True)
-    else:
-        for (_, _, row), new_id in zip(to_insert, new_ids(len(to_insert)), strict=True):
-            row["id"] = new_id
-        new_rows = [row for _, _, row in to_insert]
-        inserted = await db.claim_and_insert(conn, company_id, idempotency_key, digest, stamp, table, new_rows)
-        if inserted is None:
-            stored_digest, stored_response = await db.stored(conn, company_id, idempotency_key)
-            if stored_digest != digest:
-                raise IdempotencyKeyReused(
-                    f"idempotency key {idempotency_key!r} was used before with a different payload"
-                )
-            replayed: dict[str, Any] = stored_response
-            return replayed
-        pending = []
-        for index, model, row in to_insert:
+        existing = await db.existing_org_numbers(conn, table, company_id, [o for r in planned for o in r.orgs])
+        for request in planned:
+            for index, model, row in request.to_insert:
+                org = row.get("org_number")
+                if org is not None and org in existing:
+                    request.results[index] = _failed(index, duplicate_error(kind, org))
+                else:
+                    request.results[index] = _ok(index, row, model.warnings, full=True)
+        return [_response(r.results) for r in planned]
+
+    new_rows = [(r.key, row) for r in planned for _, _, row in r.to_insert]
+    for (_, row), new_id in zip(new_rows, new_ids(len(new_rows)), strict=True):
+        row["id"] = new_id
+    claims = [(r.key, r.digest) for r in planned]
+    claimed, inserted = await db.claim_and_insert(conn, company_id, claims, stamp, table, new_rows)
+    out: list[dict[str, Any]] = []
+    new: dict[str, dict[str, Any]] = {}
+    pending = []
+    for request in planned:
+        if request.key not in claimed:
+            stored_digest, stored_response = await db.stored(conn, company_id, request.key)
+            if stored_digest != request.digest:
+                raise IdempotencyKeyReused(f"idempotency key {request.key!r} was used before with a different payload")
+            out.append(stored_response)
+            continue
+        for index, model, row in request.to_insert:
             if row["id"] in inserted:
-                results[index] = _ok(index, row, model.warnings, full=False)
+                request.results[index] = _ok(index, row, model.warnings, full=False)
                 if row.get("vat_check_status") == "pending":
                     pending.append(_pending_check(row, stamp))
             else:
                 # The only other unique constraint is (company_id, org_number).
-                results[index] = _failed(index, duplicate_error(kind, row["org_number"]))
-        if pending:
-            # "Validated against VIES on commit": the check itself runs after the commit (jobs.vat), but its
-            # record commits with the customer, so a crash in between cannot lose it.
-            await db.append(conn, vat_checks, pending)
-
-    final = [r for r in results if r is not None]
-    succeeded = sum(1 for r in final if r["ok"])
-    response = {
-        "results": final,
-        "summary": {"total": len(final), "succeeded": succeeded, "failed": len(final) - succeeded},
-    }
-    if dry_run:
-        return response
-    if responses is None:
-        await db.save_responses(conn, company_id, {idempotency_key: response})
-    else:
-        responses[idempotency_key] = response
-    return response
+                request.results[index] = _failed(index, duplicate_error(kind, row["org_number"]))
+        new[request.key] = _response(request.results)
+        out.append(new[request.key])
+    if pending:
+        # "Validated against VIES on commit": the check itself runs after the commit (jobs.vat), but its
+        # record commits with the customer, so a crash in between cannot lose it.
+        await db.append(conn, vat_checks, pending)
+    if responses is not None:
+        responses.update(new)
+    elif new:
+        await db.save_responses(conn, company_id, new)
+    return out
 
 
 def store(conn: AsyncConnection) -> Any:

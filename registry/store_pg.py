@@ -18,10 +18,6 @@ from typing import Any
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-CLAIM = (
-    "INSERT INTO idempotency_keys (company_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT DO NOTHING RETURNING key"
-)
 STORED = "SELECT request_hash, response FROM idempotency_keys WHERE company_id = $1 AND key = $2"
 SAVE = (
     "UPDATE idempotency_keys AS k SET response = s.response::json "
@@ -42,24 +38,17 @@ async def _driver(conn: AsyncConnection) -> Any:
     return driver
 
 
+ON_ORG_CONFLICT = "ON CONFLICT (company_id, org_number) WHERE org_number IS NOT NULL DO NOTHING"
+"""Only the org number can be a known duplicate; naming its index keeps Postgres from first probing every
+unique index (the primary key too) for every row. A random id that collides is an error, not a duplicate."""
+
+
 @cache
-def _insert_sql(
-    table: Table, columns: tuple[str, ...], returning: str | None, param: str = "$1", only_if: str | None = None
-) -> str:
-    """Insert the records of array parameter `param`, if `only_if` holds."""
+def _append_sql(table: Table, columns: tuple[str, ...]) -> str:
     names = ", ".join(f'"{name}"' for name in columns)
     values = ", ".join(f'(r)."{name}"' for name in columns)
-    sql = (
-        f'INSERT INTO "{table.name}" ({names}) '  # noqa: S608 - identifiers come from our own Table objects
-        f'SELECT {values} FROM unnest({param}::"{table.name}"[]) AS r'
-    )
-    if only_if:
-        sql += f" WHERE {only_if}"
-    if returning is None:
-        return sql
-    # Only the org number can be a known duplicate; naming its index keeps Postgres from first probing every
-    # unique index (the primary key too) for every row. A random id that collides is an error, not a duplicate.
-    return f"{sql} ON CONFLICT (company_id, org_number) WHERE org_number IS NOT NULL DO NOTHING RETURNING {returning}"
+    # Identifiers come from our own Table objects.
+    return f'INSERT INTO "{table.name}" ({names}) SELECT {values} FROM unnest($1::"{table.name}"[]) AS r'  # noqa: S608
 
 
 # One encoder for every value: json.dumps with options builds a new encoder per call, once per row here.
@@ -83,33 +72,51 @@ def _records(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str,
     return rows
 
 
+CLAIM_MANY = (
+    "INSERT INTO idempotency_keys (company_id, key, request_hash, created_at) "
+    "SELECT $1, c.key, c.digest, $4 FROM unnest($2::text[], $3::text[]) AS c(key, digest) "
+    "ON CONFLICT DO NOTHING RETURNING key"
+)
+
+
 @cache
 def _claim_and_insert_sql(table: Table, columns: tuple[str, ...]) -> str:
-    # The rows go in only if this statement claimed the key; one round trip instead of two.
-    insert = _insert_sql(table, columns, "id", "$5", "EXISTS (SELECT FROM claim)")
+    """Claim the keys ($2) and insert the records ($5) whose key was claimed now: $6 holds, for each record,
+    the (1-based) position of its key in $2. The claimed keys are collected once (an init plan), so the
+    records go in in request order."""
+    names = ", ".join(f'"{name}"' for name in columns)
+    values = ", ".join(f'r."{name}"' for name in columns)
     return (
-        f"WITH claim AS ({CLAIM}), inserted AS ({insert}) "  # noqa: S608 - our own statements
-        "SELECT EXISTS (SELECT FROM claim), ARRAY(SELECT id::text FROM inserted)"
+        f"WITH claim AS ({CLAIM_MANY}), inserted AS ("  # noqa: S608 - identifiers come from our own Table objects
+        f'INSERT INTO "{table.name}" ({names}) SELECT {values} '
+        f'FROM unnest($5::"{table.name}"[]) WITH ORDINALITY AS r '
+        "WHERE ($2::text[])[($6::int4[])[r.ordinality]] = ANY (ARRAY(SELECT key FROM claim)) "
+        f"{ON_ORG_CONFLICT} RETURNING id) "
+        "SELECT ARRAY(SELECT key FROM claim), ARRAY(SELECT id::text FROM inserted)"
     )
 
 
 async def claim_and_insert(
     conn: AsyncConnection,
     company_id: str,
-    key: str,
-    digest: str,
+    claims: Sequence[tuple[str, str]],
     now: datetime,
     table: Table,
-    rows: Sequence[dict[str, Any]],
-) -> set[str] | None:
-    """Claim the idempotency key and insert rows (all with the same keys), skipping those whose org number
-    exists; returns the inserted ids as text, or None (and inserts nothing) when the key was claimed before."""
+    rows: Sequence[tuple[str, dict[str, Any]]],
+) -> tuple[set[str], set[str]]:
+    """Claim idempotency keys ((key, request hash) pairs) and insert the rows ((key, row) pairs, all rows with
+    the same columns) of the keys claimed now, skipping rows whose org number exists. One round trip.
+    Returns the keys claimed now and the ids inserted, as text."""
     driver = await _driver(conn)
+    keys, digests = [k for k, _ in claims], [d for _, d in claims]
     if not rows:
-        return set() if await driver.fetchval(CLAIM, company_id, key, digest, now) is not None else None
-    sql = _claim_and_insert_sql(table, tuple(rows[0]))
-    claimed, ids = await driver.fetchrow(sql, company_id, key, digest, now, _records(table, rows))
-    return set(ids) if claimed else None
+        claimed = await driver.fetch(CLAIM_MANY, company_id, keys, digests, now)
+        return {r[0] for r in claimed}, set()
+    position = {key: i for i, key in enumerate(keys, 1)}
+    sql = _claim_and_insert_sql(table, tuple(rows[0][1]))
+    records = _records(table, [row for _, row in rows])
+    claimed, ids = await driver.fetchrow(sql, company_id, keys, digests, now, records, [position[k] for k, _ in rows])
+    return set(claimed), set(ids)
 
 
 async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
@@ -127,7 +134,7 @@ async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapp
 
 async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows (all with the same keys) that cannot conflict: the caller owns their keys."""
-    await (await _driver(conn)).execute(_insert_sql(table, tuple(rows[0]), None), _records(table, rows))
+    await (await _driver(conn)).execute(_append_sql(table, tuple(rows[0])), _records(table, rows))
 
 
 async def existing_org_numbers(

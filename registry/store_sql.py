@@ -22,20 +22,22 @@ def _insert_new(table: Table, returning: str) -> Any:
 async def claim_and_insert(
     conn: AsyncConnection,
     company_id: str,
-    key: str,
-    digest: str,
+    claims: Sequence[tuple[str, str]],
     now: datetime,
     table: Table,
-    rows: Sequence[dict[str, Any]],
-) -> set[str] | None:
-    """Claim the idempotency key, then insert rows, skipping those that hit a unique constraint; returns the
-    inserted ids as text, or None (and inserts nothing) when the key was claimed before."""
-    values = {"company_id": company_id, "key": key, "request_hash": digest, "created_at": now}
-    if (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is None:
-        return None
-    if not rows:
-        return set()
-    return {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, rows))}
+    rows: Sequence[tuple[str, dict[str, Any]]],
+) -> tuple[set[str], set[str]]:
+    """Claim idempotency keys, then insert the rows of the keys claimed now, skipping those that hit a unique
+    constraint; returns the keys claimed now and the ids inserted, as text."""
+    claimed = set()
+    for key, digest in claims:
+        values = {"company_id": company_id, "key": key, "request_hash": digest, "created_at": now}
+        if (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is not None:
+            claimed.add(key)
+    new = [row for key, row in rows if key in claimed]
+    if not new:
+        return claimed, set()
+    return claimed, {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, new))}
 
 
 async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:

@@ -24,8 +24,8 @@ class Settings(BaseSettings):
     vies_cooldown_s: float = 300.0  # a member state (or VIES) that keeps failing is left alone this long
     vies_cache_ttl_s: float = 86400.0
 
-    writers: int = 4
-    batches_per_commit: int = 4
+    writers: int = 2
+    batches_per_commit: int = 16
     run_lease_s: float = 30.0
     job_timeout_s: int = 3600
     job_max_tries: int = 5

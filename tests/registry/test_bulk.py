@@ -11,6 +11,7 @@ from registry.bulk import (
     IdempotencyKeyReused,
     TooManyItems,
     bulk_create,
+    bulk_create_many,
 )
 from registry.tables import customers, idempotency_keys, suppliers
 
@@ -140,3 +141,41 @@ async def test_a_batch_of_fifty_is_at_most_three_statements(engine: Any) -> None
     writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH CLAIM"))]
     # Postgres claims the key and inserts the items in one statement.
     assert len(writes) == (2 if engine.dialect.name == "postgresql" else 3), writes
+
+
+def strip_ids(response: dict[str, Any]) -> dict[str, Any]:
+    """A response without its generated ids, to compare two runs of the same requests."""
+    results = [{**r, "data": {k: v for k, v in r["data"].items() if k != "id"}} if r["ok"] else r for r in
+               response["results"]]  # fmt: skip
+    return {**response, "results": results}
+
+
+async def test_many_requests_in_one_call_answer_as_one_call_each(engine: Any) -> None:
+    """The importer sends a commit group's batches together: same responses, rows and keys as one by one."""
+    requests = [
+        ("a", [ACME, FOO]),
+        ("b", [{**ACME, "name": "Acme again"}, {"name": "Bad AB", "org_number": "556677-8898", "country": "SE"}]),
+        ("c", []),
+        ("d", [{"name": f"Kund {i}", "country": "NO", "org_number": f"NO{i:09d}"} for i in range(50)]),
+    ]
+    one_by_one = [await create(engine, items, key=key, company="seq") for key, items in requests]
+    async with engine.begin() as conn:
+        together = await bulk_create_many(conn, "many", "customers", requests)
+    assert [strip_ids(r) for r in together] == [strip_ids(r) for r in one_by_one]
+    assert [r["summary"]["succeeded"] for r in together] == [2, 0, 0, 50]
+    assert await count(engine, customers, "many") == await count(engine, customers, "seq") == 52
+    assert await count(engine, idempotency_keys, "many") == 4
+
+    # Again, with one new key among them: the old ones replay their stored responses and write nothing.
+    new = ("e", [{**ACME, "name": "Acme 3"}, {"name": "Ny Kund AS", "country": "NO"}])
+    async with engine.begin() as conn:
+        again = await bulk_create_many(conn, "many", "customers", [*requests, new])
+    assert again[:4] == together
+    assert [r["ok"] for r in again[4]["results"]] == [False, True]
+    assert again[4]["results"][0]["error"]["code"] == "CUSTOMER_DUPLICATE_ORG_NUMBER"
+    assert await count(engine, customers, "many") == 53
+
+    with pytest.raises(IdempotencyKeyReused):
+        async with engine.begin() as conn:
+            await bulk_create_many(conn, "many", "customers", [("f", [{**ACME, "name": "x"}]), ("a", [FOO])])
+    assert await count(engine, idempotency_keys, "many") == 5  # the refused call wrote nothing, not even "f"
