@@ -149,14 +149,12 @@ class Importer:
         company_id, kind, dry_run = self.run["company_id"], self.run["kind"], self.run["dry_run"]
         records: list[dict[str, Any]] = []
         created: list[dict[str, Any]] = []
-        responses: dict[str, dict[str, Any]] = {}
         requests = [
             (batch_key(self.run_id, b.index), [e.outcome for e in b.entries if e.outcome is not None]) for b in group
         ]
         async with self.engine.begin() as conn:
-            db = store(conn)
             # The group's batches are separate bulk-create requests (each its own key and response), sent together.
-            answers = await bulk_create_many(conn, company_id, kind, requests, dry_run=dry_run, responses=responses)
+            answers = await bulk_create_many(conn, company_id, kind, requests, dry_run=dry_run)
             for batch, response in zip(group, answers, strict=True):
                 results = iter(response["results"])
                 for entry in batch.entries:
@@ -164,9 +162,7 @@ class Importer:
                     records.append(row_record(self.run_id, batch.index, entry, result))
                     if result is not None and result["ok"] and not dry_run and kind == "customers":
                         created.append(result["data"])
-            if responses:
-                await db.save_responses(conn, company_id, responses)
-            await db.append(conn, import_rows, records)
+            await store(conn).append(conn, import_rows, records)
         for record in records:
             self.counts.add_row(record)
         if self.vat is not None and created:

@@ -2,9 +2,9 @@
 
 One batch is three statements whatever its size: claim the idempotency key, insert the valid items with
 `ON CONFLICT DO NOTHING RETURNING id`, store the response beside the key (on Postgres the claim and the
-insert are one statement). The caller owns the transaction, so a job can commit its own bookkeeping (and
-several batches, storing their responses together) atomically with the rows and the keys.
-"""
+insert are one statement). `bulk_create_many` does the same for several batches in the same statements.
+The caller owns the transaction, so a job can commit its own bookkeeping (and several batches) atomically
+with the rows and the keys."""
 
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -137,7 +137,7 @@ def _failed(index: int, error: Mapping[str, Any]) -> dict[str, Any]:
     return {"ok": False, "request_index": index, "error": dict(error)}
 
 
-Item = Mapping[str, Any] | Valid | Rejected
+Payload = Mapping[str, Any] | Valid | Rejected  # a raw payload, or one validated already
 
 
 @dataclass
@@ -151,7 +151,7 @@ class _Request:
     orgs: list[str]
 
 
-def _plan(kind: Kind, company_id: str, key: str, items: Sequence[Item], stamp: datetime) -> _Request:
+def _plan(kind: Kind, company_id: str, key: str, items: Sequence[Payload], stamp: datetime) -> _Request:
     checked = [i if isinstance(i, Valid | Rejected) else validate(kind, i) for i in items]
     # Copies: the rows get ids and timestamps here, and the caller's values must stay as validated.
     rows = [c if isinstance(c, Rejected) else dict(c.values) for c in checked]
@@ -192,7 +192,7 @@ async def bulk_create(
     conn: AsyncConnection,
     company_id: str,
     kind: Kind,
-    items: Sequence[Item],
+    items: Sequence[Payload],
     *,
     idempotency_key: str,
     dry_run: bool = False,
@@ -214,17 +214,13 @@ async def bulk_create_many(
     conn: AsyncConnection,
     company_id: str,
     kind: Kind,
-    requests: Sequence[tuple[str, Sequence[Item]]],
+    requests: Sequence[tuple[str, Sequence[Payload]]],
     *,
     dry_run: bool = False,
     now: datetime | None = None,
-    responses: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Several bulk-create requests, each (idempotency key, ≤50 items), with exactly the result of calling
     `bulk_create` for each in turn, in a fixed number of statements however many there are.
-
-    With `responses`, the new responses are put there under their keys instead of being stored now: the
-    caller stores them with `store(conn).save_responses` in the same transaction (with its own bookkeeping).
     """
     keys = [key for key, _ in requests]
     if not all(keys):
@@ -279,9 +275,7 @@ async def bulk_create_many(
         # "Validated against VIES on commit": the check itself runs after the commit (jobs.vat), but its
         # record commits with the customer, so a crash in between cannot lose it.
         await db.append(conn, vat_checks, pending)
-    if responses is not None:
-        responses.update(new)
-    elif new:
+    if new:
         await db.save_responses(conn, company_id, new)
     return out
 
