@@ -7,12 +7,13 @@ one reader, exactly as in-process. The pipe's buffer bounds what is read ahead, 
 """
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import pickle
+import struct
 import traceback
 from collections.abc import AsyncGenerator, Iterator
-from multiprocessing.connection import Connection
 
 from connectors.csv_source import SourceError
 from jobs.batches import Batch, batches
@@ -20,6 +21,7 @@ from jobs.sources import Item, LocalInput
 from registry.fields import Kind
 
 BATCHES_PER_MESSAGE = 8
+_HEADER = struct.Struct("!I")  # each message: its length, then a pickle
 _END = b""
 
 
@@ -34,42 +36,57 @@ def available() -> bool:
 
 async def read_in_child(inp: LocalInput, kind: Kind) -> AsyncGenerator[Batch, None]:
     """The input's batches, read and validated by a child process."""
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_read, args=(inp.iter_items(), kind, send, receive), daemon=True)
+    read_fd, write_fd = os.pipe()
+    child = multiprocessing.get_context("fork").Process(
+        target=_read, args=(inp.iter_items(), kind, write_fd, read_fd), daemon=True
+    )
     child.start()
-    send.close()
+    os.close(write_fd)
+    # Read by the event loop itself: a thread blocked on the pipe would fight the writers for the GIL.
+    stream = asyncio.StreamReader()
+    pipe = open(read_fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream), pipe
+    )
     try:
-        while (data := await asyncio.to_thread(_receive, receive)) != _END:
+        while (data := await _receive(stream)) != _END:
             message = pickle.loads(data)  # noqa: S301 - our own child process wrote it
             if isinstance(message, BaseException):
                 raise message
             for batch in message:
                 yield batch
     finally:
-        receive.close()
+        transport.close()
         if child.is_alive():
             child.kill()
         await asyncio.to_thread(child.join)
 
 
-def _receive(receive: Connection) -> bytes:
+async def _receive(stream: asyncio.StreamReader) -> bytes:
     try:
-        return receive.recv_bytes()
-    except EOFError:
+        (size,) = _HEADER.unpack(await stream.readexactly(_HEADER.size))
+        return await stream.readexactly(size)
+    except asyncio.IncompleteReadError:
         raise ReaderCrashed("the reading process ended without finishing the file") from None
 
 
-def _read(items: Iterator[Item], kind: Kind, send: Connection, receive: Connection) -> None:
-    receive.close()  # else the pipe stays open when this process's parent dies, and nothing stops the child
+def _read(items: Iterator[Item], kind: Kind, write_fd: int, read_fd: int) -> None:
+    os.close(read_fd)  # else the pipe stays open when this process's parent dies, and nothing stops the child
+    out = open(write_fd, "wb")  # noqa: SIM115 - closed in the finally below
     group: list[Batch] = []
     failure: BaseException | None = None
+
+    def send(data: bytes) -> None:
+        out.write(_HEADER.pack(len(data)))
+        out.write(data)
+        out.flush()
+
     try:
         try:
             for batch in batches(items, kind):
                 group.append(batch)
                 if len(group) == BATCHES_PER_MESSAGE:
-                    send.send_bytes(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL))
+                    send(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL))
                     group = []
         except SourceError as exc:
             failure = exc
@@ -77,12 +94,13 @@ def _read(items: Iterator[Item], kind: Kind, send: Connection, receive: Connecti
             failure = ReaderCrashed(traceback.format_exc())
         # What was read before a failure goes first, as it would in-process.
         if group:
-            send.send_bytes(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL))
-        send.send_bytes(_END if failure is None else pickle.dumps(failure))
+            send(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL))
+        send(_END if failure is None else pickle.dumps(failure))
     except BrokenPipeError:
         pass  # the parent is gone or stopped reading: nothing to tell
     finally:
-        send.close()
+        with contextlib.suppress(BrokenPipeError):
+            out.close()
         # Skip the interpreter's shutdown: it would run the parent's atexit handlers and finalizers (open
         # database connections among them) in this copy of the process.
         os._exit(0)
