@@ -86,7 +86,18 @@ def _mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[s
     return mapping
 
 
-class CsvInput:
+class _FileItems:
+    """`items()` for inputs read without I/O of the event loop: the same items as `iter_items()`."""
+
+    def iter_items(self) -> Iterator[Item]:
+        raise NotImplementedError
+
+    async def items(self) -> AsyncIterator[Item]:
+        for item in self.iter_items():
+            yield item
+
+
+class CsvInput(_FileItems):
     """A CSV file: an accountant's export, a system's export, or an edited error report of an earlier run."""
 
     def __init__(
@@ -116,10 +127,6 @@ class CsvInput:
         self.warnings = (
             [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
         )
-
-    async def items(self) -> AsyncIterator[Item]:
-        for item in self.iter_items():
-            yield item
 
     def iter_items(self) -> Iterator[Item]:
         report = self.mapping.report_columns
@@ -254,7 +261,7 @@ class StoredRowsInput:
                     yield Item(row_number, raw, payload=row_payload(values, self.mapping))
 
 
-class SavedPageInput:
+class SavedPageInput(_FileItems):
     """A saved JSON page (or list of records) of a connected system's API."""
 
     def __init__(self, path: str, kind: Kind, connector: str) -> None:
@@ -275,10 +282,6 @@ class SavedPageInput:
         self.headers = None
         self.total = len(self.records)
         self.warnings: list[str] = []
-
-    async def items(self) -> AsyncIterator[Item]:
-        for item in self.iter_items():
-            yield item
 
     def iter_items(self) -> Iterator[Item]:
         for number, record in enumerate(self.records, start=1):

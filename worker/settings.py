@@ -24,9 +24,10 @@ class Settings(BaseSettings):
     vies_cooldown_s: float = 300.0  # a member state (or VIES) that keeps failing is left alone this long
     vies_cache_ttl_s: float = 86400.0
 
-    writers: int = 2
-    batches_per_commit: int = 16
-    run_lease_s: float = 30.0
+    # The importer's own defaults, so the two cannot drift apart.
+    writers: int = Tuning.writers
+    batches_per_commit: int = Tuning.batches_per_commit
+    run_lease_s: float = Tuning.lease_s
     job_timeout_s: int = 3600
     job_max_tries: int = 5
 
