@@ -13,11 +13,13 @@ import os
 import pickle
 import struct
 import traceback
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from typing import Any
 
 from connectors.csv_source import SourceError
-from jobs.batches import Batch, batches
+from jobs.batches import Batch, Entry, batches
 from jobs.sources import Item, LocalInput
+from registry.bulk import Valid
 from registry.fields import Kind
 
 BATCHES_PER_MESSAGE = 8
@@ -53,7 +55,7 @@ async def read_in_child(inp: LocalInput, kind: Kind) -> AsyncGenerator[Batch, No
             message = pickle.loads(data)  # noqa: S301 - our own child process wrote it
             if isinstance(message, BaseException):
                 raise message
-            for batch in message:
+            for batch in _unpacked(message):
                 yield batch
     finally:
         transport.close()
@@ -86,7 +88,7 @@ def _read(items: Iterator[Item], kind: Kind, write_fd: int, read_fd: int) -> Non
             for batch in batches(items, kind):
                 group.append(batch)
                 if len(group) == BATCHES_PER_MESSAGE:
-                    send(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL))
+                    send(pickle.dumps(_packed(group), protocol=pickle.HIGHEST_PROTOCOL))
                     group = []
         except SourceError as exc:
             failure = exc
@@ -94,7 +96,7 @@ def _read(items: Iterator[Item], kind: Kind, write_fd: int, read_fd: int) -> Non
             failure = ReaderCrashed(traceback.format_exc())
         # What was read before a failure goes first, as it would in-process.
         if group:
-            send(pickle.dumps(group, protocol=pickle.HIGHEST_PROTOCOL))
+            send(pickle.dumps(_packed(group), protocol=pickle.HIGHEST_PROTOCOL))
         send(_END if failure is None else pickle.dumps(failure))
     except BrokenPipeError:
         pass  # the parent is gone or stopped reading: nothing to tell
@@ -104,3 +106,23 @@ def _read(items: Iterator[Item], kind: Kind, write_fd: int, read_fd: int) -> Non
         # Skip the interpreter's shutdown: it would run the parent's atexit handlers and finalizers (open
         # database connections among them) in this copy of the process.
         os._exit(0)
+
+
+# Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple (twice a row
+# here), which cost more than all the rest of the pickling; tuple.__new__ rebuilds them without a Python call.
+_Packed = list[tuple[int, list[tuple[Any, ...]]]]
+_new = tuple.__new__
+
+
+def _packed(group: Sequence[Batch]) -> _Packed:
+    return [
+        (b.index, [(*e[:4], tuple(e.outcome) if e.outcome.__class__ is Valid else e.outcome) for e in b.entries])
+        for b in group
+    ]
+
+
+def _unpacked(message: _Packed) -> list[Batch]:
+    return [
+        Batch(index, [_new(Entry, (*e[:4], _new(Valid, e[4]) if e[4].__class__ is tuple else e[4])) for e in entries])
+        for index, entries in message
+    ]

@@ -7,6 +7,7 @@ The caller owns the transaction, so a job can commit its own bookkeeping (and se
 with the rows and the keys."""
 
 import hashlib
+import marshal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -94,10 +95,11 @@ def duplicate_error(kind: Kind, org_number: str, where: str = "for this company"
 
 def request_hash(checked: Sequence[dict[str, Any] | Rejected]) -> str:
     """Fingerprint of a batch after validation: payloads that normalise alike are the same request."""
-    # repr of plain dicts (str/int/bool/None values, fixed key order) is deterministic across processes and,
-    # unlike json.dumps, needs no encoder setup: this runs once per batch on the import's hot path.
+    # Plain dicts of str/int/bool/None in a fixed key order. marshal's version 2 writes values only (no
+    # references, no interning), so equal values give equal bytes in any process; it is frozen, and faster
+    # than repr or json on the import's hot path.
     plain = [{"rejected": c.error} if isinstance(c, Rejected) else c for c in checked]
-    return hashlib.sha256(repr(plain).encode()).hexdigest()
+    return hashlib.sha256(marshal.dumps(plain, 2)).hexdigest()
 
 
 def needs_vies(row: Mapping[str, Any]) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.csv_source import SourceError
 from jobs import reader
-from jobs.batches import batches
+from jobs.batches import Batch, batches
 from jobs.sources import CsvInput, Item
 from tests.fakes.rows import customer_row, write_csv
 
@@ -25,7 +25,7 @@ def messy_file(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "messy.csv", 180, extra=extra)
 
 
-async def collect(inp: CsvInput) -> list[object]:
+async def collect(inp: CsvInput) -> list[Batch]:
     return [batch async for batch in reader.read_in_child(inp, "customers")]
 
 
@@ -38,7 +38,10 @@ async def test_the_child_gives_exactly_the_in_process_batches(tmp_path: Path) ->
     in_process = list(batches(CsvInput(str(path), "customers").iter_items(), "customers"))
     from_child = await collect(CsvInput(str(path), "customers"))
     assert from_child == in_process
+    # Named tuples equal plain ones: the types must survive the pipe too.
+    kinds = [(type(e).__name__, type(e.outcome).__name__) for b in from_child for e in b.entries]
     outcomes = [type(e.outcome).__name__ for b in in_process for e in b.entries]
+    assert kinds == [("Entry", name) for name in outcomes]
     assert len(outcomes) == 183 and outcomes.count("Rejected") == 3
     assert readers() == []
 
