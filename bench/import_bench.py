@@ -1,15 +1,16 @@
 """Benchmark: the whole import pipeline vs `psql \\copy` of the same file, and the import's peak RSS.
 
-    uv run python bench/import_bench.py [--rows 200000] [--pg postgresql://postgres@127.0.0.1:5432/test]
+    uv run python bench/import_bench.py [--rows 200000] [--rounds 3] [--pg postgresql://...]
 
-Generates N customer rows, imports them with the real `rostersync import` command into a fresh Postgres schema
-(VIES off), loads the same file into an identical table with `psql \\copy`, and prints rows/s, the ratio and
-the import process's peak RSS.
+Generates N customer rows; in each round imports them with the real `rostersync import` command into a fresh
+Postgres schema (VIES off) and loads the same file into an identical table with `psql \\copy`. Prints each
+round, the median rows/s of both, their ratio and the import process's peak RSS.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,55 +49,71 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="import + \\copy pairs, back to back; the medians are reported"
+    )
+    parser.add_argument(
         "--pg", default=os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
     )
     args = parser.parse_args()
 
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_csv(Path(tmp) / "customers.csv", args.rows)
+        size_mb = path.stat().st_size / 1e6
+        print(f"rows                 {args.rows:>12,} ({size_mb:.1f} MB CSV)")
+        rounds = [_round(args.pg, path, args.rows, n) for n in range(1, args.rounds + 1)]
+
+    import_rate = statistics.median(args.rows / i for i, _ in rounds)
+    copy_rate = statistics.median(args.rows / c for _, c in rounds)
+    print(f"rostersync import    {import_rate:>12,.0f} rows/s  (median, whole pipeline, VIES off)")
+    print(f"psql \\copy           {copy_rate:>12,.0f} rows/s  (median)")
+    print(f"ratio                {import_rate / copy_rate:>12.2f}  (of the medians)")
+    print(f"import peak RSS      {_peak_rss_kb() / 1024:>12.0f} MB  (largest of the rounds)")
+
+
+def _round(pg: str, path: Path, rows: int, n: int) -> tuple[float, float]:
+    """One import and one \\copy of the file, each into a fresh schema; their times in seconds.
+
+    Rounds, because this kind of machine's speed drifts by a fifth within minutes: a pair run back to back
+    sees the same machine."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "ROSTERSYNC_DATABASE_URL": args.pg,
+        "ROSTERSYNC_DATABASE_URL": pg,
         "ROSTERSYNC_DATABASE_SCHEMA": schema,
         "ROSTERSYNC_VIES_ENABLED": "false",
     }
-    psql(args.pg, "public", "-c", f"CREATE SCHEMA {schema}")
+    psql(pg, "public", "-c", f"CREATE SCHEMA {schema}")
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = write_csv(Path(tmp) / "customers.csv", args.rows)
-            size_mb = path.stat().st_size / 1e6
-            subprocess.run([str(CLI), "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([str(CLI), "db", "upgrade"], env=env, check=True, capture_output=True)
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(CLI), "import", str(path), "--company", "bench", "--kind", "customers", "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        stdout, stderr = proc.communicate()
+        import_s = time.perf_counter() - started
+        summary = json.loads(stdout)
+        if summary["created"] != rows:
+            raise SystemExit(f"import created {summary['created']} of {rows}: {stderr.decode()[-500:]}")
 
-            started = time.perf_counter()
-            proc = subprocess.Popen(
-                [str(CLI), "import", str(path), "--company", "bench", "--kind", "customers", "--json"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-            stdout, stderr = proc.communicate()
-            import_s = time.perf_counter() - started
-            peak_kb = _peak_rss_kb()  # the import is the only child that has finished so far
-            summary = json.loads(stdout)
-            if summary["created"] != args.rows:
-                raise SystemExit(f"import created {summary['created']} of {args.rows}: {stderr.decode()[-500:]}")
-
-            psql(args.pg, schema, "-c", COPY_TABLE)
-            started = time.perf_counter()
-            copy = f"\\copy copy_target ({COPY_COLUMNS}) FROM '{path}' WITH (FORMAT csv, HEADER true, DELIMITER ';')"
-            psql(args.pg, schema, "-c", copy)
-            copy_s = time.perf_counter() - started
+        psql(pg, schema, "-c", COPY_TABLE)
+        started = time.perf_counter()
+        copy = f"\\copy copy_target ({COPY_COLUMNS}) FROM '{path}' WITH (FORMAT csv, HEADER true, DELIMITER ';')"
+        psql(pg, schema, "-c", copy)
+        copy_s = time.perf_counter() - started
     finally:
-        psql(args.pg, "public", "-c", f"DROP SCHEMA {schema} CASCADE")
-
-    import_rate, copy_rate = args.rows / import_s, args.rows / copy_s
-    print(f"rows                 {args.rows:>12,} ({size_mb:.1f} MB CSV)")
-    print(f"rostersync import    {import_rate:>12,.0f} rows/s  ({import_s:.1f} s, whole pipeline, VIES off)")
-    print(f"psql \\copy           {copy_rate:>12,.0f} rows/s  ({copy_s:.1f} s)")
-    print(f"ratio                {import_rate / copy_rate:>12.2f}")
-    print(f"import peak RSS      {peak_kb / 1024:>12.0f} MB")
+        psql(pg, "public", "-c", f"DROP SCHEMA {schema} CASCADE")
+    print(
+        f"  round {n}: import {rows / import_s:>8,.0f} rows/s ({import_s:.1f} s), "
+        f"\\copy {rows / copy_s:>8,.0f} rows/s ({copy_s:.1f} s), ratio {copy_s / import_s:.2f}"
+    )
+    return import_s, copy_s
 
 
 def _peak_rss_kb() -> int:
     import resource
 
+    # The imports are the only children that run long enough to matter (psql's RSS is a few MB).
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
