@@ -461,9 +461,11 @@ MAX_PAYMENT_TERMS: Final = 365
 
 def payment_terms(value: str | int | float) -> int:
     """Payment terms in days, 0–365: 30, "30", "30,0", "30 dagar", "30 days", "30 Tage", "netto 30"."""
-    if isinstance(value, bool):
+    if value.__class__ is str and len(value) <= 3 and value.isascii() and value.isdigit():
+        days = int(value)  # the usual "30": what the pattern below would accept, without running it
+    elif isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number of days")
-    if isinstance(value, int):
+    elif isinstance(value, int):
         days = value
     elif isinstance(value, float):
         if not value.is_integer():

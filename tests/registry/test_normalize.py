@@ -442,6 +442,20 @@ def test_payment_terms_limits() -> None:
         payment_terms(-1)
 
 
+def test_payment_terms_digits_read_as_the_general_pattern_reads_them() -> None:
+    # Plain digit strings take a shortcut; with a space after them they take the general pattern.
+    for text in [*map(str, range(1000)), *(f"{n:03d}" for n in range(100)), "0000", "٣٠", "³"]:
+        try:
+            expected: int | str = payment_terms(text + " ")
+        except ValueError as exc:
+            expected = str(exc).replace(repr(text + " "), repr(text))
+        try:
+            got: int | str = payment_terms(text)
+        except ValueError as exc:
+            got = str(exc)
+        assert got == expected, text
+
+
 @pytest.mark.parametrize("value", ["thirty", "30 months", "30.5", "1 000", True, 30.5, ""])
 def test_payment_terms_rejects_other_values(value: str | int | float) -> None:
     with pytest.raises(ValueError, match="days"):
