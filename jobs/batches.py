@@ -1,10 +1,10 @@
 """Source rows validated, in source order, into the 50-item batches an import writes."""
 
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from jobs.run_rows import encode_raw
 from jobs.sources import Item
 from registry.bulk import MAX_ITEMS, Rejected, Valid, duplicate_error, validate
 from registry.fields import Kind
@@ -14,9 +14,8 @@ class Entry(NamedTuple):
     """A source row ready for the writer: where it came from and what validation made of it."""
 
     row_number: int
-    raw: list[str | None] | dict[str, Any]
     skip: str | None  # why it is not sent (then `outcome` is None)
-    entity_id: uuid.UUID | None
+    entity_id: str | None
     outcome: Valid | Rejected | None
 
 
@@ -24,6 +23,7 @@ class Entry(NamedTuple):
 class Batch:
     index: int
     entries: list[Entry] = field(default_factory=list)
+    raw_json: str = "[]"  # the entries' raw source values, one JSON array (they are stored, never looked at)
 
 
 class Validator:
@@ -34,7 +34,7 @@ class Validator:
         self.first_line: dict[str, int] = {}
 
     def __call__(self, item: Item) -> Entry:
-        return Entry(item.row_number, item.raw, item.skip, item.entity_id, self._outcome(item))
+        return Entry(item.row_number, item.skip, item.entity_id, self._outcome(item))
 
     def _outcome(self, item: Item) -> Valid | Rejected | None:
         if item.skip is not None:
@@ -57,17 +57,23 @@ class Batcher:
     def __init__(self, kind: Kind) -> None:
         self.validator = Validator(kind)
         self.batch = Batch(0)
+        self.raws: list[Any] = []
 
     def add(self, item: Item) -> Batch | None:
         """The batch this item completed, if it did."""
         self.batch.entries.append(self.validator(item))
+        self.raws.append(item.raw)
         if len(self.batch.entries) < MAX_ITEMS:
             return None
-        full, self.batch = self.batch, Batch(self.batch.index + 1)
-        return full
+        return self._close(Batch(self.batch.index + 1))
 
     def rest(self) -> Batch | None:
-        return self.batch if self.batch.entries else None
+        return self._close(Batch(0)) if self.batch.entries else None
+
+    def _close(self, following: Batch) -> Batch:
+        full, self.batch = self.batch, following
+        full.raw_json, self.raws = encode_raw(self.raws), []
+        return full
 
 
 def batches(items: Iterator[Item], kind: Kind) -> Iterator[Batch]:

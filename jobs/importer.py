@@ -18,14 +18,14 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs import reader, runs
+from jobs import reader, run_rows, runs
 from jobs.batches import Batch, Entry, stream_batches
+from jobs.run_rows import BatchRows, Counts, Outcome
 from jobs.sources import Input, LocalInput
 from jobs.vat import VatChecker
-from registry.bulk import bulk_create_many, store
-from registry.tables import import_rows
+from registry.bulk import bulk_create_many
 
-Progress = Callable[[runs.Counts], None]
+Progress = Callable[[Counts], None]
 
 
 @dataclass(frozen=True)
@@ -39,43 +39,26 @@ def batch_key(run_id: uuid.UUID, index: int) -> str:
     return f"run:{run_id}:batch:{index}"
 
 
-def row_record(run_id: uuid.UUID, batch: int, entry: Entry, result: dict[str, Any] | None) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "run_id": run_id,
-        "row_number": entry.row_number,
-        "batch_index": batch,
-        "raw": entry.raw,
-        "entity_id": entry.entity_id,
-        "error_code": None,
-        "error_field": None,
-        "error_message": None,
-        "warnings": None,
-    }
+def outcome(entry: Entry, result: dict[str, Any] | None) -> Outcome:
+    """What became of a source row, from bulk-create's result for it (None: it was not sent)."""
     if result is None:
-        record.update(status="skipped", error_message=entry.skip)
-    elif result["ok"]:
-        data = result["data"]
-        record.update(status="created", entity_id=data.get("id"))
-        if data.get("warnings"):
-            record.update(_describe(data["warnings"]), warnings=data["warnings"])
-    else:
+        return Outcome(entry.row_number, "skipped", None, None, entry.skip, entry.entity_id)
+    if not result["ok"]:
         error = result["error"]
-        fields = list(error.get("fields") or {})
-        record.update(
-            status="failed",
-            error_code=error["code"],
-            error_field=",".join(fields) or None,
-            error_message=error["message"],
-        )
-    return record
-
-
-def _describe(warnings: Sequence[dict[str, str]]) -> dict[str, str]:
-    return {
-        "error_code": ",".join(w["code"] for w in warnings),
-        "error_field": ",".join(w["field"] for w in warnings),
-        "error_message": "; ".join(w["message"] for w in warnings),
-    }
+        return Outcome(entry.row_number, "failed", error["code"], ",".join(error.get("fields") or {}) or None,
+                       error["message"])  # fmt: skip
+    data = result["data"]
+    warnings: Sequence[dict[str, str]] = data.get("warnings") or ()
+    if not warnings:
+        return Outcome(entry.row_number, "created", entity_id=data.get("id"))
+    return Outcome(
+        entry.row_number,
+        "created",
+        ",".join(w["code"] for w in warnings),
+        ",".join(w["field"] for w in warnings),
+        "; ".join(w["message"] for w in warnings),
+        data.get("id"),
+    )
 
 
 class Importer:
@@ -95,12 +78,12 @@ class Importer:
         self.tuning = tuning
         self.progress = progress
         self.vat = vat
-        self.counts = runs.Counts()
+        self.counts = Counts()
 
     async def execute(self, inp: Input) -> None:
         async with self.engine.connect() as conn:
-            done = await runs.done_batches(conn, self.run_id)
-            self.counts = await runs.row_counts(conn, self.run_id)
+            done = await run_rows.done_batches(conn, self.run_id)
+            self.counts = await run_rows.counts(conn, self.run_id)
         writers = 1 if self.engine.dialect.name == "sqlite" else max(1, self.tuning.writers)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=writers * self.tuning.batches_per_commit * 2)
         async with asyncio.TaskGroup() as group:
@@ -147,7 +130,7 @@ class Importer:
 
     async def _commit(self, group: list[Batch]) -> None:
         company_id, kind, dry_run = self.run["company_id"], self.run["kind"], self.run["dry_run"]
-        records: list[dict[str, Any]] = []
+        stored: list[BatchRows] = []
         created: list[dict[str, Any]] = []
         requests = [
             (batch_key(self.run_id, b.index), [e.outcome for e in b.entries if e.outcome is not None]) for b in group
@@ -157,14 +140,15 @@ class Importer:
             answers = await bulk_create_many(conn, company_id, kind, requests, dry_run=dry_run)
             for batch, response in zip(group, answers, strict=True):
                 results = iter(response["results"])
+                outcomes = []
                 for entry in batch.entries:
                     result = next(results) if entry.outcome is not None else None
-                    records.append(row_record(self.run_id, batch.index, entry, result))
+                    outcomes.append(outcome(entry, result))
                     if result is not None and result["ok"] and not dry_run and kind == "customers":
                         created.append(result["data"])
-            await store(conn).append(conn, import_rows, records)
-        for record in records:
-            self.counts.add_row(record)
+                stored.append(BatchRows(batch.index, outcomes, batch.raw_json))
+            written = await run_rows.write(conn, self.run_id, stored)
+        self.counts.add(written)
         if self.vat is not None and created:
             # EU customers' VAT numbers go to VIES now, in the background; their records are already durable.
             await self.vat.submit(company_id, created, runs.now())

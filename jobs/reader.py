@@ -110,19 +110,21 @@ def _read(items: Iterator[Item], kind: Kind, write_fd: int, read_fd: int) -> Non
 
 # Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple (twice a row
 # here), which cost more than all the rest of the pickling; tuple.__new__ rebuilds them without a Python call.
-_Packed = list[tuple[int, list[tuple[Any, ...]]]]
+_Packed = list[tuple[int, str, list[tuple[Any, ...]]]]
 _new = tuple.__new__
 
 
 def _packed(group: Sequence[Batch]) -> _Packed:
     return [
-        (b.index, [(*e[:4], tuple(e.outcome) if e.outcome.__class__ is Valid else e.outcome) for e in b.entries])
+        (b.index, b.raw_json,
+         [(*e[:3], tuple(e.outcome) if e.outcome.__class__ is Valid else e.outcome) for e in b.entries])
         for b in group
-    ]
+    ]  # fmt: skip
 
 
 def _unpacked(message: _Packed) -> list[Batch]:
     return [
-        Batch(index, [_new(Entry, (*e[:4], _new(Valid, e[4]) if e[4].__class__ is tuple else e[4])) for e in entries])
-        for index, entries in message
-    ]
+        Batch(index, [_new(Entry, (*e[:3], _new(Valid, e[3]) if e[3].__class__ is tuple else e[3])) for e in entries],
+              raw_json)
+        for index, raw_json, entries in message
+    ]  # fmt: skip

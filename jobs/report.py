@@ -6,17 +6,18 @@ It opens in a spreadsheet without running a formula from imported data, and it c
 
 import csv
 import json
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import escape_cell
 from connectors.headers import REPORT_COLUMNS
-from jobs import runs
-from registry.tables import customers, import_rows, vat_checks
+from jobs import run_rows, runs
+from registry.tables import customers, vat_checks
 
 
 def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -32,26 +33,29 @@ def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-async def _rows(engine: AsyncEngine, run: Mapping[Any, Any], failed_only: bool) -> AsyncIterator[Any]:
-    """The run's rows in file order; for customers with each one's current VIES state (rechecks included)."""
-    rows = import_rows
-    query = select(rows).where(rows.c.run_id == run["id"]).order_by(rows.c.row_number)
-    if run["kind"] == "customers":
-        joined = rows.outerjoin(
-            customers, and_(customers.c.id == rows.c.entity_id, customers.c.company_id == run["company_id"])
-        ).outerjoin(vat_checks, vat_checks.c.customer_id == customers.c.id)
-        vies = (
-            customers.c.vat_check_status,
-            customers.c.vat_number,
-            vat_checks.c.next_attempt_at,
-            vat_checks.c.last_error,
-        )
-        query = query.add_columns(*vies).select_from(joined)
-    if failed_only:
-        query = query.where(rows.c.status == "failed")
+async def _rows(engine: AsyncEngine, run: Mapping[Any, Any], failed_only: bool) -> AsyncIterator[dict[str, Any]]:
+    """The run's rows in the order it read them; for customers with each one's current VIES state (rechecks
+    included)."""
+    customers_run = run["kind"] == "customers"
+    async for batch in run_rows.rows(engine, run["id"], failed_only=failed_only):
+        vies = await _vies_states(engine, run, [r.outcome.entity_id for r in batch]) if customers_run else {}
+        for outcome, raw in batch:
+            yield {**outcome._asdict(), **vies.get(outcome.entity_id or "", {}), "raw": raw}
+
+
+async def _vies_states(engine: AsyncEngine, run: Mapping[Any, Any], ids: list[str | None]) -> dict[str, Any]:
+    """The VIES state of the customers a batch created, by id (as text)."""
+    wanted = [uuid.UUID(i) for i in ids if i is not None]
+    if not wanted:
+        return {}
+    query = (
+        select(customers.c.id, customers.c.vat_check_status, customers.c.vat_number, vat_checks.c.next_attempt_at,
+               vat_checks.c.last_error)
+        .select_from(customers.outerjoin(vat_checks, vat_checks.c.customer_id == customers.c.id))
+        .where(customers.c.company_id == run["company_id"], customers.c.id.in_(wanted))
+    )  # fmt: skip
     async with engine.connect() as conn:
-        async for row in (await conn.stream(query.execution_options(yield_per=1000))).mappings():
-            yield row
+        return {str(row["id"]): dict(row) for row in (await conn.execute(query)).mappings()}
 
 
 REASONS = {"COOLDOWN": "VIES kept failing; calls are paused for a while"}

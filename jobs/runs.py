@@ -13,15 +13,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from jobs import run_rows
+from jobs.run_rows import Counts
 from registry.fields import Kind
-from registry.tables import import_rows, import_runs
+from registry.tables import import_runs
 
 FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
-ARCHIVED = "ARCHIVED"  # the note on an updated row whose record was archived
 
 
 class RunError(Exception):
@@ -37,43 +38,6 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-@dataclass
-class Counts:
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    failed: int = 0
-    archived: int = 0  # of the updated rows: a sync's barred / inactive records (status stays "updated")
-
-    def add(self, status: str, n: int = 1) -> None:
-        setattr(self, status, getattr(self, status) + n)
-
-    def add_row(self, record: dict[str, Any]) -> None:
-        self.add(record["status"])
-        if record.get("error_code") == ARCHIVED:
-            self.archived += 1
-
-    def columns(self) -> dict[str, int]:
-        """The run's count columns."""
-        return {
-            "processed": self.processed,
-            "created": self.created,
-            "updated": self.updated,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "archived": self.archived,
-        }
-
-    @property
-    def processed(self) -> int:
-        return self.created + self.updated + self.skipped + self.failed
-
-    def final_status(self) -> str:
-        if self.failed == 0:
-            return "succeeded"
-        return "failed" if self.failed == self.processed else "partially_succeeded"
 
 
 @dataclass
@@ -195,29 +159,12 @@ async def heartbeat(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s:
         raise RunError(f"run {run_id}: lost the lease to another process")
 
 
-async def row_counts(conn: AsyncConnection, run_id: uuid.UUID) -> Counts:
-    rows = await conn.execute(
-        select(import_rows.c.status, func.count()).where(import_rows.c.run_id == run_id).group_by(import_rows.c.status)
-    )
-    counts = Counts()
-    for status, n in rows:
-        counts.add(status, n)
-    archived = select(func.count()).where(import_rows.c.run_id == run_id, import_rows.c.error_code == ARCHIVED)
-    counts.archived = (await conn.execute(archived)).scalar_one()
-    return counts
-
-
-async def done_batches(conn: AsyncConnection, run_id: uuid.UUID) -> set[int]:
-    rows = await conn.execute(select(import_rows.c.batch_index).where(import_rows.c.run_id == run_id).distinct())
-    return {r for (r,) in rows}
-
-
 async def finish(
     engine: AsyncEngine, run_id: uuid.UUID, owner: str, *, error: str | None = None, status: str | None = None
 ) -> RowMapping:
     """Close the run with counts recomputed from its rows (the heartbeat's counts are only progress)."""
     async with engine.begin() as conn:
-        counts = await row_counts(conn, run_id)
+        counts = await run_rows.counts(conn, run_id)
         await conn.execute(
             update(import_runs)
             .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)

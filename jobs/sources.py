@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import CsvSource, SourceError
 from connectors.headers import HeaderMapping, build_mapping, load_mapping_file, row_payload
+from jobs import run_rows
 from registry.fields import Kind
-from registry.tables import import_rows, import_runs
+from registry.tables import import_runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,7 @@ class Item:
     payload: dict[str, Any] | None = None
     error: dict[str, Any] | None = None  # known to fail before validation (e.g. a malformed line)
     skip: str | None = None  # reason it is not imported (e.g. created by an earlier run)
-    entity_id: uuid.UUID | None = None
+    entity_id: str | None = None
 
 
 class Input(Protocol):
@@ -208,17 +209,9 @@ async def family_runs(engine: AsyncEngine, run_id: uuid.UUID) -> list[Any]:
 async def lineage(engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: bool) -> Lineage:
     async with engine.connect() as conn:
         family = await _family(conn, parent_id)
-        status = import_rows.c.status
-        done = await conn.execute(
-            select(import_rows.c.row_number)
-            .where(import_rows.c.run_id.in_(family), status.in_(("created", "updated")))
-            .distinct()
-        )
-        failed = await conn.execute(
-            select(import_rows.c.row_number).where(import_rows.c.run_id == parent_id, status == "failed")
-        )
-        highest = await conn.scalar(select(func.max(import_rows.c.row_number)).where(import_rows.c.run_id.in_(family)))
-        return Lineage({n for (n,) in failed}, {n for (n,) in done}, failed_only, highest or 0)
+        done = {o.row_number for o in await run_rows.outcomes(conn, family) if o.status in ("created", "updated")}
+        failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
+        return Lineage(failed, done, failed_only, await run_rows.highest_row(conn, family))
 
 
 class StoredRowsInput:
@@ -243,12 +236,8 @@ class StoredRowsInput:
         self.warnings: list[str] = []
 
     async def items(self) -> AsyncIterator[Item]:
-        query = select(import_rows.c.row_number, import_rows.c.raw, import_rows.c.status, import_rows.c.entity_id)
-        query = query.where(import_rows.c.run_id == self.parent_id).order_by(import_rows.c.row_number)
-        if self.lineage.failed_only:
-            query = query.where(import_rows.c.status == "failed")
-        async with self.engine.connect() as conn:
-            async for row_number, raw, status, entity_id in await conn.stream(query.execution_options(yield_per=500)):
+        async for batch in run_rows.rows(self.engine, self.parent_id, failed_only=self.lineage.failed_only):
+            for (row_number, status, *_, entity_id), raw in batch:
                 if status != "failed":
                     yield Item(row_number, raw, skip=f"already {status} by the parent run", entity_id=entity_id)
                 elif (reason := self.lineage.skip_reason(row_number)) is not None:
@@ -314,8 +303,9 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _uuid(text: str | None) -> uuid.UUID | None:
+def _uuid(text: str | None) -> str | None:
+    """The canonical text of an id from a report's column, or None."""
     try:
-        return uuid.UUID(text) if text else None
+        return str(uuid.UUID(text)) if text else None
     except ValueError:
         return None

@@ -21,13 +21,13 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.crm import CONNECTORS, ConnectorError, ExternalRecord
-from jobs import connections, runs
+from jobs import connections, run_rows, runs
 from jobs.importer import batch_key
-from jobs.runs import ARCHIVED
+from jobs.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw
 from jobs.vat import VatChecker
 from registry.bulk import MAX_ITEMS, Rejected, Valid, bulk_create, duplicate_error, needs_vies, store, validate
 from registry.fields import Kind
-from registry.tables import PARTY_TABLES, external_refs, import_rows, import_runs, vat_checks
+from registry.tables import PARTY_TABLES, external_refs, import_runs, vat_checks
 
 # Records changed in the same second as the last sync's start (or while it paged) are read again.
 OVERLAP = timedelta(minutes=5)
@@ -65,7 +65,7 @@ class KindSync:
         self.kind = kind
         self.table = PARTY_TABLES[kind]
         self.run_id = run_id
-        self.counts = runs.Counts()
+        self.counts = Counts()
         self.pending_vat: list[dict[str, Any]] = []
 
     def plan(self, records: Sequence[ExternalRecord], row_numbers: Sequence[int]) -> list[Planned]:
@@ -93,10 +93,10 @@ class KindSync:
                     await self._update(conn, p, now)  # may turn into a create (the record was deleted here)
             await self._create(conn, [p for p in planned if p.action == "create"], batch_index, now)
             await self._store_refs(conn, [p for p in planned if p.action in ("create", "update")], now)
-            rows = [self._row(p, batch_index) for p in planned]
-            await store(conn).append(conn, import_rows, rows)
-        for row in rows:
-            self.counts.add_row(row)
+            outcomes = [self._outcome(p) for p in planned]
+            rows = BatchRows(batch_index, outcomes, encode_raw([p.record.raw for p in planned]))
+            written = await run_rows.write(conn, self.run_id, [rows])
+        self.counts.add(written)
 
     async def _decide(self, conn: AsyncConnection, planned: list[Planned]) -> None:
         """Skip the unchanged, update the known or linkable, create the rest; fail the invalid."""
@@ -257,32 +257,19 @@ class KindSync:
             ],
         )
 
-    def _row(self, p: Planned, batch_index: int) -> dict[str, Any]:
+    def _outcome(self, p: Planned) -> Outcome:
         status = {"create": "created", "update": "updated", "skip": "skipped", "fail": "failed"}[p.action]
-        row: dict[str, Any] = {
-            "run_id": self.run_id,
-            "row_number": p.row_number,
-            "batch_index": batch_index,
-            "status": status,
-            "error_code": None,
-            "error_field": None,
-            "error_message": None,
-            "entity_id": str(p.entity_id) if p.entity_id is not None and status != "failed" else None,
-            "warnings": None,
-            "raw": p.record.raw,
-        }
         if isinstance(p.model, Rejected):
             error = p.model.error
-            row.update(
-                error_code=error["code"],
-                error_field=",".join(error.get("fields") or {}) or None,
-                error_message=error["message"],
-            )
-        elif p.note is not None:
-            row["error_code"] = p.note
-        elif status == "skipped":
-            row["error_message"] = p.note_text or "unchanged since the last sync"
-        return row
+            return Outcome(p.row_number, status, error["code"], ",".join(error.get("fields") or {}) or None,
+                           error["message"])  # fmt: skip
+        entity = str(p.entity_id) if p.entity_id is not None else None
+        if p.note is not None:
+            return Outcome(p.row_number, status, p.note, entity_id=entity)
+        if status == "skipped":
+            return Outcome(p.row_number, status, error_message=p.note_text or "unchanged since the last sync",
+                           entity_id=entity)  # fmt: skip
+        return Outcome(p.row_number, status, entity_id=entity)
 
 
 def _vat_status(values: dict[str, Any]) -> str:
@@ -451,11 +438,11 @@ async def reimport(engine: AsyncEngine, parent_id: str, *, failed_only: bool) ->
     connector = CONNECTORS[connection["connector"]]
     mapping = _mapping_options(connector, connection["options"] or {})
     kind: Kind = parent["kind"]
-    query = select(import_rows.c.row_number, import_rows.c.raw).where(import_rows.c.run_id == parent["id"])
-    if failed_only:
-        query = query.where(import_rows.c.status == "failed")
-    async with engine.connect() as conn:
-        stored = [(n, raw) for n, raw in await conn.execute(query.order_by(import_rows.c.row_number))]
+    stored = [
+        (outcome.row_number, raw)
+        async for batch in run_rows.rows(engine, parent["id"], failed_only=failed_only)
+        for outcome, raw in batch
+    ]
     run_id = await runs.create_run(
         engine,
         runs.NewRun(

@@ -139,20 +139,22 @@ import_runs = Table(
     Index("ix_import_runs_company_created", "company_id", "created_at"),
 )
 
-import_rows = Table(
-    "import_rows",
+# A run's record of its source rows, one row per batch (jobs.run_rows reads and writes it): the batch's counts,
+# its rows' outcomes and their raw values as JSON text. No foreign key: runs are never deleted, and only the
+# run's lease holder writes its batches.
+import_batches = Table(
+    "import_batches",
     metadata,
-    # No foreign key: its per-row check was a sixth of Postgres' work in an import, and runs are never deleted.
     Column("run_id", Uuid, primary_key=True),
-    Column("row_number", Integer, primary_key=True),
-    Column("batch_index", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("error_code", String(64)),
-    Column("error_field", String(64)),
-    Column("error_message", Text),
-    Column("entity_id", Uuid),
-    Column("warnings", JSON),
-    Column("raw", JSON, nullable=False),
+    Column("batch_index", Integer, primary_key=True),
+    Column("max_row", Integer, nullable=False),  # the highest row number in the batch
+    Column("created", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("archived", Integer, nullable=False),
+    Column("outcomes", Text, nullable=False),
+    Column("raw", Text, nullable=False),
 )
 
 # Durable VIES rechecks: one row per customer whose number still needs an answer (Redis may lose its jobs; the

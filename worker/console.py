@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jobs.runs import Counts
+from jobs.run_rows import Counts
 
 COMPANY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

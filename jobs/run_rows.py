@@ -1,0 +1,174 @@
+"""A run's record of every source row: its number, outcome, reason, created id and raw values, kept per batch.
+
+A batch's rows are one row of `import_batches`: the batch's counts, its rows' outcomes as one JSON array
+(`[row_number, status, error_code, error_field, error_message, entity_id]` each) and their raw source values as
+another (a list of cells, or a record of an API). One database row per batch instead of one per source row: an
+import of a million rows writes 20,000 rows of bookkeeping, not a million, and reads them back as fast.
+The outcomes are apart from the raw values, so finding which rows a family of runs already created does not
+read every source value again.
+"""
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from registry.bulk import store
+from registry.tables import import_batches
+
+ARCHIVED = "ARCHIVED"  # the note on an updated row whose record was archived
+STATUSES = ("created", "updated", "skipped", "failed")
+
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class Outcome(NamedTuple):
+    """What became of one source row."""
+
+    row_number: int
+    status: str  # created | updated | skipped | failed
+    error_code: str | None = None
+    error_field: str | None = None
+    error_message: str | None = None
+    entity_id: str | None = None
+
+
+class Row(NamedTuple):
+    """One source row as a run recorded it: its outcome and its raw values."""
+
+    outcome: Outcome
+    raw: Any
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    archived: int = 0  # of the updated rows: a sync's barred / inactive records (status stays "updated")
+
+    def add(self, other: "Counts") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.skipped += other.skipped
+        self.failed += other.failed
+        self.archived += other.archived
+
+    @classmethod
+    def of(cls, outcomes: Iterable[Outcome]) -> "Counts":
+        counts = cls()
+        for o in outcomes:
+            setattr(counts, o.status, getattr(counts, o.status) + 1)
+            if o.error_code == ARCHIVED:
+                counts.archived += 1
+        return counts
+
+    def columns(self) -> dict[str, int]:
+        """The count columns of a run (and of a batch)."""
+        return {
+            "processed": self.processed,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "archived": self.archived,
+        }
+
+    @property
+    def processed(self) -> int:
+        return self.created + self.updated + self.skipped + self.failed
+
+    def final_status(self) -> str:
+        if self.failed == 0:
+            return "succeeded"
+        return "failed" if self.failed == self.processed else "partially_succeeded"
+
+
+@dataclass
+class BatchRows:
+    """The rows of one batch, ready to be stored; `raw_json` is their raw values as one JSON array."""
+
+    index: int
+    outcomes: list[Outcome]
+    raw_json: str
+    counts: Counts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.counts = Counts.of(self.outcomes)
+
+
+def encode_raw(raws: Sequence[Any]) -> str:
+    return _to_json(raws)
+
+
+async def write(conn: AsyncConnection, run_id: uuid.UUID, batches: Sequence[BatchRows]) -> Counts:
+    """Store the batches' rows (in the caller's transaction); returns their counts together."""
+    total = Counts()
+    records = []
+    for b in batches:
+        total.add(b.counts)
+        counts = b.counts.columns()
+        del counts["processed"]
+        records.append(
+            {
+                "run_id": str(run_id),
+                "batch_index": b.index,
+                "max_row": max((o.row_number for o in b.outcomes), default=0),
+                **counts,
+                "outcomes": _to_json(b.outcomes),
+                "raw": b.raw_json,
+            }
+        )
+    if records:
+        await store(conn).append(conn, import_batches, records)
+    return total
+
+
+async def counts(conn: AsyncConnection, run_id: uuid.UUID) -> Counts:
+    c = import_batches.c
+    query = select(
+        *(func.coalesce(func.sum(column), 0) for column in (c.created, c.updated, c.skipped, c.failed, c.archived))
+    ).where(c.run_id == run_id)
+    created, updated, skipped, failed, archived = (await conn.execute(query)).one()
+    return Counts(int(created), int(updated), int(skipped), int(failed), int(archived))
+
+
+async def done_batches(conn: AsyncConnection, run_id: uuid.UUID) -> set[int]:
+    rows = await conn.execute(select(import_batches.c.batch_index).where(import_batches.c.run_id == run_id))
+    return {index for (index,) in rows}
+
+
+def _outcomes(text: str) -> list[Outcome]:
+    return [Outcome(*o) for o in json.loads(text)]
+
+
+async def outcomes(conn: AsyncConnection, run_ids: Iterable[uuid.UUID], *, failed_only: bool = False) -> list[Outcome]:
+    """The outcomes of every row of these runs (without their raw values)."""
+    c = import_batches.c
+    query = select(c.outcomes).where(c.run_id.in_(list(run_ids)))
+    if failed_only:
+        query = query.where(c.failed > 0)
+    found = [o for (text,) in await conn.execute(query) for o in _outcomes(text)]
+    return [o for o in found if o.status == "failed"] if failed_only else found
+
+
+async def highest_row(conn: AsyncConnection, run_ids: Iterable[uuid.UUID]) -> int:
+    c = import_batches.c
+    return int(await conn.scalar(select(func.max(c.max_row)).where(c.run_id.in_(list(run_ids)))) or 0)
+
+
+async def rows(engine: AsyncEngine, run_id: uuid.UUID, *, failed_only: bool = False) -> AsyncIterator[list[Row]]:
+    """The run's rows in the order it read them, a batch at a time, streamed."""
+    c = import_batches.c
+    query = select(c.outcomes, c.raw).where(c.run_id == run_id).order_by(c.batch_index)
+    if failed_only:
+        query = query.where(c.failed > 0)
+    async with engine.connect() as conn:
+        async for outcomes_text, raw_text in await conn.stream(query.execution_options(yield_per=100)):
+            batch = [Row(o, raw) for o, raw in zip(_outcomes(outcomes_text), json.loads(raw_text), strict=True)]
+            yield [r for r in batch if r.outcome.status == "failed"] if failed_only else batch
