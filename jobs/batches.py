@@ -6,8 +6,9 @@ from typing import Any, NamedTuple
 
 from jobs.run_rows import encode_raw
 from jobs.sources import Item
-from registry.bulk import MAX_ITEMS, Rejected, Valid, duplicate_error, validate
+from registry.bulk import MAX_ITEMS
 from registry.fields import Kind
+from registry.items import Rejected, Valid, duplicate_error, validate
 
 
 class Entry(NamedTuple):

@@ -9,7 +9,7 @@ resumed skips finished batches and never writes a row twice.
 import asyncio
 import gc
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +24,7 @@ from jobs.run_rows import BatchRows, Counts, Outcome
 from jobs.sources import Input, LocalInput
 from jobs.vat import VatChecker
 from registry.bulk import bulk_create_many
+from registry.errors import FieldWarning
 
 Progress = Callable[[Counts], None]
 
@@ -39,25 +40,20 @@ def batch_key(run_id: uuid.UUID, index: int) -> str:
     return f"run:{run_id}:batch:{index}"
 
 
-def outcome(entry: Entry, result: dict[str, Any] | None) -> Outcome:
-    """What became of a source row, from bulk-create's result for it (None: it was not sent)."""
-    if result is None:
-        return Outcome(entry.row_number, "skipped", None, None, entry.skip, entry.entity_id)
-    if not result["ok"]:
-        error = result["error"]
-        return Outcome(entry.row_number, "failed", error["code"], ",".join(error.get("fields") or {}) or None,
-                       error["message"])  # fmt: skip
-    data = result["data"]
-    warnings: Sequence[dict[str, str]] = data.get("warnings") or ()
+def outcome(entry: Entry, error: dict[str, Any] | None, entity_id: str | None, warnings: list[FieldWarning]) -> Outcome:
+    """What became of a sent source row, from bulk-create's outcome for its item."""
+    if error is not None:
+        fields = ",".join(error.get("fields") or {}) or None
+        return Outcome(entry.row_number, "failed", error["code"], fields, error["message"])
     if not warnings:
-        return Outcome(entry.row_number, "created", entity_id=data.get("id"))
+        return Outcome(entry.row_number, "created", entity_id=entity_id)
     return Outcome(
         entry.row_number,
         "created",
-        ",".join(w["code"] for w in warnings),
-        ",".join(w["field"] for w in warnings),
-        "; ".join(w["message"] for w in warnings),
-        data.get("id"),
+        ",".join(w.code for w in warnings),
+        ",".join(w.field for w in warnings),
+        "; ".join(w.message for w in warnings),
+        entity_id,
     )
 
 
@@ -137,16 +133,18 @@ class Importer:
         ]
         async with self.engine.begin() as conn:
             # The group's batches are separate bulk-create requests (each its own key and response), sent together.
-            answers = await bulk_create_many(conn, company_id, kind, requests, dry_run=dry_run)
-            for batch, response in zip(group, answers, strict=True):
-                results = iter(response["results"])
-                outcomes = []
-                for entry in batch.entries:
-                    result = next(results) if entry.outcome is not None else None
-                    outcomes.append(outcome(entry, result))
-                    if result is not None and result["ok"] and not dry_run and kind == "customers":
-                        created.append(result["data"])
+            results = await bulk_create_many(conn, company_id, kind, requests, dry_run=dry_run)
+            for batch, result in zip(group, results, strict=True):
+                items = iter(result.outcomes())
+                outcomes = [
+                    Outcome(e.row_number, "skipped", None, None, e.skip, e.entity_id)
+                    if e.outcome is None
+                    else outcome(e, *next(items))
+                    for e in batch.entries
+                ]
                 stored.append(BatchRows(batch.index, outcomes, batch.raw_json))
+                if not dry_run:
+                    created.extend(result.vat_pending())
             written = await run_rows.write(conn, self.run_id, stored)
         self.counts.add(written)
         if self.vat is not None and created:

@@ -19,8 +19,8 @@ from typing import Any
 from connectors.csv_source import SourceError
 from jobs.batches import Batch, Entry, batches
 from jobs.sources import Item, LocalInput
-from registry.bulk import Valid
 from registry.fields import Kind
+from registry.items import Valid
 
 BATCHES_PER_MESSAGE = 8
 _HEADER = struct.Struct("!I")  # each message: its length, then a pickle

@@ -25,8 +25,9 @@ from jobs import connections, run_rows, runs
 from jobs.importer import batch_key
 from jobs.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw
 from jobs.vat import VatChecker
-from registry.bulk import MAX_ITEMS, Rejected, Valid, bulk_create, duplicate_error, needs_vies, store, validate
+from registry.bulk import MAX_ITEMS, bulk_create, store
 from registry.fields import Kind
+from registry.items import Rejected, Valid, duplicate_error, needs_vies, validate
 from registry.tables import PARTY_TABLES, external_refs, import_runs, vat_checks
 
 # Records changed in the same second as the last sync's start (or while it paged) are read again.

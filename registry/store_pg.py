@@ -73,24 +73,25 @@ def _records(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str,
 
 
 CLAIM_MANY = (
-    "INSERT INTO idempotency_keys (company_id, key, request_hash, created_at) "
-    "SELECT $1, c.key, c.digest, $4 FROM unnest($2::text[], $3::text[]) AS c(key, digest) "
+    "INSERT INTO idempotency_keys (company_id, key, request_hash, response, created_at) "
+    "SELECT $1, c.key, c.digest, c.response::json, $4 "
+    "FROM unnest($2::text[], $3::text[], $5::text[]) AS c(key, digest, response) "
     "ON CONFLICT DO NOTHING RETURNING key"
 )
 
 
 @cache
-def _claim_and_insert_sql(table: Table, columns: tuple[str, ...]) -> str:
-    """Claim the keys ($2) and insert the records ($5) whose key was claimed now: $6 holds, for each record,
-    the (1-based) position of its key in $2. The claimed keys are collected once (an init plan), so the
-    records go in in request order."""
-    names = ", ".join(f'"{name}"' for name in columns)
-    values = ", ".join(f'r."{name}"' for name in columns)
+def _claim_and_insert_sql(table: Table) -> str:
+    """Claim the keys ($2, with their request hashes $3 and responses $5) and insert the records ($6) whose
+    key was claimed now: $7 holds, for each record, the (1-based) position of its key in $2. The claimed keys
+    are collected once (an init plan), so the records go in in request order."""
+    names = ", ".join(f'"{c.name}"' for c in table.columns)
+    values = ", ".join(f'r."{c.name}"' for c in table.columns)
     return (
         f"WITH claim AS ({CLAIM_MANY}), inserted AS ("  # noqa: S608 - identifiers come from our own Table objects
         f'INSERT INTO "{table.name}" ({names}) SELECT {values} '
-        f'FROM unnest($5::"{table.name}"[]) WITH ORDINALITY AS r '
-        "WHERE ($2::text[])[($6::int4[])[r.ordinality]] = ANY (ARRAY(SELECT key FROM claim)) "
+        f'FROM unnest($6::"{table.name}"[]) WITH ORDINALITY AS r '
+        "WHERE ($2::text[])[($7::int4[])[r.ordinality]] = ANY (ARRAY(SELECT key FROM claim)) "
         f"{ON_ORG_CONFLICT} RETURNING id) "
         "SELECT ARRAY(SELECT key FROM claim), ARRAY(SELECT id::text FROM inserted)"
     )
@@ -99,23 +100,23 @@ def _claim_and_insert_sql(table: Table, columns: tuple[str, ...]) -> str:
 async def claim_and_insert(
     conn: AsyncConnection,
     company_id: str,
-    claims: Sequence[tuple[str, str]],
+    claims: Sequence[tuple[str, str, str]],
     now: datetime,
     table: Table,
-    rows: Sequence[tuple[str, dict[str, Any]]],
+    records: Sequence[tuple[Any, ...]],
+    owners: Sequence[int],
 ) -> tuple[set[str], set[str]]:
-    """Claim idempotency keys ((key, request hash) pairs) and insert the rows ((key, row) pairs, all rows with
-    the same columns) of the keys claimed now, skipping rows whose org number exists. One round trip.
-    Returns the keys claimed now and the ids inserted, as text."""
+    """Claim idempotency keys ((key, request hash, response to store) each) and insert the records (all the
+    table's columns, in order) of the keys claimed now, skipping records whose org number exists; `owners`
+    gives each record's key as its 1-based position in `claims`. One round trip. Returns the keys claimed now
+    and the ids inserted, as text."""
     driver = await _driver(conn)
-    keys, digests = [k for k, _ in claims], [d for _, d in claims]
-    if not rows:
-        claimed = await driver.fetch(CLAIM_MANY, company_id, keys, digests, now)
+    keys, digests, responses = ([c[i] for c in claims] for i in range(3))
+    if not records:
+        claimed = await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)
         return {r[0] for r in claimed}, set()
-    position = {key: i for i, key in enumerate(keys, 1)}
-    sql = _claim_and_insert_sql(table, tuple(rows[0][1]))
-    records = _records(table, [row for _, row in rows])
-    claimed, ids = await driver.fetchrow(sql, company_id, keys, digests, now, records, [position[k] for k, _ in rows])
+    sql = _claim_and_insert_sql(table)
+    claimed, ids = await driver.fetchrow(sql, company_id, keys, digests, now, responses, records, owners)
     return set(claimed), set(ids)
 
 
@@ -126,10 +127,10 @@ async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str,
     return row["request_hash"], json.loads(response) if isinstance(response, str) else response
 
 
-async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, dict[str, Any]]) -> None:
+async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, str]) -> None:
+    """Replace the stored responses (JSON texts) of keys claimed in this transaction."""
     keys = list(responses)
-    texts = [_to_json(responses[k]) for k in keys]
-    await (await _driver(conn)).execute(SAVE, company_id, keys, texts)
+    await (await _driver(conn)).execute(SAVE, company_id, keys, [responses[k] for k in keys])
 
 
 async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,5 +1,6 @@
 """Bulk-create's statements in portable SQLAlchemy Core (the embedded SQLite default uses these)."""
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -22,19 +23,26 @@ def _insert_new(table: Table, returning: str) -> Any:
 async def claim_and_insert(
     conn: AsyncConnection,
     company_id: str,
-    claims: Sequence[tuple[str, str]],
+    claims: Sequence[tuple[str, str, str]],
     now: datetime,
     table: Table,
-    rows: Sequence[tuple[str, dict[str, Any]]],
+    records: Sequence[tuple[Any, ...]],
+    owners: Sequence[int],
 ) -> tuple[set[str], set[str]]:
-    """Claim idempotency keys, then insert the rows of the keys claimed now, skipping those that hit a unique
-    constraint; returns the keys claimed now and the ids inserted, as text."""
+    """Claim idempotency keys ((key, request hash, response to store) each), then insert the records (the
+    table's columns in order) of the keys claimed now, skipping those that hit a unique constraint; `owners`
+    gives each record's key as its 1-based position in `claims`. Returns the keys claimed now and the ids
+    inserted, as text."""
     claimed = set()
-    for key, digest in claims:
-        values = {"company_id": company_id, "key": key, "request_hash": digest, "created_at": now}
+    for key, digest, response in claims:
+        values = {"company_id": company_id, "key": key, "request_hash": digest, "response": json.loads(response),
+                  "created_at": now}  # fmt: skip
         if (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is not None:
             claimed.add(key)
-    new = [row for key, row in rows if key in claimed]
+    columns = table.c.keys()
+    new = [
+        dict(zip(columns, r, strict=True)) for r, n in zip(records, owners, strict=True) if claims[n - 1][0] in claimed
+    ]
     if not new:
         return claimed, set()
     return claimed, {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, new))}
@@ -46,10 +54,11 @@ async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str,
     return row.request_hash, row.response
 
 
-async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, dict[str, Any]]) -> None:
+async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, str]) -> None:
+    """Replace the stored responses (JSON texts) of keys claimed in this transaction."""
     for key, response in responses.items():
         query = update(idempotency_keys).where(KEY.company_id == company_id, KEY.key == key)
-        await conn.execute(query.values(response=response))
+        await conn.execute(query.values(response=json.loads(response)))
 
 
 async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

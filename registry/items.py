@@ -1,0 +1,68 @@
+"""One bulk-create item after validation: `Valid` (its storable columns and warnings) or `Rejected` (its error).
+
+Plain data, so a reading process can validate and hand items over cheaply.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from registry.countries import EU_MEMBER_STATES, vat_prefix
+from registry.errors import FieldWarning
+from registry.fields import Kind
+from registry.models import CustomerCreate, SupplierCreate, field_errors
+
+# What VIES answers for: the member states under their VAT prefix (Greece is EL) and Northern Ireland (XI).
+VIES_PREFIXES = frozenset({vat_prefix(c) for c in EU_MEMBER_STATES} | {"XI"})
+
+MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
+    "customers": CustomerCreate,
+    "suppliers": SupplierCreate,
+}
+DUPLICATE_CODES: dict[Kind, str] = {
+    "customers": "CUSTOMER_DUPLICATE_ORG_NUMBER",
+    "suppliers": "SUPPLIER_DUPLICATE_ORG_NUMBER",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An item already known to fail, with its API error (a streaming importer validates while it reads)."""
+
+    error: dict[str, Any]
+
+
+class Valid(NamedTuple):
+    """An item that passed validation: its storable columns (`db_values()`) and its warnings."""
+
+    values: dict[str, Any]
+    warnings: list[FieldWarning]
+
+
+def validate(kind: Kind, item: Mapping[str, Any]) -> Valid | Rejected:
+    try:
+        model = MODELS[kind].model_validate(item)
+    except ValidationError as exc:
+        return Rejected(validation_error(field_errors(exc)))
+    return Valid(model.db_values(), model.warnings)
+
+
+def validation_error(fields: Mapping[str, str]) -> dict[str, Any]:
+    message = "; ".join(f"{field}: {reason}" for field, reason in fields.items())
+    return {"code": "VALIDATION_ERROR", "message": message, "fields": dict(fields)}
+
+
+def duplicate_error(kind: Kind, org_number: str, where: str = "for this company") -> dict[str, Any]:
+    return {
+        "code": DUPLICATE_CODES[kind],
+        "message": f"org number {org_number} already exists {where}",
+        "fields": {"org_number": f"{org_number} already exists {where}"},
+    }
+
+
+def needs_vies(row: Mapping[str, Any]) -> bool:
+    """EU-business customers with a VAT number VIES knows (seed 000); GB numbers are not in VIES."""
+    vat = row.get("vat_number")
+    return row.get("customer_type") == "eu_business" and vat is not None and vat[:2] in VIES_PREFIXES

@@ -1,0 +1,187 @@
+"""A bulk-create request planned before the database is asked, and the database's answer to it.
+
+`prepare` does everything that needs no database: validation, the request's fingerprint, the duplicate org
+numbers within the request, and the rows to insert (in the table's column order, ids and timestamps set), so
+the database sees one statement whatever the request's size. A `Result` says which rows went in; it renders the
+API response of seeds 000/002 only when asked (the importer reads each item's outcome directly), and what an
+idempotency key stores is compact: the ids the rows were stored with. A replay (same key, same payload) plans
+the request again, gets the same fingerprint and the same items, and renders the same response from them.
+"""
+
+import hashlib
+import json
+import marshal
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import Any
+
+from registry.errors import FieldWarning
+from registry.fields import Kind
+from registry.ids import new_ids
+from registry.items import Rejected, Valid, duplicate_error, needs_vies, validate
+from registry.tables import PARTY_TABLES
+
+Payload = Mapping[str, Any] | Valid | Rejected  # a raw payload, or one validated already
+
+COLUMNS: dict[Kind, tuple[str, ...]] = {
+    "customers": tuple(PARTY_TABLES["customers"].c.keys()),
+    "suppliers": tuple(PARTY_TABLES["suppliers"].c.keys()),
+}
+# Columns a payload does not carry, as a new record has them.
+_NEW: dict[Kind, dict[str, Any]] = {
+    kind: {**dict.fromkeys(columns), "vat_number_validated": False, "vat_check_status": "not_applicable"}
+    if kind == "customers"
+    else dict.fromkeys(columns)
+    for kind, columns in COLUMNS.items()
+}
+_RECORD = {kind: itemgetter(*columns) for kind, columns in COLUMNS.items()}
+# What a created item's data shows besides its id and name, and what a dry run's would-be record leaves out.
+_NOT_SHOWN = frozenset({"id", "company_id", "created_at", "updated_at", "archived_at", "vat_checked_at"})
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def request_hash(checked: Sequence[dict[str, Any] | Valid | Rejected]) -> str:
+    """Fingerprint of a request after validation: payloads that normalise alike are the same request."""
+    # Plain dicts of str/int/bool/None in a fixed key order. marshal's version 2 writes values only (no
+    # references, no interning), so equal values give equal bytes in any process; it is frozen, and faster
+    # than repr or json on the import's hot path.
+    plain = [{"rejected": c.error} if isinstance(c, Rejected) else c.values if isinstance(c, Valid) else c
+             for c in checked]  # fmt: skip
+    return hashlib.sha256(marshal.dumps(plain, 2)).hexdigest()
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A request validated and planned: what is known before the database is asked."""
+
+    kind: Kind
+    digest: str
+    size: int  # items in the request
+    records: list[tuple[Any, ...]]  # the rows to insert, in the table's column order
+    positions: list[int]  # the request index of each record
+    failed: dict[int, dict[str, Any]]  # request index -> error known already (invalid, or repeated in the request)
+    warnings: dict[int, list[FieldWarning]]  # request index -> warnings of a valid item
+
+    def expected(self) -> str:
+        """What the request's key stores when every record goes in."""
+        return _to_json({"ids": [r[0] for r in self.records]})
+
+    def column(self, name: str) -> int:
+        return COLUMNS[self.kind].index(name)
+
+
+def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: datetime) -> Prepared:
+    checked = [i if isinstance(i, Valid | Rejected) else validate(kind, i) for i in items]
+    prepared = Prepared(kind, request_hash(checked), len(checked), [], [], {}, {})
+    new, record = _NEW[kind], _RECORD[kind]
+    ids = iter(new_ids(len(checked)))
+    first_index_of_org: dict[str, int] = {}
+    for index, item in enumerate(checked):
+        if isinstance(item, Rejected):
+            prepared.failed[index] = item.error
+            continue
+        values = item.values
+        org = values.get("org_number")
+        if org is not None:
+            if org in first_index_of_org:
+                error = duplicate_error(kind, org, f"in this batch (item {first_index_of_org[org]})")
+                prepared.failed[index] = error
+                continue
+            first_index_of_org[org] = index
+        # One microsecond apart: the registry lists "created-first", and a request is created in its order.
+        created = stamp + timedelta(microseconds=index)
+        row = {**new, **values, "id": next(ids), "company_id": company_id, "created_at": created, "updated_at": created}
+        if kind == "customers" and needs_vies(values):
+            row["vat_check_status"] = "pending"
+        prepared.records.append(record(row))
+        prepared.positions.append(index)
+        if item.warnings:
+            prepared.warnings[index] = item.warnings
+    return prepared
+
+
+@dataclass(slots=True)
+class Result:
+    """What became of a prepared request: the id each record was stored with, and the records refused
+    because their org number exists for the company already (by position in `prepared.records`)."""
+
+    prepared: Prepared
+    ids: list[str]
+    duplicates: frozenset[int] = frozenset()
+    dry_run: bool = False
+
+    @classmethod
+    def inserted(cls, prepared: Prepared, inserted: set[str]) -> "Result":
+        ids = [r[0] for r in prepared.records]
+        if inserted.issuperset(ids):
+            return cls(prepared, ids)
+        return cls(prepared, ids, frozenset(k for k, i in enumerate(ids) if i not in inserted))
+
+    @classmethod
+    def from_stored(cls, prepared: Prepared, stored: Mapping[str, Any]) -> "Result":
+        """The result a key stored, for the same request planned again."""
+        if "ids" in stored:
+            ids: list[str | None] = stored["ids"]
+        else:  # a full response, as keys stored it before they stored ids only
+            results = {r["request_index"]: r for r in stored["results"]}
+            ids = [results[p]["data"]["id"] if results[p]["ok"] else None for p in prepared.positions]
+        duplicates = frozenset(k for k, i in enumerate(ids) if i is None)
+        return cls(prepared, [i or "" for i in ids], duplicates)
+
+    def stored(self) -> str:
+        """What the key stores: each record's id, or null for a refused one."""
+        return _to_json({"ids": [None if k in self.duplicates else i for k, i in enumerate(self.ids)]})
+
+    def created(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """(request index, record) of every record that went in."""
+        for k, (index, record) in enumerate(zip(self.prepared.positions, self.prepared.records, strict=True)):
+            if k not in self.duplicates:
+                yield index, record
+
+    def vat_pending(self) -> list[dict[str, Any]]:
+        """The created customers whose VAT number VIES is to check: their id and number."""
+        if self.prepared.kind != "customers":
+            return []
+        p = self.prepared
+        number, status = p.column("vat_number"), p.column("vat_check_status")
+        return [{"id": r[0], "vat_number": r[number], "vat_check_status": "pending"} for _, r in self.created()
+                if r[status] == "pending"]  # fmt: skip
+
+    def outcomes(self) -> list[tuple[dict[str, Any] | None, str | None, list[FieldWarning]]]:
+        """Each item's (error, created id, warnings), in request order; a dry run creates no ids."""
+        p = self.prepared
+        out: list[tuple[dict[str, Any] | None, str | None, list[FieldWarning]]] = [(None, None, [])] * p.size
+        for index, error in p.failed.items():
+            out[index] = (error, None, [])
+        org = p.column("org_number")
+        for k, (index, record) in enumerate(zip(p.positions, p.records, strict=True)):
+            if k in self.duplicates:
+                out[index] = (duplicate_error(p.kind, record[org]), None, [])
+            else:
+                out[index] = (None, None if self.dry_run else self.ids[k], p.warnings.get(index, []))
+        return out
+
+    def response(self) -> dict[str, Any]:
+        """The API response (seeds 000/002): each item's result in request order, and a summary."""
+        p = self.prepared
+        columns = COLUMNS[p.kind]
+        records = dict(zip(p.positions, p.records, strict=True))
+        results = []
+        for index, (error, entity_id, warnings) in enumerate(self.outcomes()):
+            if error is not None:
+                results.append({"ok": False, "request_index": index, "error": dict(error)})
+                continue
+            row = dict(zip(columns, records[index], strict=True))
+            if self.dry_run:
+                data = {k: v for k, v in row.items() if k not in _NOT_SHOWN}
+            else:
+                data = {"id": entity_id, "name": row["name"]}
+                if row.get("vat_check_status") == "pending":
+                    data.update(vat_number=row["vat_number"], vat_check_status="pending")
+            if warnings:
+                data["warnings"] = [{"field": w.field, "code": w.code, "message": w.message} for w in warnings]
+            results.append({"ok": True, "request_index": index, "data": data})
+        succeeded = sum(1 for r in results if r["ok"])
+        return {"results": results, "summary": {"total": p.size, "succeeded": succeeded, "failed": p.size - succeeded}}
