@@ -1,6 +1,12 @@
-"""Source rows validated, in source order, into the 50-item batches an import writes."""
+"""Source rows validated into the 50-item batches an import writes, and the in-file duplicate rule.
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+A batch is the 50 items at positions 50·i to 50·i+49 of the input, so batches can be validated apart (by
+several reading processes) and still come out the same. Validation looks at one row at a time; "the first row
+with an org number wins" needs the whole file before the row, so `FirstLines` applies it to the batches in
+order, in the process that writes them.
+"""
+
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,60 +33,50 @@ class Batch:
     raw_json: str = "[]"  # the entries' raw source values, one JSON array (they are stored, never looked at)
 
 
-class Validator:
-    """Turns items into entries, remembering org numbers so later duplicates in the file fail."""
-
-    def __init__(self, kind: Kind) -> None:
-        self.kind = kind
-        self.first_line: dict[str, int] = {}
-
-    def __call__(self, item: Item) -> Entry:
-        return Entry(item.row_number, item.skip, item.entity_id, self._outcome(item))
-
-    def _outcome(self, item: Item) -> Valid | Rejected | None:
-        if item.skip is not None:
-            return None
-        if item.error is not None:
-            return Rejected(item.error)
+def entry(kind: Kind, item: Item) -> Entry:
+    if item.skip is not None:
+        outcome: Valid | Rejected | None = None
+    elif item.error is not None:
+        outcome = Rejected(item.error)
+    else:
         assert item.payload is not None
-        checked = validate(self.kind, item.payload)
-        if isinstance(checked, Rejected):
-            return checked
-        org = checked.values.get("org_number")
-        if org is not None:
-            first = self.first_line.setdefault(org, item.row_number)
-            if first != item.row_number:
-                return Rejected(duplicate_error(self.kind, org, f"on line {first} of this file"))
-        return checked
+        outcome = validate(kind, item.payload)
+    return Entry(item.row_number, item.skip, item.entity_id, outcome)
 
 
 class Batcher:
+    """Collects validated items into batches by their position in the input."""
+
     def __init__(self, kind: Kind) -> None:
-        self.validator = Validator(kind)
-        self.batch = Batch(0)
+        self.kind = kind
+        self.batch: Batch | None = None
         self.raws: list[Any] = []
 
-    def add(self, item: Item) -> Batch | None:
+    def add(self, position: int, item: Item) -> Batch | None:
         """The batch this item completed, if it did."""
-        self.batch.entries.append(self.validator(item))
+        index = position // MAX_ITEMS
+        done = self.rest() if self.batch is not None and self.batch.index != index else None
+        if self.batch is None:
+            self.batch = Batch(index)
+        self.batch.entries.append(entry(self.kind, item))
         self.raws.append(item.raw)
-        if len(self.batch.entries) < MAX_ITEMS:
-            return None
-        return self._close(Batch(self.batch.index + 1))
+        if done is None and len(self.batch.entries) == MAX_ITEMS:
+            return self.rest()
+        return done
 
     def rest(self) -> Batch | None:
-        return self._close(Batch(0)) if self.batch.entries else None
+        """The batch being collected, closed (None when there is none)."""
+        batch, self.batch = self.batch, None
+        if batch is not None:
+            batch.raw_json, self.raws = encode_raw(self.raws), []
+        return batch
 
-    def _close(self, following: Batch) -> Batch:
-        full, self.batch = self.batch, following
-        full.raw_json, self.raws = encode_raw(self.raws), []
-        return full
 
-
-def batches(items: Iterator[Item], kind: Kind) -> Iterator[Batch]:
+def batches(items: Iterable[Item | None], kind: Kind) -> Iterator[Batch]:
+    """The items' batches; an item given as None is another reader's, and its batch is not made here."""
     batcher = Batcher(kind)
-    for item in items:
-        if (full := batcher.add(item)) is not None:
+    for position, item in enumerate(items):
+        if item is not None and (full := batcher.add(position, item)) is not None:
             yield full
     if (rest := batcher.rest()) is not None:
         yield rest
@@ -88,8 +84,29 @@ def batches(items: Iterator[Item], kind: Kind) -> Iterator[Batch]:
 
 async def stream_batches(items: AsyncIterator[Item], kind: Kind) -> AsyncGenerator[Batch, None]:
     batcher = Batcher(kind)
+    position = 0
     async for item in items:
-        if (full := batcher.add(item)) is not None:
+        if (full := batcher.add(position, item)) is not None:
             yield full
+        position += 1
     if (rest := batcher.rest()) is not None:
         yield rest
+
+
+class FirstLines:
+    """The file's first line of each org number: a later valid row with the same number fails as a duplicate.
+    Sees every batch in order, done ones (of a resumed run) too."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self.first: dict[str, int] = {}
+
+    def __call__(self, batch: Batch) -> Batch:
+        first = self.first
+        for i, e in enumerate(batch.entries):
+            if e.outcome.__class__ is Valid:
+                org = e.outcome.values.get("org_number")
+                if org is not None and (line := first.setdefault(org, e.row_number)) != e.row_number:
+                    error = duplicate_error(self.kind, org, f"on line {line} of this file")
+                    batch.entries[i] = e._replace(outcome=Rejected(error))
+        return batch

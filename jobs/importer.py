@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
 from jobs import reader, run_rows, runs
-from jobs.batches import Batch, Entry, stream_batches
+from jobs.batches import Batch, Entry, FirstLines, stream_batches
 from jobs.run_rows import BatchRows, Counts, Outcome
 from jobs.sources import Input, LocalInput
 from jobs.vat import VatChecker
@@ -33,6 +33,7 @@ Progress = Callable[[Counts], None]
 class Tuning:
     writers: int = 2  # connections writing in parallel (1 for SQLite: it has one writer anyway)
     batches_per_commit: int = 16
+    readers: int = 2  # processes reading and validating a file
     lease_s: float = 30.0
 
 
@@ -86,8 +87,10 @@ class Importer:
             heartbeat = group.create_task(self._heartbeat())
             tasks = [group.create_task(self._writer(queue)) for _ in range(writers)]
             # Closed on the way out, whatever the way: a reading child process must not outlive the run.
+            first_lines = FirstLines(self.run["kind"])
             async with aclosing(self._batches(inp)) as source:
                 async for batch in source:
+                    first_lines(batch)  # done batches too: their org numbers came first
                     if batch.index not in done:
                         await queue.put(batch)
                     await asyncio.sleep(0)  # reading in-process is CPU work: let the writers send
@@ -101,7 +104,7 @@ class Importer:
     def _batches(self, inp: Input) -> AsyncGenerator[Batch, None]:
         kind = self.run["kind"]
         if isinstance(inp, LocalInput) and reader.available():
-            return reader.read_in_child(inp, kind)
+            return reader.read_in_children(inp, kind, max(1, self.tuning.readers))
         return stream_batches(inp.items(), kind)
 
     async def _heartbeat(self) -> None:

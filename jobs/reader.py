@@ -1,9 +1,11 @@
-"""Reading and validating a file in a child process while this process writes.
+"""Reading and validating a file in child processes while this process writes.
 
-Reading, mapping and validating a row costs as much Python time as writing it; in one process the two take
-turns on one core. A forked child does the reading half and hands over finished batches (validated values as
-plain dicts, or rejections) in source order, so "the first row with an org number wins" is still decided by
-one reader, exactly as in-process. The pipe's buffer bounds what is read ahead, and memory with it.
+Reading, mapping and validating a row costs more Python time than writing it, so forked children do it, each
+a share of the batches: the input is cut into slots of `BATCHES_PER_SLOT` batches, and child k of n validates
+slots k, k+n, k+2n, ... (every child reads the whole file, which is cheap next to validating it, so each knows
+every row's position and line). This process takes the slots back in order, so the batches arrive exactly
+as one in-process reader makes them; the in-file duplicate rule is applied here, in that order. Each pipe's
+buffer bounds what its child reads ahead, and memory with it.
 """
 
 import asyncio
@@ -13,55 +15,73 @@ import os
 import pickle
 import struct
 import traceback
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from connectors.csv_source import SourceError
 from jobs.batches import Batch, Entry, batches
-from jobs.sources import Item, LocalInput
+from jobs.sources import LocalInput
+from registry.bulk import MAX_ITEMS
 from registry.fields import Kind
 from registry.items import Valid
 
-BATCHES_PER_MESSAGE = 8
+BATCHES_PER_SLOT = 8
 _HEADER = struct.Struct("!I")  # each message: its length, then a pickle
 _END = b""
 
 
 class ReaderCrashed(Exception):
-    """The reading process failed unexpectedly; the message carries its traceback."""
+    """A reading process failed unexpectedly; the message carries its traceback."""
 
 
 def available() -> bool:
-    # The child must start with the opened input and the imported modules as they are: only fork gives that.
+    # The children must start with the opened input and the imported modules as they are: only fork gives that.
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-async def read_in_child(inp: LocalInput, kind: Kind) -> AsyncGenerator[Batch, None]:
-    """The input's batches, read and validated by a child process."""
-    read_fd, write_fd = os.pipe()
-    child = multiprocessing.get_context("fork").Process(
-        target=_read, args=(inp.iter_items(), kind, write_fd, read_fd), daemon=True
-    )
-    child.start()
-    os.close(write_fd)
-    # Read by the event loop itself: a thread blocked on the pipe would fight the writers for the GIL.
-    stream = asyncio.StreamReader()
-    pipe = open(read_fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
-    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(stream), pipe
-    )
+async def read_in_children(inp: LocalInput, kind: Kind, readers: int = 2) -> AsyncGenerator[Batch, None]:
+    """The input's batches, read and validated by `readers` child processes, in order."""
+    context = multiprocessing.get_context("fork")
+    pipes = [os.pipe() for _ in range(readers)]
+    children = [
+        context.Process(target=_read, args=(inp, kind, k, readers, write_fd, pipes), daemon=True)
+        for k, (_, write_fd) in enumerate(pipes)
+    ]
+    streams: list[asyncio.StreamReader] = []
+    transports: list[asyncio.ReadTransport] = []
     try:
-        while (data := await _receive(stream)) != _END:
+        for child in children:
+            child.start()
+        for read_fd, write_fd in pipes:
+            os.close(write_fd)
+            stream, transport = await _reading(read_fd)
+            streams.append(stream)
+            transports.append(transport)
+        slot = 0
+        while (data := await _receive(streams[slot % readers])) != _END:
             message = pickle.loads(data)  # noqa: S301 - our own child process wrote it
             if isinstance(message, BaseException):
                 raise message
             for batch in _unpacked(message):
                 yield batch
+            slot += 1
     finally:
-        transport.close()
-        if child.is_alive():
-            child.kill()
-        await asyncio.to_thread(child.join)
+        for opened in transports:
+            opened.close()
+        for child in children:
+            if child.is_alive():
+                child.kill()
+        await asyncio.gather(*(asyncio.to_thread(child.join) for child in children if child.pid is not None))
+
+
+async def _reading(fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
+    """A pipe read by the event loop itself: a thread blocked on a pipe would fight the writers for the GIL."""
+    stream = asyncio.StreamReader()
+    pipe = open(fd, "rb", buffering=0)  # noqa: SIM115 - the transport closes it
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream), pipe
+    )
+    return stream, transport
 
 
 async def _receive(stream: asyncio.StreamReader) -> bytes:
@@ -69,13 +89,17 @@ async def _receive(stream: asyncio.StreamReader) -> bytes:
         (size,) = _HEADER.unpack(await stream.readexactly(_HEADER.size))
         return await stream.readexactly(size)
     except asyncio.IncompleteReadError:
-        raise ReaderCrashed("the reading process ended without finishing the file") from None
+        raise ReaderCrashed("a reading process ended without finishing the file") from None
 
 
-def _read(items: Iterator[Item], kind: Kind, write_fd: int, read_fd: int) -> None:
-    os.close(read_fd)  # else the pipe stays open when this process's parent dies, and nothing stops the child
+def _read(inp: LocalInput, kind: Kind, k: int, n: int, write_fd: int, pipes: Sequence[tuple[int, int]]) -> None:
+    for read_fd, other_write_fd in pipes:
+        # Else a pipe stays open when this process's parent dies, and nothing stops the child.
+        os.close(read_fd)
+        if other_write_fd != write_fd:
+            os.close(other_write_fd)
     out = open(write_fd, "wb")  # noqa: SIM115 - closed in the finally below
-    group: list[Batch] = []
+    slot: list[Batch] = []
     failure: BaseException | None = None
 
     def send(data: bytes) -> None:
@@ -83,20 +107,23 @@ def _read(items: Iterator[Item], kind: Kind, write_fd: int, read_fd: int) -> Non
         out.write(data)
         out.flush()
 
+    def mine(position: int) -> bool:
+        return (position // (MAX_ITEMS * BATCHES_PER_SLOT)) % n == k
+
     try:
         try:
-            for batch in batches(items, kind):
-                group.append(batch)
-                if len(group) == BATCHES_PER_MESSAGE:
-                    send(pickle.dumps(_packed(group), protocol=pickle.HIGHEST_PROTOCOL))
-                    group = []
+            for batch in batches(inp.iter_items(mine), kind):
+                slot.append(batch)
+                if len(slot) == BATCHES_PER_SLOT:
+                    send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
+                    slot = []
         except SourceError as exc:
             failure = exc
         except Exception:  # reported to the parent, which decides
             failure = ReaderCrashed(traceback.format_exc())
-        # What was read before a failure goes first, as it would in-process.
-        if group:
-            send(pickle.dumps(_packed(group), protocol=pickle.HIGHEST_PROTOCOL))
+        # What was read before a failure goes first, as it would in-process; a last slot may be short.
+        if slot:
+            send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
         send(_END if failure is None else pickle.dumps(failure))
     except BrokenPipeError:
         pass  # the parent is gone or stopped reading: nothing to tell

@@ -7,7 +7,7 @@ described completely by the run's `options`, so a worker on another machine can 
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +34,9 @@ class Item:
     entity_id: str | None = None
 
 
+Wanted = Callable[[int], bool]  # which positions of an input a reader takes
+
+
 class Input(Protocol):
     @property
     def headers(self) -> Sequence[str] | None: ...
@@ -49,7 +52,9 @@ class Input(Protocol):
 class LocalInput(Input, Protocol):
     """An input read without I/O of the event loop (a file): it can be read in a child process."""
 
-    def iter_items(self) -> Iterator[Item]: ...
+    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
+        """The items in order; where `wanted(position)` is false, None instead (cheaply: not mapped)."""
+        ...
 
 
 def sha256_of(path: str | Path) -> str:
@@ -90,11 +95,12 @@ def _mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[s
 class _FileItems:
     """`items()` for inputs read without I/O of the event loop: the same items as `iter_items()`."""
 
-    def iter_items(self) -> Iterator[Item]:
+    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
         raise NotImplementedError
 
     async def items(self) -> AsyncIterator[Item]:
         for item in self.iter_items():
+            assert item is not None
             yield item
 
 
@@ -129,16 +135,15 @@ class CsvInput(_FileItems):
             [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
         )
 
-    def iter_items(self) -> Iterator[Item]:
+    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
         report = self.mapping.report_columns
         number_at, status_at, entity_at = (report.get(c) for c in ("row_number", "status", "entity_id"))
         keep = self._keep
         strip = len(keep) != len(self.source.headers)
         used: set[int] = set()
         above = self.lineage.highest if self.lineage is not None else 0
-        for row in self.source.rows():
+        for position, row in enumerate(self.source.rows()):
             values = row.values
-            raw: list[str | None] = [values[i] for i in keep] if strip else list(values)
             if number_at is None:
                 row_number = row.line
             else:
@@ -146,7 +151,11 @@ class CsvInput(_FileItems):
                 if row_number in used or row_number <= 0:
                     # A line added to (or copied in) an edited report: a number no run of this file has used.
                     row_number = above + row.line
-            used.add(row_number)
+                used.add(row_number)
+            if wanted is not None and not wanted(position):
+                yield None
+                continue
+            raw: list[str | None] = [values[i] for i in keep] if strip else list(values)
             if row.error:
                 error = {"code": "MALFORMED_ROW", "message": row.error, "fields": {}}
                 yield Item(row_number, raw, error=error)
@@ -272,9 +281,12 @@ class SavedPageInput(_FileItems):
         self.total = len(self.records)
         self.warnings: list[str] = []
 
-    def iter_items(self) -> Iterator[Item]:
-        for number, record in enumerate(self.records, start=1):
-            yield Item(number, dict(record.raw), payload=dict(record.payload))
+    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
+        for position, record in enumerate(self.records):
+            if wanted is None or wanted(position):
+                yield Item(position + 1, dict(record.raw), payload=dict(record.payload))
+            else:
+                yield None
 
 
 def detect_source(path: str) -> str:

@@ -27,9 +27,15 @@ class Settings(BaseSettings):
     # The importer's own defaults, so the two cannot drift apart.
     writers: int = Tuning.writers
     batches_per_commit: int = Tuning.batches_per_commit
+    readers: int = Tuning.readers
     run_lease_s: float = Tuning.lease_s
     job_timeout_s: int = 3600
     job_max_tries: int = 5
 
     def tuning(self) -> Tuning:
-        return Tuning(writers=self.writers, batches_per_commit=self.batches_per_commit, lease_s=self.run_lease_s)
+        return Tuning(
+            writers=self.writers,
+            batches_per_commit=self.batches_per_commit,
+            readers=self.readers,
+            lease_s=self.run_lease_s,
+        )
