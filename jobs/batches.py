@@ -1,13 +1,15 @@
 """Source rows validated into the 50-item batches an import writes, and the in-file duplicate rule.
 
-A batch is the 50 items at positions 50·i to 50·i+49 of the input, so batches can be validated apart (by
-several reading processes) and still come out the same. Validation looks at one row at a time; "the first row
-with an org number wins" needs the whole file before the row, so `FirstLines` applies it to the batches in
-order, in the process that writes them.
+A batch is the rows at positions 50·i to 50·i+49 of the input, so batches can be made apart (by several
+reading processes) and still come out the same. Each is planned as its bulk-create request where it is read
+(`registry.plan.prepare`: validation, fingerprint, rows), so the writing process only sends it. Validation
+looks at one row at a time; "the first row with an org number wins" needs the whole file before the row, so
+`FirstLines` applies it to the batches in order, in the process that writes them.
 """
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from jobs.run_rows import encode_raw
@@ -15,66 +17,69 @@ from jobs.sources import Item
 from registry.bulk import MAX_ITEMS
 from registry.fields import Kind
 from registry.items import Rejected, Valid, duplicate_error, validate
+from registry.plan import Prepared, prepare
 
 
 class Entry(NamedTuple):
-    """A source row ready for the writer: where it came from and what validation made of it."""
+    """A source row in a batch: where it came from; rows without `skip` are the request's items, in order."""
 
     row_number: int
-    skip: str | None  # why it is not sent (then `outcome` is None)
+    skip: str | None  # why it is not sent
     entity_id: str | None
-    outcome: Valid | Rejected | None
 
 
 @dataclass
 class Batch:
     index: int
-    entries: list[Entry] = field(default_factory=list)
-    raw_json: str = "[]"  # the entries' raw source values, one JSON array (they are stored, never looked at)
+    entries: list[Entry]
+    request: Prepared  # the items, planned as one bulk-create request
+    raw_json: str  # the entries' raw source values, one JSON array (they are stored, never looked at)
 
 
-def entry(kind: Kind, item: Item) -> Entry:
-    if item.skip is not None:
-        outcome: Valid | Rejected | None = None
-    elif item.error is not None:
-        outcome = Rejected(item.error)
-    else:
-        assert item.payload is not None
-        outcome = validate(kind, item.payload)
-    return Entry(item.row_number, item.skip, item.entity_id, outcome)
+def _item(kind: Kind, item: Item) -> Valid | Rejected:
+    if item.error is not None:
+        return Rejected(item.error)
+    assert item.payload is not None
+    return validate(kind, item.payload)
 
 
 class Batcher:
-    """Collects validated items into batches by their position in the input."""
+    """Collects items into batches by their position in the input, and plans each batch's request."""
 
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, company_id: str) -> None:
         self.kind = kind
-        self.batch: Batch | None = None
+        self.company_id = company_id
+        self.index: int | None = None
+        self.entries: list[Entry] = []
+        self.items: list[Valid | Rejected] = []
         self.raws: list[Any] = []
 
     def add(self, position: int, item: Item) -> Batch | None:
         """The batch this item completed, if it did."""
         index = position // MAX_ITEMS
-        done = self.rest() if self.batch is not None and self.batch.index != index else None
-        if self.batch is None:
-            self.batch = Batch(index)
-        self.batch.entries.append(entry(self.kind, item))
+        done = self.rest() if self.index is not None and self.index != index else None
+        self.index = index
+        self.entries.append(Entry(item.row_number, item.skip, item.entity_id))
+        if item.skip is None:
+            self.items.append(_item(self.kind, item))
         self.raws.append(item.raw)
-        if done is None and len(self.batch.entries) == MAX_ITEMS:
+        if done is None and len(self.entries) == MAX_ITEMS:
             return self.rest()
         return done
 
     def rest(self) -> Batch | None:
         """The batch being collected, closed (None when there is none)."""
-        batch, self.batch = self.batch, None
-        if batch is not None:
-            batch.raw_json, self.raws = encode_raw(self.raws), []
+        if self.index is None:
+            return None
+        request = prepare(self.kind, self.company_id, self.items, datetime.now(UTC))
+        batch = Batch(self.index, self.entries, request, encode_raw(self.raws))
+        self.index, self.entries, self.items, self.raws = None, [], [], []
         return batch
 
 
-def batches(items: Iterable[Item | None], kind: Kind) -> Iterator[Batch]:
+def batches(items: Iterable[Item | None], kind: Kind, company_id: str) -> Iterator[Batch]:
     """The items' batches; an item given as None is another reader's, and its batch is not made here."""
-    batcher = Batcher(kind)
+    batcher = Batcher(kind, company_id)
     for position, item in enumerate(items):
         if item is not None and (full := batcher.add(position, item)) is not None:
             yield full
@@ -82,8 +87,8 @@ def batches(items: Iterable[Item | None], kind: Kind) -> Iterator[Batch]:
         yield rest
 
 
-async def stream_batches(items: AsyncIterator[Item], kind: Kind) -> AsyncGenerator[Batch, None]:
-    batcher = Batcher(kind)
+async def stream_batches(items: AsyncIterator[Item], kind: Kind, company_id: str) -> AsyncGenerator[Batch, None]:
+    batcher = Batcher(kind, company_id)
     position = 0
     async for item in items:
         if (full := batcher.add(position, item)) is not None:
@@ -102,11 +107,16 @@ class FirstLines:
         self.first: dict[str, int] = {}
 
     def __call__(self, batch: Batch) -> Batch:
-        first = self.first
-        for i, e in enumerate(batch.entries):
-            if e.outcome.__class__ is Valid:
-                org = e.outcome.values.get("org_number")
-                if org is not None and (line := first.setdefault(org, e.row_number)) != e.row_number:
-                    error = duplicate_error(self.kind, org, f"on line {line} of this file")
-                    batch.entries[i] = e._replace(outcome=Rejected(error))
+        request = batch.request
+        org = request.column("org_number")
+        lines = [e.row_number for e in batch.entries if e.skip is None]  # each item's line
+        # A request's org numbers are distinct (a repeat in the request fails in it already).
+        seen = {r[org]: i for r, i in zip(request.records, request.positions, strict=True) if r[org] is not None}
+        if self.first.keys().isdisjoint(seen):
+            self.first.update((number, lines[i]) for number, i in seen.items())
+            return batch
+        for number, i in seen.items():
+            first = self.first.setdefault(number, lines[i])
+            if first != lines[i]:
+                request.reject(i, duplicate_error(self.kind, number, f"on line {first} of this file"))
         return batch

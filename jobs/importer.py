@@ -23,7 +23,7 @@ from jobs.batches import Batch, Entry, FirstLines, stream_batches
 from jobs.run_rows import BatchRows, Counts, Outcome
 from jobs.sources import Input, LocalInput
 from jobs.vat import VatChecker
-from registry.bulk import bulk_create_many
+from registry.bulk import write
 from registry.errors import FieldWarning
 
 Progress = Callable[[Counts], None]
@@ -104,8 +104,8 @@ class Importer:
     def _batches(self, inp: Input) -> AsyncGenerator[Batch, None]:
         kind = self.run["kind"]
         if isinstance(inp, LocalInput) and reader.available():
-            return reader.read_in_children(inp, kind, max(1, self.tuning.readers))
-        return stream_batches(inp.items(), kind)
+            return reader.read_in_children(inp, kind, self.run["company_id"], max(1, self.tuning.readers))
+        return stream_batches(inp.items(), kind, self.run["company_id"])
 
     async def _heartbeat(self) -> None:
         while True:
@@ -131,18 +131,16 @@ class Importer:
         company_id, kind, dry_run = self.run["company_id"], self.run["kind"], self.run["dry_run"]
         stored: list[BatchRows] = []
         created: list[dict[str, Any]] = []
-        requests = [
-            (batch_key(self.run_id, b.index), [e.outcome for e in b.entries if e.outcome is not None]) for b in group
-        ]
+        requests = [(batch_key(self.run_id, b.index), b.request) for b in group]
         async with self.engine.begin() as conn:
             # The group's batches are separate bulk-create requests (each its own key and response), sent together.
-            results = await bulk_create_many(conn, company_id, kind, requests, dry_run=dry_run)
+            results = await write(conn, company_id, kind, requests, dry_run=dry_run)
             for batch, result in zip(group, results, strict=True):
                 items = iter(result.outcomes())
                 outcomes = [
-                    Outcome(e.row_number, "skipped", None, None, e.skip, e.entity_id)
-                    if e.outcome is None
-                    else outcome(e, *next(items))
+                    outcome(e, *next(items))
+                    if e.skip is None
+                    else Outcome(e.row_number, "skipped", None, None, e.skip, e.entity_id)
                     for e in batch.entries
                 ]
                 stored.append(BatchRows(batch.index, outcomes, batch.raw_json))

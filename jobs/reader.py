@@ -16,6 +16,7 @@ import pickle
 import struct
 import traceback
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import fields
 from typing import Any
 
 from connectors.csv_source import SourceError
@@ -23,7 +24,7 @@ from jobs.batches import Batch, Entry, batches
 from jobs.sources import LocalInput
 from registry.bulk import MAX_ITEMS
 from registry.fields import Kind
-from registry.items import Valid
+from registry.plan import Prepared
 
 BATCHES_PER_SLOT = 8
 _HEADER = struct.Struct("!I")  # each message: its length, then a pickle
@@ -39,12 +40,14 @@ def available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-async def read_in_children(inp: LocalInput, kind: Kind, readers: int = 2) -> AsyncGenerator[Batch, None]:
-    """The input's batches, read and validated by `readers` child processes, in order."""
+async def read_in_children(
+    inp: LocalInput, kind: Kind, company_id: str, readers: int = 2
+) -> AsyncGenerator[Batch, None]:
+    """The input's batches, read and planned by `readers` child processes, in order."""
     context = multiprocessing.get_context("fork")
     pipes = [os.pipe() for _ in range(readers)]
     children = [
-        context.Process(target=_read, args=(inp, kind, k, readers, write_fd, pipes), daemon=True)
+        context.Process(target=_read, args=(inp, kind, company_id, k, readers, write_fd, pipes), daemon=True)
         for k, (_, write_fd) in enumerate(pipes)
     ]
     streams: list[asyncio.StreamReader] = []
@@ -92,7 +95,9 @@ async def _receive(stream: asyncio.StreamReader) -> bytes:
         raise ReaderCrashed("a reading process ended without finishing the file") from None
 
 
-def _read(inp: LocalInput, kind: Kind, k: int, n: int, write_fd: int, pipes: Sequence[tuple[int, int]]) -> None:
+def _read(
+    inp: LocalInput, kind: Kind, company_id: str, k: int, n: int, write_fd: int, pipes: Sequence[tuple[int, int]]
+) -> None:
     for read_fd, other_write_fd in pipes:
         # Else a pipe stays open when this process's parent dies, and nothing stops the child.
         os.close(read_fd)
@@ -112,7 +117,7 @@ def _read(inp: LocalInput, kind: Kind, k: int, n: int, write_fd: int, pipes: Seq
 
     try:
         try:
-            for batch in batches(inp.iter_items(mine), kind):
+            for batch in batches(inp.iter_items(mine), kind, company_id):
                 slot.append(batch)
                 if len(slot) == BATCHES_PER_SLOT:
                     send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
@@ -135,23 +140,23 @@ def _read(inp: LocalInput, kind: Kind, k: int, n: int, write_fd: int, pipes: Seq
         os._exit(0)
 
 
-# Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple (twice a row
-# here), which cost more than all the rest of the pickling; tuple.__new__ rebuilds them without a Python call.
-_Packed = list[tuple[int, str, list[tuple[Any, ...]]]]
+# Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple and dataclass,
+# which cost more than all the rest of the pickling; tuple.__new__ rebuilds them without a Python call.
+_Packed = list[tuple[Any, ...]]
 _new = tuple.__new__
 
 
 def _packed(group: Sequence[Batch]) -> _Packed:
     return [
-        (b.index, b.raw_json,
-         [(*e[:3], tuple(e.outcome) if e.outcome.__class__ is Valid else e.outcome) for e in b.entries])
-        for b in group
-    ]  # fmt: skip
+        (b.index, [tuple(e) for e in b.entries], b.raw_json, *(getattr(b.request, f) for f in _REQUEST)) for b in group
+    ]
 
 
 def _unpacked(message: _Packed) -> list[Batch]:
     return [
-        Batch(index, [_new(Entry, (*e[:3], _new(Valid, e[3]) if e[3].__class__ is tuple else e[3])) for e in entries],
-              raw_json)
-        for index, raw_json, entries in message
-    ]  # fmt: skip
+        Batch(index, [_new(Entry, e) for e in entries], Prepared(*request), raw_json)
+        for index, entries, raw_json, *request in message
+    ]
+
+
+_REQUEST = tuple(f.name for f in fields(Prepared))

@@ -75,19 +75,36 @@ async def bulk_create_many(
     """Several bulk-create requests, each (idempotency key, ≤50 items), with exactly the result of calling
     `bulk_create` for each in turn, in a fixed number of statements however many there are.
     """
+    for _, items in requests:
+        if len(items) > MAX_ITEMS:
+            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
+    stamp = now or datetime.now(UTC)
+    planned = [(key, prepare(kind, company_id, items, stamp)) for key, items in requests]
+    return await write(conn, company_id, kind, planned, dry_run=dry_run, now=stamp)
+
+
+async def write(
+    conn: AsyncConnection,
+    company_id: str,
+    kind: Kind,
+    requests: Sequence[tuple[str, Prepared]],
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> list[Result]:
+    """Requests planned already (`registry.plan.prepare`, e.g. by a reading process), each with its
+    idempotency key: as `bulk_create_many` from there on."""
     keys = [key for key, _ in requests]
     if not all(keys):
         raise BulkCreateError("an idempotency key is required")
     if len(set(keys)) != len(keys):
         raise BulkCreateError("each request needs its own idempotency key")
-    for _, items in requests:
-        if len(items) > MAX_ITEMS:
-            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
-    stamp = now or datetime.now(UTC)
-    planned = [prepare(kind, company_id, items, stamp) for _, items in requests]
+    for _, prepared in requests:
+        if prepared.size > MAX_ITEMS:
+            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {prepared.size}")
     if dry_run:
-        return await _dry_run(conn, company_id, kind, planned)
-    return await _write(conn, company_id, kind, list(zip(keys, planned, strict=True)), stamp)
+        return await _dry_run(conn, company_id, kind, [p for _, p in requests])
+    return await _write(conn, company_id, kind, requests, now or datetime.now(UTC))
 
 
 async def _dry_run(conn: AsyncConnection, company_id: str, kind: Kind, planned: list[Prepared]) -> list[Result]:
@@ -102,7 +119,7 @@ async def _dry_run(conn: AsyncConnection, company_id: str, kind: Kind, planned: 
 
 
 async def _write(
-    conn: AsyncConnection, company_id: str, kind: Kind, requests: list[tuple[str, Prepared]], stamp: datetime
+    conn: AsyncConnection, company_id: str, kind: Kind, requests: Sequence[tuple[str, Prepared]], stamp: datetime
 ) -> list[Result]:
     db = store(conn)
     claims = [(key, p.digest, p.expected()) for key, p in requests]

@@ -71,6 +71,15 @@ class Prepared:
     def column(self, name: str) -> int:
         return COLUMNS[self.kind].index(name)
 
+    def reject(self, index: int, error: dict[str, Any]) -> None:
+        """Fail a valid item after all (its caller knows more than one request shows: a duplicate of an
+        earlier request's item). The fingerprint changes with it, so the changed request is another request."""
+        k = self.positions.index(index)
+        del self.records[k], self.positions[k]
+        self.warnings.pop(index, None)
+        self.failed[index] = error
+        self.digest = hashlib.sha256(self.digest.encode() + marshal.dumps((index, error), 2)).hexdigest()
+
 
 def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: datetime) -> Prepared:
     checked = [i if isinstance(i, Valid | Rejected) else validate(kind, i) for i in items]
