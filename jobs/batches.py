@@ -7,17 +7,18 @@ looks at one row at a time; "the first row with an org number wins" needs the wh
 `FirstLines` applies it to the batches in order, in the process that writes them.
 """
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from jobs.run_rows import encode_raw
+from jobs.run_rows import BatchRows, Outcome, encode_raw
 from jobs.sources import Item
 from registry.bulk import MAX_ITEMS
+from registry.errors import FieldWarning
 from registry.fields import Kind
 from registry.items import Rejected, Valid, duplicate_error, validate
-from registry.plan import Prepared, prepare
+from registry.plan import Prepared, Result, prepare
 
 
 class Entry(NamedTuple):
@@ -33,7 +34,27 @@ class Batch:
     index: int
     entries: list[Entry]
     request: Prepared  # the items, planned as one bulk-create request
-    raw_json: str  # the entries' raw source values, one JSON array (they are stored, never looked at)
+    rows: BatchRows  # what the run records of the entries when the request goes in as planned
+    changed: bool = False  # the request was changed after it was planned: `rows` no longer says what it does
+
+
+def row_outcomes(entries: Sequence[Entry], result: Result) -> list[Outcome]:
+    """What became of each source row of a batch, from the result of its request."""
+    items = iter(result.outcomes())
+    return [
+        _outcome(e.row_number, *next(items)) if e.skip is None
+        else Outcome(e.row_number, "skipped", None, None, e.skip, e.entity_id)
+        for e in entries
+    ]  # fmt: skip
+
+
+def _outcome(row: int, error: dict[str, Any] | None, entity_id: str | None, warnings: list[FieldWarning]) -> Outcome:
+    if error is not None:
+        return Outcome(row, "failed", error["code"], ",".join(error.get("fields") or {}) or None, error["message"])
+    if not warnings:
+        return Outcome(row, "created", entity_id=entity_id)
+    codes, fields = ",".join(w.code for w in warnings), ",".join(w.field for w in warnings)
+    return Outcome(row, "created", codes, fields, "; ".join(w.message for w in warnings), entity_id)
 
 
 def _item(kind: Kind, item: Item) -> Valid | Rejected:
@@ -72,7 +93,8 @@ class Batcher:
         if self.index is None:
             return None
         request = prepare(self.kind, self.company_id, self.items, datetime.now(UTC))
-        batch = Batch(self.index, self.entries, request, encode_raw(self.raws))
+        planned = BatchRows.of(self.index, row_outcomes(self.entries, Result.planned(request)), encode_raw(self.raws))
+        batch = Batch(self.index, self.entries, request, planned)
         self.index, self.entries, self.items, self.raws = None, [], [], []
         return batch
 
@@ -119,4 +141,5 @@ class FirstLines:
             first = self.first.setdefault(number, lines[i])
             if first != lines[i]:
                 request.reject(i, duplicate_error(self.kind, number, f"on line {first} of this file"))
+                batch.changed = True
         return batch

@@ -19,12 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
 from jobs import reader, run_rows, runs
-from jobs.batches import Batch, Entry, FirstLines, stream_batches
-from jobs.run_rows import BatchRows, Counts, Outcome
+from jobs.batches import Batch, FirstLines, row_outcomes, stream_batches
+from jobs.run_rows import BatchRows, Counts
 from jobs.sources import Input, LocalInput
 from jobs.vat import VatChecker
 from registry.bulk import write
-from registry.errors import FieldWarning
 
 Progress = Callable[[Counts], None]
 
@@ -39,23 +38,6 @@ class Tuning:
 
 def batch_key(run_id: uuid.UUID, index: int) -> str:
     return f"run:{run_id}:batch:{index}"
-
-
-def outcome(entry: Entry, error: dict[str, Any] | None, entity_id: str | None, warnings: list[FieldWarning]) -> Outcome:
-    """What became of a sent source row, from bulk-create's outcome for its item."""
-    if error is not None:
-        fields = ",".join(error.get("fields") or {}) or None
-        return Outcome(entry.row_number, "failed", error["code"], fields, error["message"])
-    if not warnings:
-        return Outcome(entry.row_number, "created", entity_id=entity_id)
-    return Outcome(
-        entry.row_number,
-        "created",
-        ",".join(w.code for w in warnings),
-        ",".join(w.field for w in warnings),
-        "; ".join(w.message for w in warnings),
-        entity_id,
-    )
 
 
 class Importer:
@@ -136,14 +118,11 @@ class Importer:
             # The group's batches are separate bulk-create requests (each its own key and response), sent together.
             results = await write(conn, company_id, kind, requests, dry_run=dry_run)
             for batch, result in zip(group, results, strict=True):
-                items = iter(result.outcomes())
-                outcomes = [
-                    outcome(e, *next(items))
-                    if e.skip is None
-                    else Outcome(e.row_number, "skipped", None, None, e.skip, e.entity_id)
-                    for e in batch.entries
-                ]
-                stored.append(BatchRows(batch.index, outcomes, batch.raw_json))
+                if result.as_planned and not batch.changed:
+                    stored.append(batch.rows)
+                else:
+                    outcomes = row_outcomes(batch.entries, result)
+                    stored.append(BatchRows.of(batch.index, outcomes, batch.rows.raw_json))
                 if not dry_run:
                     created.extend(result.vat_pending())
             written = await run_rows.write(conn, self.run_id, stored)

@@ -21,6 +21,7 @@ from typing import Any
 
 from connectors.csv_source import SourceError
 from jobs.batches import Batch, Entry, batches
+from jobs.run_rows import BatchRows, Counts
 from jobs.sources import LocalInput
 from registry.bulk import MAX_ITEMS
 from registry.fields import Kind
@@ -147,16 +148,22 @@ _new = tuple.__new__
 
 
 def _packed(group: Sequence[Batch]) -> _Packed:
-    return [
-        (b.index, [tuple(e) for e in b.entries], b.raw_json, *(getattr(b.request, f) for f in _REQUEST)) for b in group
-    ]
+    return [(b.index, [tuple(e) for e in b.entries], _plain(b.request), _plain(b.rows), _plain(b.rows.counts))
+            for b in group]  # fmt: skip
 
 
 def _unpacked(message: _Packed) -> list[Batch]:
     return [
-        Batch(index, [_new(Entry, e) for e in entries], Prepared(*request), raw_json)
-        for index, entries, raw_json, *request in message
-    ]
+        Batch(index, [_new(Entry, e) for e in entries], Prepared(*request), _rows(rows, counts))
+        for index, entries, request, rows, counts in message
+    ]  # fmt: skip
 
 
-_REQUEST = tuple(f.name for f in fields(Prepared))
+def _rows(rows: tuple[Any, ...], counts: tuple[int, ...]) -> BatchRows:
+    index, outcomes_json, raw_json, _, max_row = rows
+    return BatchRows(index, outcomes_json, raw_json, Counts(*counts), max_row)
+
+
+def _plain(instance: Any) -> tuple[Any, ...]:
+    """A dataclass's fields as a tuple, not copied (`dataclasses.astuple` copies every value, deeply)."""
+    return tuple(getattr(instance, f.name) for f in fields(instance))

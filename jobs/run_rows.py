@@ -11,7 +11,7 @@ read every source value again.
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
@@ -91,15 +91,21 @@ class Counts:
 
 @dataclass
 class BatchRows:
-    """The rows of one batch, ready to be stored; `raw_json` is their raw values as one JSON array."""
+    """The rows of one batch, ready to be stored: their outcomes and raw values as JSON texts."""
 
     index: int
-    outcomes: list[Outcome]
+    outcomes_json: str
     raw_json: str
-    counts: Counts = field(init=False)
+    counts: Counts
+    max_row: int  # the highest row number among them
 
-    def __post_init__(self) -> None:
-        self.counts = Counts.of(self.outcomes)
+    @classmethod
+    def of(cls, index: int, outcomes: Sequence[Outcome], raw_json: str) -> "BatchRows":
+        highest = max((o.row_number for o in outcomes), default=0)
+        return cls(index, _to_json(outcomes), raw_json, Counts.of(outcomes), highest)
+
+    def outcomes(self) -> list[Outcome]:
+        return _outcomes(self.outcomes_json)
 
 
 def encode_raw(raws: Sequence[Any]) -> str:
@@ -115,15 +121,9 @@ async def write(conn: AsyncConnection, run_id: uuid.UUID, batches: Sequence[Batc
         counts = b.counts.columns()
         del counts["processed"]
         records.append(
-            {
-                "run_id": str(run_id),
-                "batch_index": b.index,
-                "max_row": max((o.row_number for o in b.outcomes), default=0),
-                **counts,
-                "outcomes": _to_json(b.outcomes),
-                "raw": b.raw_json,
-            }
-        )
+            {"run_id": str(run_id), "batch_index": b.index, "max_row": b.max_row, **counts,
+             "outcomes": b.outcomes_json, "raw": b.raw_json}
+        )  # fmt: skip
     if records:
         await store(conn).append(conn, import_batches, records)
     return total

@@ -95,7 +95,7 @@ class KindSync:
             await self._create(conn, [p for p in planned if p.action == "create"], batch_index, now)
             await self._store_refs(conn, [p for p in planned if p.action in ("create", "update")], now)
             outcomes = [self._outcome(p) for p in planned]
-            rows = BatchRows(batch_index, outcomes, encode_raw([p.record.raw for p in planned]))
+            rows = BatchRows.of(batch_index, outcomes, encode_raw([p.record.raw for p in planned]))
             written = await run_rows.write(conn, self.run_id, [rows])
         self.counts.add(written)
 

@@ -159,6 +159,7 @@ def _pending_checks(results: Sequence[Result], company_id: str, now: datetime) -
         {"customer_id": record[_ID], "company_id": company_id, "vat_number": record[_VAT], "attempts": 0,
          "first_attempt_at": now, "next_attempt_at": now + FIRST_RECHECK, "last_error": None}
         for result in results
+        if result.prepared.pending
         for _, record in result.created()
         if record[_VAT_STATUS] == "pending"
     ]  # fmt: skip

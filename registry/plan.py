@@ -63,6 +63,7 @@ class Prepared:
     positions: list[int]  # the request index of each record
     failed: dict[int, dict[str, Any]]  # request index -> error known already (invalid, or repeated in the request)
     warnings: dict[int, list[FieldWarning]]  # request index -> warnings of a valid item
+    pending: list[int]  # request indices of customers whose VAT number VIES is to check
 
     def expected(self) -> str:
         """What the request's key stores when every record goes in."""
@@ -77,13 +78,15 @@ class Prepared:
         k = self.positions.index(index)
         del self.records[k], self.positions[k]
         self.warnings.pop(index, None)
+        if index in self.pending:
+            self.pending.remove(index)
         self.failed[index] = error
         self.digest = hashlib.sha256(self.digest.encode() + marshal.dumps((index, error), 2)).hexdigest()
 
 
 def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: datetime) -> Prepared:
     checked = [i if isinstance(i, Valid | Rejected) else validate(kind, i) for i in items]
-    prepared = Prepared(kind, request_hash(checked), len(checked), [], [], {}, {})
+    prepared = Prepared(kind, request_hash(checked), len(checked), [], [], {}, {}, [])
     new, record = _NEW[kind], _RECORD[kind]
     ids = iter(new_ids(len(checked)))
     first_index_of_org: dict[str, int] = {}
@@ -104,6 +107,7 @@ def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: dateti
         row = {**new, **values, "id": next(ids), "company_id": company_id, "created_at": created, "updated_at": created}
         if kind == "customers" and needs_vies(values):
             row["vat_check_status"] = "pending"
+            prepared.pending.append(index)
         prepared.records.append(record(row))
         prepared.positions.append(index)
         if item.warnings:
@@ -120,6 +124,12 @@ class Result:
     ids: list[str]
     duplicates: frozenset[int] = frozenset()
     dry_run: bool = False
+    replayed: bool = False  # the key had stored this result already
+
+    @classmethod
+    def planned(cls, prepared: Prepared) -> "Result":
+        """The result if every record goes in as planned."""
+        return cls(prepared, [r[0] for r in prepared.records])
 
     @classmethod
     def inserted(cls, prepared: Prepared, inserted: set[str]) -> "Result":
@@ -137,7 +147,12 @@ class Result:
             results = {r["request_index"]: r for r in stored["results"]}
             ids = [results[p]["data"]["id"] if results[p]["ok"] else None for p in prepared.positions]
         duplicates = frozenset(k for k, i in enumerate(ids) if i is None)
-        return cls(prepared, [i or "" for i in ids], duplicates)
+        return cls(prepared, [i or "" for i in ids], duplicates, replayed=True)
+
+    @property
+    def as_planned(self) -> bool:
+        """Every record went in, now, with the id it was planned with."""
+        return not (self.duplicates or self.dry_run or self.replayed)
 
     def stored(self) -> str:
         """What the key stores: each record's id, or null for a refused one."""
@@ -151,9 +166,9 @@ class Result:
 
     def vat_pending(self) -> list[dict[str, Any]]:
         """The created customers whose VAT number VIES is to check: their id and number."""
-        if self.prepared.kind != "customers":
-            return []
         p = self.prepared
+        if not p.pending:
+            return []
         number, status = p.column("vat_number"), p.column("vat_check_status")
         return [{"id": r[0], "vat_number": r[number], "vat_check_status": "pending"} for _, r in self.created()
                 if r[status] == "pending"]  # fmt: skip

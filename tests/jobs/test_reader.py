@@ -36,8 +36,9 @@ def same_content(batch: Batch) -> tuple[Any, ...]:
     request = batch.request
     generated = [request.column(c) for c in ("id", "created_at", "updated_at")]
     records = [tuple(v for i, v in enumerate(r) if i not in generated) for r in request.records]
-    return (batch.index, batch.entries, batch.raw_json, request.digest, request.size, records, request.positions,
-            request.failed, request.warnings)  # fmt: skip
+    outcomes = [o._replace(entity_id=None) for o in batch.rows.outcomes()]
+    return (batch.index, batch.entries, batch.rows.raw_json, batch.rows.counts, outcomes, request.digest,
+            request.size, records, request.positions, request.failed, request.warnings, request.pending)  # fmt: skip
 
 
 def readers() -> list[psutil.Process]:
