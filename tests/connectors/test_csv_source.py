@@ -125,6 +125,45 @@ def test_round_trip_values_and_line_numbers(tmp_path: Path, data: st.DataObject)
     assert all(row.error is None for row in source.rows())
 
 
+PLAIN_CELLS = st.sampled_from(["", " ", "  ", "\t", "007", "Åsa", "a b", "\xa0", "=1", "x" * 20])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_files_without_quotes_are_counted_as_the_reader_counts_them(
+    tmp_path: Path, data: st.DataObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check counts quote-free files line by line; it must agree with the csv reader, whatever the lines
+    (blank, whitespace, only delimiters, too many or too few values, CRLF and LF) and wherever its reads end."""
+    monkeypatch.setattr("connectors.csv_source._READ_BUFFER", data.draw(st.sampled_from([3, 7, 64, 1 << 20])))
+    encoding = data.draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]), label="encoding")
+    delimiter = data.draw(st.sampled_from([",", ";", "\t", "|"]), label="delimiter")
+    lines = data.draw(st.lists(st.lists(PLAIN_CELLS, min_size=0, max_size=5), max_size=12), label="lines")
+    endings = data.draw(st.lists(st.sampled_from(["\n", "\r\n"]), min_size=len(lines) + 1, max_size=len(lines) + 1))
+    text = "Namn" + delimiter + "Ort" + endings[0]
+    text += "".join(delimiter.join(cells) + end for cells, end in zip(lines, endings[1:], strict=True))
+    if data.draw(st.booleans(), label="cut last line break"):
+        text = text.rstrip("\r\n")
+    source = CsvSource(write(tmp_path, text, encoding=encoding), delimiter=delimiter)
+    plain = source._count_plain_lines()
+    assert plain == (len(_rows_or_none(source)) or None)
+    if plain is not None:
+        assert source.check() == plain
+
+
+def _rows_or_none(source: CsvSource) -> list[SourceRow]:
+    try:
+        return list(source.rows())
+    except SourceError:  # no data rows
+        return []
+
+
+def test_files_the_line_count_leaves_to_the_reader(tmp_path: Path) -> None:
+    for text in ['Namn;Ort\n"A; AB";Malmö\n', "Namn;Ort\rA;B\r", "Namn;Ort\n\n;;\n"]:
+        source = CsvSource(write(tmp_path, text), delimiter=";")
+        assert source._count_plain_lines() is None
+
+
 def _starts_as_utf8(raw: bytes) -> bool:
     try:
         raw.decode("utf-8")

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Connection, Integer, String, Uuid, column, inspect, select, table
 
 from jobs import run_rows
-from registry.db import _config, upgrade
+from registry.db import HEAD, _config, is_current, upgrade
 from registry.tables import metadata
 
 
@@ -23,6 +23,12 @@ async def test_migrated_schema_matches_the_declared_tables(engine: Any) -> None:
         assert await conn.run_sync(_differences) == []
 
 
+def test_the_head_every_command_checks_for_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(_config()).get_current_head() == HEAD
+
+
 def _foreign_keys_of_import_rows(connection: Connection) -> list[Any]:
     return inspect(connection).get_foreign_keys("import_rows")
 
@@ -34,9 +40,11 @@ async def _downgrade(engine: Any, revision: str) -> None:
 
 async def test_migrations_step_down_and_up_again(engine: Any) -> None:
     await _downgrade(engine, "0004")
+    assert not await is_current(engine)
     async with engine.connect() as conn:
         assert [fk["referred_table"] for fk in await conn.run_sync(_foreign_keys_of_import_rows)] == ["import_runs"]
     await upgrade(engine)
+    assert await is_current(engine)
     async with engine.connect() as conn:
         assert "import_rows" not in await conn.run_sync(lambda c: inspect(c).get_table_names())
         assert await conn.run_sync(_differences) == []
