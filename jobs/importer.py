@@ -58,6 +58,8 @@ class Importer:
         self.progress = progress
         self.vat = vat
         self.counts = Counts()
+        # Until a row meets an org number the registry has, write as if none existed (see bulk.write).
+        self.seen_existing = False
 
     async def execute(self, inp: Input) -> None:
         async with self.engine.connect() as conn:
@@ -116,8 +118,9 @@ class Importer:
         requests = [(batch_key(self.run_id, b.index), b.request) for b in group]
         async with self.engine.begin() as conn:
             # The group's batches are separate bulk-create requests (each its own key and response), sent together.
-            results = await write(conn, company_id, kind, requests, dry_run=dry_run)
+            results = await write(conn, company_id, kind, requests, dry_run=dry_run, optimistic=not self.seen_existing)
             for batch, result in zip(group, results, strict=True):
+                self.seen_existing = self.seen_existing or bool(result.duplicates)
                 if result.as_planned and not batch.changed:
                     stored.append(batch.rows)
                 else:

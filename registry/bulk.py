@@ -91,9 +91,12 @@ async def write(
     *,
     dry_run: bool = False,
     now: datetime | None = None,
+    optimistic: bool = False,
 ) -> list[Result]:
     """Requests planned already (`registry.plan.prepare`, e.g. by a reading process), each with its
-    idempotency key: as `bulk_create_many` from there on."""
+    idempotency key: as `bulk_create_many` from there on. `optimistic`: the caller expects the rows' org
+    numbers to be new (an import that has met none in the registry yet); the outcome is the same either way,
+    only its cost differs."""
     keys = [key for key, _ in requests]
     if not all(keys):
         raise BulkCreateError("an idempotency key is required")
@@ -104,7 +107,7 @@ async def write(
             raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {prepared.size}")
     if dry_run:
         return await _dry_run(conn, company_id, kind, [p for _, p in requests])
-    return await _write(conn, company_id, kind, requests, now or datetime.now(UTC))
+    return await _write(conn, company_id, kind, requests, now or datetime.now(UTC), optimistic)
 
 
 async def _dry_run(conn: AsyncConnection, company_id: str, kind: Kind, planned: list[Prepared]) -> list[Result]:
@@ -119,13 +122,21 @@ async def _dry_run(conn: AsyncConnection, company_id: str, kind: Kind, planned: 
 
 
 async def _write(
-    conn: AsyncConnection, company_id: str, kind: Kind, requests: Sequence[tuple[str, Prepared]], stamp: datetime
+    conn: AsyncConnection,
+    company_id: str,
+    kind: Kind,
+    requests: Sequence[tuple[str, Prepared]],
+    stamp: datetime,
+    optimistic: bool,
 ) -> list[Result]:
     db = store(conn)
     claims = [(key, p.digest, p.expected()) for key, p in requests]
     records = [r for _, p in requests for r in p.records]
     owners = [n for n, (_, p) in enumerate(requests, 1) for _ in p.records]
-    claimed, inserted = await db.claim_and_insert(conn, company_id, claims, stamp, PARTY_TABLES[kind], records, owners)
+    table = PARTY_TABLES[kind]
+    claimed, inserted = await db.claim_and_insert(
+        conn, company_id, claims, stamp, table, records, owners, optimistic=optimistic
+    )
     results: list[Result] = []
     new: list[Result] = []
     corrected: dict[str, str] = {}

@@ -28,6 +28,8 @@ async def claim_and_insert(
     table: Table,
     records: Sequence[tuple[Any, ...]],
     owners: Sequence[int],
+    *,
+    optimistic: bool = False,  # (SQLite's ON CONFLICT costs it nothing worth saving)
 ) -> tuple[set[str], set[str]]:
     """Claim idempotency keys ((key, request hash, response to store) each), then insert the records (the
     table's columns in order) of the keys claimed now, skipping those that hit a unique constraint; `owners`

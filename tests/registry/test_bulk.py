@@ -1,6 +1,7 @@
 """bulk_create against real Postgres and SQLite: the seed's partial-success and idempotency rules."""
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,8 +13,9 @@ from registry.bulk import (
     TooManyItems,
     bulk_create,
     bulk_create_many,
+    write,
 )
-from registry.plan import request_hash
+from registry.plan import prepare, request_hash
 from registry.tables import customers, idempotency_keys, suppliers
 
 ACME = {"name": "Acme AB", "customer_type": "swedish_business", "org_number": "556677-8899"}
@@ -162,6 +164,27 @@ async def test_a_batch_of_fifty_is_one_write_statement_on_postgres(engine: Any) 
     # Postgres claims the key (with the response of a batch whose rows all go in) and inserts the items in one
     # statement; SQLite claims, then inserts.
     assert len(writes) == (1 if engine.dialect.name == "postgresql" else 2), writes
+
+
+async def test_an_optimistic_write_meets_existing_org_numbers_as_a_careful_one(engine: Any) -> None:
+    """Written as if every org number were new, a batch with an existing one is undone and written again the
+    careful way, in the same transaction: the same outcome."""
+    await create(engine, [ACME], key="earlier")
+    items = [FOO, {**ACME, "name": "Acme again"}, {"name": "Ny Kund AS", "country": "NO"}]
+    responses = []
+    for key, optimistic in (("careful", False), ("optimistic", True)):
+        async with engine.begin() as conn:
+            requests = [(key, prepare("customers", "c1", items, datetime.now(UTC)))]
+            (result,) = await write(conn, "c1", "customers", requests, optimistic=optimistic)
+            responses.append(strip_ids(result.response()))
+            await conn.execute(select(1))  # the transaction goes on after the undone statement
+    assert responses[0] == responses[1]
+    assert [r["ok"] for r in responses[1]["results"]] == [True, False, True]
+    assert await count(engine, customers) == 5  # Acme, and Foo and Ny Kund twice (two keys)
+    async with engine.begin() as conn:
+        fresh = [("new", prepare("customers", "c1", [{"name": "Helt Ny AB", "country": "SE"}], datetime.now(UTC)))]
+        (result,) = await write(conn, "c1", "customers", fresh, optimistic=True)
+    assert result.as_planned and await count(engine, customers) == 6
 
 
 def strip_ids(response: dict[str, Any]) -> dict[str, Any]:
