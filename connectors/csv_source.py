@@ -22,6 +22,7 @@ import csv
 import io
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Final, NamedTuple
 
 __all__ = [
@@ -48,6 +49,10 @@ _FALLBACK_ERRORS: Final = "rostersync-cp1252-latin1"
 _CONTROL_CHARS: Final = tuple(chr(c) for c in (*range(1, 9), 0x0B, *range(0x0E, 0x1A), *range(0x1B, 0x20)))
 _SPREADSHEET_TRIGGERS: Final = frozenset("=+-@\t\r")
 _ASCII_BYTES: Final = bytes(range(128))
+# Encodings in which a line break is the byte 0x0A and that byte is nothing else.
+_LINE_BYTE_ENCODINGS: Final = frozenset(
+    {"utf-8", "utf-8-sig", "ascii", *(f"cp125{i}" for i in range(9)), *(f"iso8859-{i}" for i in range(1, 17))}
+)
 _MALFORMED_QUOTES: Final = 'malformed quoting: text after a closing quote (write "" for a quote inside a quoted value)'
 
 
@@ -187,6 +192,7 @@ class CsvSource:
     headers: tuple[str, ...]
     header_line: int
     _header_end: int  # csv line_num after the header record
+    plain: _PlainLayout | None = None  # set by check() for a file without quote characters
 
     def __init__(
         self,
@@ -402,53 +408,74 @@ class CsvSource:
             seen[name] = i
         self.headers = tuple(names)
 
-    def check(self) -> int:
+    def check(self, slot_rows: int = 400) -> int:
         """Read the whole file once (streaming); raise SourceError on anything structural.
 
-        Returns the number of data rows (including rows that carry a row-level error).
+        Returns the number of data rows (including rows that carry a row-level error). A file without quote
+        characters is plain: every line is one record, so it is checked and later read line by line, faster
+        than by the csv reader and with the same records; where every `slot_rows`-th record starts is noted
+        then, so that a slot of records can be read without the lines before it (`rows(slot=...)`).
         """
-        count = self._count_plain_lines()
-        return count if count is not None else sum(1 for _ in self.rows())
+        starts = self._plain_starts(slot_rows)
+        if starts is not None:
+            self.plain = _PlainLayout(slot_rows, starts)
+            return starts[-1][2]
+        return sum(1 for _ in self.rows())
 
-    def _count_plain_lines(self) -> int | None:
-        """The data rows of a file without quote characters, counted line by line: there every line is one
-        record, and nothing structural can go wrong that the decoder does not see. A fifth of the csv reader's
-        time. None when only the reader can tell: quotes, a lone CR, a NUL, a very long line, UTF-16, bytes
-        that do not decode, no data rows (it then also names the problem)."""
-        if self.encoding.startswith("utf-16"):
+    def _plain_starts(self, slot_rows: int) -> list[tuple[int, int, int]] | None:
+        """For a plain file: (byte offset, line, records before it) of every `slot_rows`-th record's line, and
+        last the end of the file. None when only the csv reader can tell: quotes, a lone CR, a NUL, a very
+        long line, an encoding in which a line break is not the byte 0x0A, bytes that do not decode, no data
+        rows (the reader also names the problem)."""
+        if codecs.lookup(self.encoding).name not in _LINE_BYTE_ENCODINGS:
             return None
         decoder = codecs.getincrementaldecoder(self.encoding)(self._errors)
-        d = self.delimiter
-        count, line, tail = 0, 0, ""
+        d = self.delimiter.encode("ascii")
+        starts: list[tuple[int, int, int]] = []
+        count, line, offset, tail = 0, 0, 0, b""
         with open(self.path, "rb") as f:
             while True:
                 chunk = f.read(_READ_BUFFER)
                 try:
-                    text = tail + decoder.decode(chunk, final=not chunk)
+                    decoder.decode(chunk, final=not chunk)
                 except UnicodeDecodeError:
                     return None
-                if '"' in text or "\x00" in text:
+                data = tail + chunk
+                if b'"' in data or b"\x00" in data:
                     return None
-                lines = text.split("\n")
-                tail = lines.pop() if chunk else ""
+                lines = data.split(b"\n")
+                tail = lines.pop() if chunk else b""
                 if len(tail) > MAX_VALUE_CHARS:
                     return None
-                for text_line in lines:
+                for raw in lines:
                     line += 1
+                    at, offset = offset, offset + len(raw) + 1
                     if line <= self._header_end:
                         continue
-                    if text_line.endswith("\r"):
-                        text_line = text_line[:-1]
-                    if "\r" in text_line or len(text_line) > MAX_VALUE_CHARS:
+                    if raw.endswith(b"\r"):
+                        raw = raw[:-1]
+                    if b"\r" in raw or len(raw) > MAX_VALUE_CHARS:
                         return None
-                    # As rows() skips: every cell empty, or one cell of only whitespace.
-                    if text_line.strip(d) and not (d not in text_line and text_line.isspace()):
+                    if _is_record(raw, d, self.encoding, self._errors):
+                        if count % slot_rows == 0:
+                            starts.append((at, line, count))
                         count += 1
                 if not chunk:
-                    return count or None
+                    break
+        if count == 0:
+            return None
+        starts.append((min(offset, os.path.getsize(self.path)), line, count))  # the last line may have no break
+        return starts
 
-    def rows(self) -> Iterator[SourceRow]:
-        """Stream the data rows.  Blank lines (and lines of only delimiters) are skipped."""
+    def rows(self, slot: int | None = None) -> Iterator[SourceRow]:
+        """Stream the data rows.  Blank lines (and lines of only delimiters) are skipped.
+
+        `slot`: only the records of that slot (see `check`), of a plain file."""
+        if self.plain is not None:
+            yield from self._plain_rows(slot)
+            return
+        if slot is not None:
+            raise ValueError("only a plain file is read by slots")
         n = len(self.headers)
         pad = ("",) * n
         header_end = self._header_end
@@ -470,32 +497,11 @@ class CsvSource:
                 last = reader.line_num
                 while True:
                     try:
-                        # Hot loop: no per-cell Python work beyond what csv does.
                         for rec in reader:
-                            k = len(rec)
-                            if k == n:
-                                if rec[0] or any(rec):
-                                    count += 1
-                                    yield SourceRow(last + 1, tuple(rec))
-                            elif k < n:
-                                if any(rec) and not (k == 1 and rec[0].isspace()):
-                                    count += 1
-                                    yield SourceRow(last + 1, (*rec, *pad[k:]))
-                            elif not any(rec[n:]):  # trailing delimiters only
-                                if any(rec):
-                                    count += 1
-                                    yield SourceRow(last + 1, tuple(rec[:n]))
-                            else:
-                                used = k
-                                while not rec[used - 1]:
-                                    used -= 1
+                            row = _shaped(rec, n, pad, last + 1)
+                            if row is not None:
                                 count += 1
-                                # Every value is kept: the report shows the line as it was.
-                                yield SourceRow(
-                                    last + 1,
-                                    tuple(rec[:used]),
-                                    f"the line has {used} values but the header has {n} columns",
-                                )
+                                yield row
                             last = reader.line_num
                         break
                     except csv.Error as exc:
@@ -516,6 +522,39 @@ class CsvSource:
                     shadow.close()
         if count == 0:
             raise SourceError(self.path, "there are no data rows after the header", self.header_line)
+
+    def _plain_rows(self, slot: int | None) -> Iterator[SourceRow]:
+        """The records of a plain file, from its lines; a slot's only when given."""
+        assert self.plain is not None
+        starts = self.plain.starts
+        offset, line, _ = starts[0 if slot is None else slot]
+        stop = starts[-1 if slot is None else slot + 1][0]
+        n, d = len(self.headers), self.delimiter
+        pad = ("",) * n
+        # Records start after the header: the head's BOM never reaches them.
+        encoding = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        tail = b""
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            while offset < stop:
+                data = f.read(min(_READ_BUFFER, stop - offset))
+                if not data:
+                    raise SourceError(self.path, "the file was cut short while it was read; start a new import")
+                offset += len(data)
+                data = tail + data
+                if offset < stop:  # whole lines only: the rest waits for the next read
+                    cut = data.rfind(b"\n") + 1
+                    data, tail = data[:cut], data[cut:]
+                    if not data:
+                        continue
+                text = data.decode(encoding, self._errors)
+                if '"' in text or "\x00" in text:
+                    raise SourceError(self.path, "the file changed while it was read; start a new import")
+                for raw in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+                    row = _shaped(raw[:-1].split(d) if raw.endswith("\r") else raw.split(d), n, pad, line)
+                    if row is not None:
+                        yield row
+                    line += 1
 
     # -- error-path helpers (never on the hot path) ------------------------------------------------
 
@@ -568,6 +607,40 @@ class CsvSource:
     def _first_decode_error(self) -> tuple[int | None, UnicodeDecodeError | None]:
         line, err = self._scan(None)
         return (line, err) if err is not None else (None, None)
+
+
+def _shaped(rec: list[str], n: int, pad: tuple[str, ...], line: int) -> SourceRow | None:
+    """A record as a row of the header's width (padded), or with every value it has and an error when it has
+    more; None for a blank record: every cell empty, or one cell of only whitespace."""
+    k = len(rec)
+    if k == n:
+        return SourceRow(line, tuple(rec)) if rec[0] or any(rec) else None
+    if k < n:
+        return SourceRow(line, (*rec, *pad[k:])) if any(rec) and not (k == 1 and rec[0].isspace()) else None
+    if not any(rec[n:]):  # trailing delimiters only
+        return SourceRow(line, tuple(rec[:n])) if any(rec) else None
+    used = k
+    while not rec[used - 1]:
+        used -= 1
+    # Every value is kept: the report shows the line as it was.
+    return SourceRow(line, tuple(rec[:used]), f"the line has {used} values but the header has {n} columns")
+
+
+def _is_record(line: bytes, delimiter: bytes, encoding: str, errors: str) -> bool:
+    """Whether a line of a plain file is a record, as `_shaped` decides (without making the row)."""
+    return bool(line.strip(delimiter)) and (delimiter in line or not line.decode(encoding, errors).isspace())
+
+
+@dataclass(frozen=True)
+class _PlainLayout:
+    """Where a plain file's slots of records start: (byte offset, line, records before), and last its end."""
+
+    slot_rows: int
+    starts: list[tuple[int, int, int]]
+
+    @property
+    def slots(self) -> int:
+        return len(self.starts) - 1
 
 
 class _LineShadow:

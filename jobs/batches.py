@@ -99,10 +99,11 @@ class Batcher:
         return batch
 
 
-def batches(items: Iterable[Item | None], kind: Kind, company_id: str) -> Iterator[Batch]:
-    """The items' batches; an item given as None is another reader's, and its batch is not made here."""
+def batches(items: Iterable[Item | None], kind: Kind, company_id: str, start: int = 0) -> Iterator[Batch]:
+    """The batches of items from position `start` on; an item given as None is another reader's, and its
+    batch is not made here."""
     batcher = Batcher(kind, company_id)
-    for position, item in enumerate(items):
+    for position, item in enumerate(items, start):
         if item is not None and (full := batcher.add(position, item)) is not None:
             yield full
     if (rest := batcher.rest()) is not None:

@@ -1,11 +1,12 @@
 """Reading and validating a file in child processes while this process writes.
 
 Reading, mapping and validating a row costs more Python time than writing it, so forked children do it, each
-a share of the batches: the input is cut into slots of `BATCHES_PER_SLOT` batches, and child k of n validates
-slots k, k+n, k+2n, ... (every child reads the whole file, which is cheap next to validating it, so each knows
-every row's position and line). This process takes the slots back in order, so the batches arrive exactly
-as one in-process reader makes them; the in-file duplicate rule is applied here, in that order. Each pipe's
-buffer bounds what its child reads ahead, and memory with it.
+a share of the batches: the input is cut into slots of SLOT_ROWS items, and child k of n takes slots k, k+n,
+k+2n, ... A file whose slots can be read on their own (a plain file, where the check noted where each slot
+starts) is read by each child only where its slots are; otherwise every child reads the whole file, which is
+cheap next to validating it, and maps and validates only its own slots. This process takes the slots back in
+order, so the batches arrive exactly as one in-process reader makes them; the in-file duplicate rule is
+applied here, in that order. Each pipe's buffer bounds what its child reads ahead, and memory with it.
 """
 
 import asyncio
@@ -22,12 +23,12 @@ from typing import Any
 from connectors.csv_source import SourceError
 from jobs.batches import Batch, Entry, batches
 from jobs.run_rows import BatchRows, Counts
-from jobs.sources import LocalInput
+from jobs.sources import SLOT_ROWS, LocalInput
 from registry.bulk import MAX_ITEMS
 from registry.fields import Kind
 from registry.plan import Prepared
 
-BATCHES_PER_SLOT = 8
+BATCHES_PER_SLOT = SLOT_ROWS // MAX_ITEMS
 _HEADER = struct.Struct("!I")  # each message: its length, then a pickle
 _END = b""
 
@@ -62,12 +63,14 @@ async def read_in_children(
             streams.append(stream)
             transports.append(transport)
         slot = 0
-        while (data := await _receive(streams[slot % readers])) != _END:
-            message = pickle.loads(data)  # noqa: S301 - our own child process wrote it
-            if isinstance(message, BaseException):
-                raise message
-            for batch in _unpacked(message):
+        while (batches_of_slot := await _next_slot(streams[slot % readers])) is not None:
+            for batch in batches_of_slot:
                 yield batch
+            if len(batches_of_slot) < BATCHES_PER_SLOT or len(batches_of_slot[-1].entries) < MAX_ITEMS:
+                # A short slot is its reader's last: the end of the input, or the error that stopped it.
+                if await _next_slot(streams[slot % readers]) is not None:
+                    raise ReaderCrashed("a reading process went on after a short slot")
+                return
             slot += 1
     finally:
         for opened in transports:
@@ -86,6 +89,17 @@ async def _reading(fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport
         lambda: asyncio.StreamReaderProtocol(stream), pipe
     )
     return stream, transport
+
+
+async def _next_slot(stream: asyncio.StreamReader) -> list[Batch] | None:
+    """A child's next slot of batches; None at the end; its error raised."""
+    data = await _receive(stream)
+    if data == _END:
+        return None
+    message = pickle.loads(data)  # noqa: S301 - our own child process wrote it
+    if isinstance(message, BaseException):
+        raise message
+    return _unpacked(message)
 
 
 async def _receive(stream: asyncio.StreamReader) -> bytes:
@@ -118,11 +132,19 @@ def _read(
 
     try:
         try:
-            for batch in batches(inp.iter_items(mine), kind, company_id):
-                slot.append(batch)
-                if len(slot) == BATCHES_PER_SLOT:
+            if (slots := inp.slots()) is not None:
+                # Each slot is read on its own: this process reads only its share of the file.
+                for number in range(k, slots, n):
+                    for batch in batches(inp.iter_items(slot=number), kind, company_id, number * SLOT_ROWS):
+                        slot.append(batch)
                     send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
                     slot = []
+            else:
+                for batch in batches(inp.iter_items(mine), kind, company_id):
+                    slot.append(batch)
+                    if len(slot) == BATCHES_PER_SLOT:
+                        send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
+                        slot = []
         except SourceError as exc:
             failure = exc
         except Exception:  # reported to the parent, which decides

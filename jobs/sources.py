@@ -35,6 +35,7 @@ class Item(NamedTuple):
 
 
 Wanted = Callable[[int], bool]  # which positions of an input a reader takes
+SLOT_ROWS = 400  # items a reading process takes at a time
 
 
 class Input(Protocol):
@@ -50,10 +51,16 @@ class Input(Protocol):
 
 @runtime_checkable
 class LocalInput(Input, Protocol):
-    """An input read without I/O of the event loop (a file): it can be read in a child process."""
+    """An input read without I/O of the event loop (a file): it can be read in child processes."""
 
-    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
-        """The items in order; where `wanted(position)` is false, None instead (cheaply: not mapped)."""
+    def iter_items(self, wanted: Wanted | None = None, *, slot: int | None = None) -> Iterator[Item | None]:
+        """The items in order; where `wanted(position)` is false, None instead (cheaply: not mapped). With
+        `slot`, only the items at positions SLOT_ROWS·slot to SLOT_ROWS·(slot+1)-1 (see `slots`)."""
+        ...
+
+    def slots(self) -> int | None:
+        """How many slots of SLOT_ROWS items the input has, when one can be read without reading the items
+        before it; else None."""
         ...
 
 
@@ -95,8 +102,11 @@ def _mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[s
 class _FileItems:
     """`items()` for inputs read without I/O of the event loop: the same items as `iter_items()`."""
 
-    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
+    def iter_items(self, wanted: Wanted | None = None, *, slot: int | None = None) -> Iterator[Item | None]:
         raise NotImplementedError
+
+    def slots(self) -> int | None:
+        return None
 
     async def items(self) -> AsyncIterator[Item]:
         for item in self.iter_items():
@@ -129,20 +139,26 @@ class CsvInput(_FileItems):
         report = self.mapping.report_columns
         self._keep = [i for i, h in enumerate(self.source.headers) if h not in report]
         self.headers = [self.source.headers[i] for i in self._keep]
-        self.total = self.source.check() if total is None else total
+        self.total = self.source.check(SLOT_ROWS) if total is None else total
         self.lineage = lineage
         self.warnings = (
             [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
         )
 
-    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
+    def slots(self) -> int | None:
+        # An edited report numbers its rows itself, and a number must not repeat an earlier row's.
+        plain = self.source.plain
+        return plain.slots if plain is not None and "row_number" not in self.mapping.report_columns else None
+
+    def iter_items(self, wanted: Wanted | None = None, *, slot: int | None = None) -> Iterator[Item | None]:
         report = self.mapping.report_columns
         number_at, status_at, entity_at = (report.get(c) for c in ("row_number", "status", "entity_id"))
         keep = self._keep
         strip = len(keep) != len(self.source.headers)
         used: set[int] = set()
         above = self.lineage.highest if self.lineage is not None else 0
-        for position, row in enumerate(self.source.rows()):
+        start = 0 if slot is None else slot * SLOT_ROWS
+        for position, row in enumerate(self.source.rows(slot), start):
             values = row.values
             if number_at is None:
                 row_number = row.line
@@ -281,7 +297,8 @@ class SavedPageInput(_FileItems):
         self.total = len(self.records)
         self.warnings: list[str] = []
 
-    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
+    def iter_items(self, wanted: Wanted | None = None, *, slot: int | None = None) -> Iterator[Item | None]:
+        assert slot is None, "a saved page is read whole"
         for position, record in enumerate(self.records):
             if wanted is None or wanted(position):
                 yield Item(position + 1, dict(record.raw), payload=dict(record.payload))

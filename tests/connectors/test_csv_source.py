@@ -130,11 +130,11 @@ PLAIN_CELLS = st.sampled_from(["", " ", "  ", "\t", "007", "Åsa", "a b", "\xa0"
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_files_without_quotes_are_counted_as_the_reader_counts_them(
+def test_a_file_without_quotes_is_read_line_by_line_as_the_csv_reader_reads_it(
     tmp_path: Path, data: st.DataObject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The check counts quote-free files line by line; it must agree with the csv reader, whatever the lines
-    (blank, whitespace, only delimiters, too many or too few values, CRLF and LF) and wherever its reads end."""
+    """Whatever the lines (blank, whitespace, only delimiters, too many or too few values, CRLF and LF),
+    wherever a read ends and however the file is cut into slots: the same records with the same lines."""
     monkeypatch.setattr("connectors.csv_source._READ_BUFFER", data.draw(st.sampled_from([3, 7, 64, 1 << 20])))
     encoding = data.draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]), label="encoding")
     delimiter = data.draw(st.sampled_from([",", ";", "\t", "|"]), label="delimiter")
@@ -144,11 +144,20 @@ def test_files_without_quotes_are_counted_as_the_reader_counts_them(
     text += "".join(delimiter.join(cells) + end for cells, end in zip(lines, endings[1:], strict=True))
     if data.draw(st.booleans(), label="cut last line break"):
         text = text.rstrip("\r\n")
-    source = CsvSource(write(tmp_path, text, encoding=encoding), delimiter=delimiter)
-    plain = source._count_plain_lines()
-    assert plain == (len(_rows_or_none(source)) or None)
-    if plain is not None:
-        assert source.check() == plain
+    path = write(tmp_path, text, encoding=encoding)
+    by_reader = _rows_or_none(CsvSource(path, delimiter=delimiter))
+
+    source = CsvSource(path, delimiter=delimiter)
+    slot_rows = data.draw(st.integers(1, 5), label="slot rows")
+    if not by_reader:
+        assert source._plain_starts(slot_rows) is None
+        return
+    assert source.check(slot_rows) == len(by_reader)
+    assert source.plain is not None
+    assert list(source.rows()) == by_reader
+    in_slots = [row for slot in range(source.plain.slots) for row in source.rows(slot)]
+    assert in_slots == by_reader
+    assert all(len(list(source.rows(slot))) == slot_rows for slot in range(source.plain.slots - 1))
 
 
 def _rows_or_none(source: CsvSource) -> list[SourceRow]:
@@ -158,10 +167,21 @@ def _rows_or_none(source: CsvSource) -> list[SourceRow]:
         return []
 
 
-def test_files_the_line_count_leaves_to_the_reader(tmp_path: Path) -> None:
+def test_files_only_the_csv_reader_reads(tmp_path: Path) -> None:
     for text in ['Namn;Ort\n"A; AB";Malmö\n', "Namn;Ort\rA;B\r", "Namn;Ort\n\n;;\n"]:
         source = CsvSource(write(tmp_path, text), delimiter=";")
-        assert source._count_plain_lines() is None
+        assert source._plain_starts(400) is None
+    source = CsvSource(write(tmp_path, "Namn;Ort\nA;B\n", encoding="utf-16"), delimiter=";")
+    assert source._plain_starts(400) is None and source.check() == 1 and source.plain is None
+
+
+def test_a_plain_file_changed_after_its_check_stops_the_reading(tmp_path: Path) -> None:
+    path = write(tmp_path, "Namn;Ort\nA;Malmö\nB;Lund\n")
+    source = CsvSource(path)
+    assert source.check() == 2
+    path.write_text('Namn;Ort\n"A";Malmö\nB;Lund\n', encoding="utf-8")
+    with pytest.raises(SourceError, match="changed while it was read"):
+        list(source.rows())
 
 
 def _starts_as_utf8(raw: bytes) -> bool:

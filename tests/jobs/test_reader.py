@@ -17,12 +17,14 @@ from tests.fakes.rows import customer_row, write_csv
 pytestmark = pytest.mark.skipif(not reader.available(), reason="the reading processes need fork")
 
 
-def messy_file(tmp_path: Path, rows: int = 180) -> Path:
+def messy_file(tmp_path: Path, rows: int = 180, quoted: bool = False) -> Path:
     extra = [
         customer_row(3),  # the same org number as line 5 of the file: a duplicate
         ["9001", "Trasig AB", "556677-8898", "", "", "", "", "", "", "Sverige", "30", ""],  # bad checksum
         ["9002", "För många", "", "", "", "", "", "", "", "", "", "", "extra value"],  # too many values
     ]
+    if quoted:  # a value with the delimiter in it: the file is read by the csv reader, not line by line
+        extra[1][6] = "Box 12; Storgatan 1"
     return write_csv(tmp_path / "messy.csv", rows, extra=extra)
 
 
@@ -46,8 +48,10 @@ def readers() -> list[psutil.Process]:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3])
-async def test_the_children_give_exactly_the_in_process_batches(tmp_path: Path, count: int) -> None:
-    path = messy_file(tmp_path, rows=1180)  # three slots and a short one
+@pytest.mark.parametrize("quoted", [False, True])
+async def test_the_children_give_exactly_the_in_process_batches(tmp_path: Path, count: int, quoted: bool) -> None:
+    path = messy_file(tmp_path, rows=1180, quoted=quoted)  # two slots and a short one
+    assert (CsvInput(str(path), "customers").slots() is None) == quoted
     first_lines = FirstLines("customers")
     items = CsvInput(str(path), "customers").iter_items()
     in_process = [first_lines(b) for b in batches(items, "customers", "acme")]
@@ -73,7 +77,7 @@ class Failing:
         self.at = at
         self.warnings: list[str] = []
 
-    def iter_items(self, wanted: Wanted | None = None) -> Iterator[Item | None]:
+    def iter_items(self, wanted: Wanted | None = None, *, slot: int | None = None) -> Iterator[Item | None]:
         for position in range(self.at):
             n = position + 2
             if wanted is None or wanted(position):
@@ -81,6 +85,9 @@ class Failing:
             else:
                 yield None
         raise self.error
+
+    def slots(self) -> None:
+        return None
 
     async def items(self):  # type: ignore[no-untyped-def]  # the protocol's other half, not used here
         raise NotImplementedError
@@ -102,6 +109,23 @@ async def test_an_unexpected_error_in_a_child_is_reported_with_its_traceback() -
     with pytest.raises(reader.ReaderCrashed, match="ZeroDivisionError: boom"):
         async for _ in source:
             pass
+    assert readers() == []
+
+
+async def test_a_file_changed_under_the_children_stops_at_the_slot_it_changed_in(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", 2000)
+    inp = CsvInput(str(path), "customers")
+    assert inp.slots() == 5
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1001] = lines[1001].replace("Kund", '"Kund')  # line 1002, in the third slot
+    path.write_text("".join(lines), encoding="utf-8")
+    seen = []
+    with pytest.raises(SourceError, match="changed while it was read"):
+        async for batch in reader.read_in_children(inp, "customers", "a", 2):
+            seen.append(batch.index)
+    # The first two slots; nothing of the third, where the change is, nor of the fourth, whose reader did not
+    # see the change.
+    assert seen == list(range(16))
     assert readers() == []
 
 
