@@ -114,6 +114,8 @@ def _mask_tail(text: str) -> str:
 def swedish_org_number(value: str) -> str:
     """Swedish organisationsnummer → "NNNNNN-NNNN". Accepts "5560360793", "556036-0793", "16556036-0793"."""
     text = value.strip()
+    if len(text) == 11 and text[6] == "-" and _plain_digits(digits := text[:6] + text[7:], 10) and _luhn_ok(digits):
+        return text  # the usual "NNNNNN-NNNN": stored as it is
     digits = text.translate(_ORG_SEPARATORS)
     if len(digits) == 12 and digits.startswith("16"):
         digits = digits[2:]
