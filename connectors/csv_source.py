@@ -21,8 +21,10 @@ import codecs
 import csv
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import IO, Final, NamedTuple
 
 __all__ = [
@@ -431,6 +433,10 @@ class CsvSource:
             return None
         decoder = codecs.getincrementaldecoder(self.encoding)(self._errors)
         d = self.delimiter.encode("ascii")
+        # Lines that may not be records: without the delimiter (blank, or one cell of whitespace), or only
+        # delimiters. A chunk without any (the header's lines too) is counted by C loops; one with some goes
+        # line by line.
+        maybe_blank = re.compile(rb"\n(?:[^" + re.escape(d) + rb"\n]*|(?:" + re.escape(d) + rb")+\r?)\n")
         starts: list[tuple[int, int, int]] = []
         count, line, offset, tail = 0, 0, 0, b""
         with open(self.path, "rb") as f:
@@ -445,21 +451,30 @@ class CsvSource:
                     return None
                 lines = data.split(b"\n")
                 tail = lines.pop() if chunk else b""
-                if len(tail) > MAX_VALUE_CHARS:
+                body = data[: len(data) - len(tail)]
+                skip = max(0, min(len(lines), self._header_end - line))  # the header's lines
+                mine = lines[skip:]
+                if (
+                    len(tail) > MAX_VALUE_CHARS
+                    or (b"\r" in body and body.count(b"\r") != body.count(b"\r\n"))  # a CR that ends no line
+                    or max(map(len, mine), default=0) > MAX_VALUE_CHARS
+                ):
                     return None
-                for raw in lines:
-                    line += 1
-                    at, offset = offset, offset + len(raw) + 1
-                    if line <= self._header_end:
-                        continue
-                    if raw.endswith(b"\r"):
-                        raw = raw[:-1]
-                    if b"\r" in raw or len(raw) > MAX_VALUE_CHARS:
-                        return None
-                    if _is_record(raw, d, self.encoding, self._errors):
-                        if count % slot_rows == 0:
-                            starts.append((at, line, count))
-                        count += 1
+                ends = list(accumulate(map(len, lines), initial=0))  # line i starts at offset + ends[i] + i
+                if maybe_blank.search(b"\n" + body + (b"" if chunk else b"\n")) is None:
+                    first = count + (-count) % slot_rows
+                    for r in range(first, count + len(mine), slot_rows):
+                        i = skip + r - count
+                        starts.append((offset + ends[i] + i, line + i + 1, r))
+                    count += len(mine)
+                else:
+                    for i, raw in enumerate(mine, skip):
+                        if _is_record(raw.removesuffix(b"\r"), d, self.encoding, self._errors):
+                            if count % slot_rows == 0:
+                                starts.append((offset + ends[i] + i, line + i + 1, count))
+                            count += 1
+                line += len(lines)
+                offset += len(body)
                 if not chunk:
                     break
         if count == 0:
