@@ -29,6 +29,8 @@ from typing import Any, Final
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from connectors.vies_answers import ViesAnswer, ViesError, ViesPermanentError, ViesSkipped, ViesTransientError
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "ViesAnswer",
@@ -65,39 +67,6 @@ _GLOBAL = "*"  # breaker key for VIES as a whole
 _WITHHELD = "---"
 _SEPARATORS = re.compile(r"[\s.\-/]+")
 _NUMBER = re.compile(r"[0-9A-Z+*]+")
-
-
-@dataclass(frozen=True, slots=True)
-class ViesAnswer:
-    """VIES answered. `valid=False` is a result, not an error."""
-
-    vat_number: str  # as checked, with the VIES prefix, e.g. "EL094259216"
-    valid: bool
-    name: str | None  # None when VIES withholds it ("---")
-    address: str | None
-    request_date: datetime | None
-
-
-class ViesError(Exception):
-    """No answer. `code` is VIES's error code or ours (HTTP_503, TIMEOUT, CONNECT, NETWORK, MALFORMED...)."""
-
-    def __init__(self, code: str, message: str = "", *, response: httpx.Response | None = None) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message
-        self.response = response
-
-
-class ViesTransientError(ViesError):
-    """Try again later: VIES or a member state is unavailable or busy, a timeout, a broken connection/body."""
-
-
-class ViesPermanentError(ViesError):
-    """Retrying the same request cannot help (bad input, blocked number or IP, GB numbers, other 4xx)."""
-
-
-class ViesSkipped(ViesTransientError):
-    """Not called at all: the member state (or VIES as a whole) is cooling down after repeated failures."""
 
 
 @dataclass(slots=True)

@@ -16,7 +16,6 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.crm import CONNECTORS
 from jobs.runs import RunError, now, owner_is_dead, parse_run_id
 from registry.tables import connections
 
@@ -61,6 +60,8 @@ async def add(
     every_s: int,
     options: dict[str, Any] | None = None,
 ) -> uuid.UUID:
+    from connectors.crm import CONNECTORS  # the HTTP clients: only when a connection is added
+
     if connector not in CONNECTORS:
         raise RunError(f"unknown connector {connector!r}: use one of {', '.join(sorted(CONNECTORS))}")
     connection_id = uuid.uuid4()

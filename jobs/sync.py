@@ -13,9 +13,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import and_, delete, exists, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,6 +28,9 @@ from registry.bulk import MAX_ITEMS, bulk_create, store
 from registry.fields import Kind
 from registry.items import Rejected, Valid, duplicate_error, needs_vies, validate
 from registry.tables import PARTY_TABLES, external_refs, import_runs, vat_checks
+
+if TYPE_CHECKING:
+    import httpx
 
 # Records changed in the same second as the last sync's start (or while it paged) are read again.
 OVERLAP = timedelta(minutes=5)
@@ -301,7 +303,7 @@ async def sync(
     engine: AsyncEngine,
     connection_id: uuid.UUID | str,
     *,
-    http: httpx.AsyncClient,
+    http: "httpx.AsyncClient",
     vat: VatChecker | None = None,
     full: bool = False,
     lease_s: float = 60.0,

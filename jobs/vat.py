@@ -12,14 +12,17 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from connectors.vies import ViesAnswer, ViesClient, ViesError
+from connectors.vies_answers import ViesAnswer, ViesError
 from registry.tables import customers, vat_checks, vies_results
+
+if TYPE_CHECKING:
+    from connectors.vies import ViesClient
 
 # After the check at commit: about 1 min, 5 min, 30 min, 2 h, 6 h, then daily, for 7 days.
 SCHEDULE = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6))
@@ -55,7 +58,7 @@ class VatChecker:
     def __init__(
         self,
         engine: AsyncEngine,
-        client: ViesClient | None,
+        client: "ViesClient | None",
         *,
         cache_ttl: timedelta = timedelta(hours=24),
         max_outstanding: int = 2000,

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs import imports, runs, sync
+from jobs import imports, runs
 from jobs.report import write_report
 from jobs.sources import Input
 from registry.db import upgrade
@@ -179,7 +179,9 @@ def reimport(
                 raise runs.RunError(
                     "a sync run is reimported from the records it stored: no --file, --mapping or --queue"
                 )
-            return runs.summary(await sync.reimport(engine, run_id, failed_only=failed_only))
+            from jobs.sync import reimport as reimport_sync  # the CRM connectors, only when a sync run needs them
+
+            return runs.summary(await reimport_sync(engine, run_id, failed_only=failed_only))
         new_id, opened = await imports.start_reimport(
             engine,
             run_id,

@@ -2,11 +2,10 @@
 
 from typing import Annotated, Any
 
-import httpx
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs import connections, runs, sync
+from jobs import connections, runs
 from worker import console
 from worker.cli import Company, Json, app, run_async, settings
 from worker.wiring import vat_checker
@@ -100,8 +99,12 @@ def sync_(
 
             queued = await enqueue_sync(config, row["id"], full=full)
             return {"connection_id": str(row["id"]), "status": "queued" if queued else "already queued"}
+        import httpx  # here: every other command starts without an HTTP stack
+
+        from jobs.sync import sync
+
         async with vat_checker(config, engine) as vat, httpx.AsyncClient(timeout=60) as http:
-            return await sync.sync(engine, row["id"], http=http, vat=vat, full=full)
+            return await sync(engine, row["id"], http=http, vat=vat, full=full)
 
     result = run_async(work)
     if as_json:

@@ -3,14 +3,16 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.vies import ViesClient
 from jobs.vat import VatChecker
 from registry.db import create_engine, is_current, upgrade
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.vies import ViesClient
 
 
 class NotMigrated(Exception):
@@ -34,11 +36,16 @@ async def ready_engine(settings: Settings) -> AsyncEngine:
 
 
 @asynccontextmanager
-async def vies_client(settings: Settings) -> AsyncIterator[ViesClient | None]:
-    """One VIES client per process: it holds the concurrency limits and the breakers. None when switched off."""
+async def vies_client(settings: Settings) -> AsyncIterator["ViesClient | None"]:
+    """One VIES client per process: it holds the concurrency limits and the breakers. None when switched off
+    (then no HTTP stack is even imported)."""
     if not settings.vies_enabled:
         yield None
         return
+    import httpx
+
+    from connectors.vies import ViesClient
+
     async with httpx.AsyncClient(timeout=settings.vies_timeout_s) as http:
         yield ViesClient(
             http,
@@ -51,7 +58,7 @@ async def vies_client(settings: Settings) -> AsyncIterator[ViesClient | None]:
         )
 
 
-def checker(settings: Settings, engine: AsyncEngine, client: ViesClient | None) -> VatChecker:
+def checker(settings: Settings, engine: AsyncEngine, client: "ViesClient | None") -> VatChecker:
     """A VAT checker for one job (what it remembers ends with the job); with VIES off it leaves checks pending."""
     return VatChecker(engine, client, cache_ttl=timedelta(seconds=settings.vies_cache_ttl_s))
 
