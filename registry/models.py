@@ -28,7 +28,7 @@ from registry.countries import EU_MEMBER_STATES, ISO_ALPHA2, country_code
 from registry.errors import FieldWarning
 from registry.fields import CUSTOMER_FIELDS, CUSTOMER_TYPES, SUPPLIER_FIELDS, SUPPLIER_TYPES
 
-__all__ = ["CustomerCreate", "SupplierCreate", "field_errors"]
+__all__ = ["CleanPayload", "CustomerCreate", "SupplierCreate", "field_errors"]
 
 _VALUE_ERROR_PREFIX: Final = "Value error, "
 _T = TypeVar("_T")
@@ -63,6 +63,11 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
             message = message[len(_VALUE_ERROR_PREFIX) :]
         result.setdefault(field, message)
     return result
+
+
+class CleanPayload(dict[str, Any]):
+    """A payload cleaned already as the models clean their input: every value a non-empty stripped string.
+    A file's rows come this way (`connectors.headers.row_payload`), and their cleaning is not done twice."""
 
 
 # --- Field-level rules --------------------------------------------------------------------------------------
@@ -271,18 +276,21 @@ class _PartyCreate(BaseModel):
     def _clean_input(cls, data: Any) -> Any:
         """Strip text; drop blank, None and NaN (pandas) values so they take the default None (a blank name
         reads "Field required"); name from first/last name when name is blank."""
-        if data.__class__ is not dict:
-            if not isinstance(data, Mapping):
-                return data
-            data = dict(data)
-        cleaned: dict[str, Any] = {}
-        for key, value in data.items():
-            if value.__class__ is str:
-                value = value.strip()
-                if value:
+        if data.__class__ is CleanPayload:
+            cleaned: dict[str, Any] = data
+        else:
+            if data.__class__ is not dict:
+                if not isinstance(data, Mapping):
+                    return data
+                data = dict(data)
+            cleaned = {}
+            for key, value in data.items():
+                if value.__class__ is str:
+                    value = value.strip()
+                    if value:
+                        cleaned[key] = value
+                elif value is not None and not (value.__class__ is float and value != value):
                     cleaned[key] = value
-            elif value is not None and not (value.__class__ is float and value != value):
-                cleaned[key] = value
         cleaned.pop("warnings", None)  # output only: a "warnings" column in a file is not ours to trust
         if cleaned.get("name") is None:
             parts = [cleaned.get("first_name"), cleaned.get("last_name")]

@@ -21,6 +21,7 @@ from connectors.headers import (
     valid_targets,
 )
 from registry.fields import HINT_FIELDS, Kind, payload_fields
+from registry.models import CleanPayload
 
 
 def mapped(headers: list[str], kind: Kind = "customers") -> dict[str, str]:
@@ -257,7 +258,7 @@ def test_faktoora_customers() -> None:
     person = ["false", "", "Max", "Mustermann", "Weg 2", "01067", "Dresden", "DE", "", "", "004", "", "", ""]
     payload = row_payload(person, mapping)
     assert payload["is_person"] == "true"
-    assert (payload["name"], payload["first_name"], payload["last_name"]) == (None, "Max", "Mustermann")
+    assert ("name" in payload, payload["first_name"], payload["last_name"]) == (False, "Max", "Mustermann")
 
 
 def test_lemonsoft_customers() -> None:
@@ -276,7 +277,7 @@ def test_lemonsoft_customers() -> None:
     payload = row_payload(row, mapping)
     assert payload["name"] == "Oy Pitkä Nimi Ab"
     assert payload["customer_number"] == "0042"
-    assert payload["address_line2"] is None
+    assert "address_line2" not in payload  # blank fields are left out
     assert mapped(headers, "suppliers")["number"] == "supplier_number"
 
 
@@ -379,14 +380,12 @@ def test_mapping_file_round_trip_with_build_mapping(tmp_path: Path) -> None:
 # -- row_payload ------------------------------------------------------------------------------------
 
 
-def test_payload_blank_is_none_and_values_are_kept_exactly() -> None:
+def test_payload_values_are_stripped_and_blanks_left_out() -> None:
     mapping = build_mapping(["Namn", "Org.nr", "Ort", "Postnr"], "customers")
-    assert row_payload(["  Acme AB ", "", "   ", "007"], mapping) == {
-        "name": "  Acme AB ",
-        "org_number": None,
-        "city": None,
-        "postal_code": "007",
-    }
+    payload = row_payload(["  Acme AB ", "", "   ", "007"], mapping)
+    assert payload == {"name": "Acme AB", "postal_code": "007"}
+    assert isinstance(payload, CleanPayload)  # the models skip cleaning it again
+    assert row_payload(["", " ", "\t", ""], mapping) == {}
 
 
 def test_payload_first_non_blank_and_joined_fields() -> None:
@@ -397,12 +396,8 @@ def test_payload_first_non_blank_and_joined_fields() -> None:
         "phone": "070-123",
         "notes": "a\nb",
     }
-    assert row_payload(["Acme", "08-1", "070-123", " ", "", ""], mapping) == {
-        "name": "Acme",
-        "phone": "08-1",
-        "notes": None,
-    }
-    assert row_payload(["", "", "", "", "", ""], mapping)["name"] is None
+    assert row_payload(["Acme", "08-1", "070-123", " ", "", ""], mapping) == {"name": "Acme", "phone": "08-1"}
+    assert row_payload(["", "", "", "", "", ""], mapping) == {}
 
 
 @pytest.mark.parametrize(
@@ -412,7 +407,8 @@ def test_payload_first_non_blank_and_joined_fields() -> None:
 )  # fmt: skip
 def test_is_company_becomes_inverted_is_person(value: str, is_person: str | None) -> None:
     mapping = build_mapping(["name", "isCompany"], "customers")
-    assert row_payload(["x", value], mapping) == {"name": "x", "is_person": is_person}
+    expected = {"name": "x"} if is_person is None else {"name": "x", "is_person": is_person}
+    assert row_payload(["x", value], mapping) == expected
 
 
 def test_is_person_column_wins_when_first() -> None:
@@ -423,7 +419,7 @@ def test_is_person_column_wins_when_first() -> None:
 
 def test_payload_unescapes_report_cells_and_pads_short_rows() -> None:
     mapping = build_mapping(["Namn", "Telefon", "Ort"], "customers")
-    assert row_payload(["'=cmd", "'+46 70 1"], mapping) == {"name": "=cmd", "phone": "+46 70 1", "city": None}
+    assert row_payload(["'=cmd", "'+46 70 1"], mapping) == {"name": "=cmd", "phone": "+46 70 1"}
 
 
 def test_header_mapping_can_be_built_directly() -> None:
@@ -435,5 +431,5 @@ def test_header_mapping_can_be_built_directly() -> None:
 def test_payload_round_trips_escaped_values(values: list[str]) -> None:
     mapping = build_mapping(["Namn", "Telefon", "Ort", "Land"], "customers")
     payload = row_payload([escape_cell(v) for v in values], mapping)
-    expected = [None if not v or v.isspace() else v for v in values]
-    assert [payload["name"], payload["phone"], payload["city"], payload["country"]] == expected
+    expected = [v.strip() or None for v in values]
+    assert [payload.get(f) for f in ("name", "phone", "city", "country")] == expected
