@@ -18,6 +18,7 @@ import struct
 import traceback
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import fields
+from functools import partial
 from typing import Any
 
 from connectors.csv_source import SourceError
@@ -166,17 +167,17 @@ def _read(
 # Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple and dataclass,
 # which cost more than all the rest of the pickling; tuple.__new__ rebuilds them without a Python call.
 _Packed = list[tuple[Any, ...]]
-_new = tuple.__new__
+_entry = partial(tuple.__new__, Entry)
 
 
 def _packed(group: Sequence[Batch]) -> _Packed:
-    return [(b.index, [tuple(e) for e in b.entries], _plain(b.request), _plain(b.rows), _plain(b.rows.counts))
+    return [(b.index, list(map(tuple, b.entries)), _plain(b.request), _plain(b.rows), _plain(b.rows.counts))
             for b in group]  # fmt: skip
 
 
 def _unpacked(message: _Packed) -> list[Batch]:
     return [
-        Batch(index, [_new(Entry, e) for e in entries], Prepared(*request), _rows(rows, counts))
+        Batch(index, list(map(_entry, entries)), Prepared(*request), _rows(rows, counts))
         for index, entries, request, rows, counts in message
     ]  # fmt: skip
 

@@ -9,6 +9,7 @@ ValidationError into {field: message}. Problems that do not stop a row end up in
 
 import re
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Annotated, Any, Final, Self, TypeVar
 
 from pydantic import (
@@ -63,6 +64,10 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
             message = message[len(_VALUE_ERROR_PREFIX) :]
         result.setdefault(field, message)
     return result
+
+
+_CUSTOMER_VALUES: Final = itemgetter(*CUSTOMER_FIELDS)
+_SUPPLIER_VALUES: Final = itemgetter(*SUPPLIER_FIELDS)
 
 
 class CleanPayload(dict[str, Any]):
@@ -328,8 +333,8 @@ class CustomerCreate(_PartyCreate):
 
     def db_values(self) -> dict[str, Any]:
         """The storable columns: exactly `CUSTOMER_FIELDS`, in that order."""
-        values = self.__dict__  # where pydantic (and `_store`) keep field values; a third cheaper than getattr
-        return {name: values[name] for name in CUSTOMER_FIELDS}
+        # __dict__ is where pydantic (and `_store`) keep field values; zip and itemgetter make the dict in C.
+        return dict(zip(CUSTOMER_FIELDS, _CUSTOMER_VALUES(self.__dict__), strict=True))
 
 
 class SupplierCreate(_PartyCreate):
@@ -377,5 +382,4 @@ class SupplierCreate(_PartyCreate):
 
     def db_values(self) -> dict[str, Any]:
         """The storable columns: exactly `SUPPLIER_FIELDS`, in that order."""
-        values = self.__dict__
-        return {name: values[name] for name in SUPPLIER_FIELDS}
+        return dict(zip(SUPPLIER_FIELDS, _SUPPLIER_VALUES(self.__dict__), strict=True))

@@ -56,11 +56,13 @@ def request_hash(checked: Sequence[dict[str, Any] | Valid | Rejected]) -> str:
     # A valid item's values (str/int/bool/None) in their fixed field order, without the field names. marshal's
     # version 2 writes values only (no references, no interning), so equal values give equal bytes in any
     # process; it is frozen, and faster than repr or json on the import's hot path.
-    plain = [
-        {"rejected": c.error} if isinstance(c, Rejected) else tuple((c.values if isinstance(c, Valid) else c).values())
-        for c in checked
-    ]
-    return hashlib.sha256(marshal.dumps(plain, 2)).hexdigest()
+    return _digest([c if isinstance(c, Rejected) else tuple((c.values if isinstance(c, Valid) else c).values())
+                    for c in checked])  # fmt: skip
+
+
+def _digest(plain: Sequence[tuple[Any, ...] | Rejected]) -> str:
+    items = [{"rejected": c.error} if isinstance(c, Rejected) else c for c in plain]
+    return hashlib.sha256(marshal.dumps(items, 2)).hexdigest()
 
 
 @dataclass(slots=True)
@@ -97,8 +99,10 @@ class Prepared:
 
 def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: datetime) -> Prepared:
     checked = [i if isinstance(i, Valid | Rejected) else validate(kind, i) for i in items]
-    prepared = Prepared(kind, request_hash(checked), len(checked), [], [], {}, {}, [])
     fields, record = _FIELDS[kind], _RECORD[kind]
+    # Each valid item's values in field order (a tuple): what the fingerprint covers, and what its row holds.
+    plain: list[tuple[Any, ...] | Rejected] = [c if isinstance(c, Rejected) else fields(c.values) for c in checked]
+    prepared = Prepared(kind, _digest(plain), len(checked), [], [], {}, {}, [])
     ids = iter(new_ids(len(checked)))
     first_index_of_org: dict[str, int] = {}
     for index, item in enumerate(checked):
@@ -117,7 +121,11 @@ def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: dateti
         if kind == "customers" and needs_vies(values):
             status = "pending"
             prepared.pending.append(index)
-        prepared.records.append(record((next(ids), company_id, stamp + _APART[index], status, *fields(values), *_TAIL)))
+        values_in_order = plain[index]
+        assert not isinstance(values_in_order, Rejected)
+        prepared.records.append(
+            record((next(ids), company_id, stamp + _APART[index], status, *values_in_order, *_TAIL))
+        )
         prepared.positions.append(index)
         if item.warnings:
             prepared.warnings[index] = item.warnings
