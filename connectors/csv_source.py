@@ -566,8 +566,10 @@ class CsvSource:
                 if '"' in text or "\x00" in text:
                     raise SourceError(self.path, "the file changed while it was read; start a new import")
                 for raw in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
-                    row = _shaped(raw[:-1].split(d) if raw.endswith("\r") else raw.split(d), n, pad, line)
-                    if row is not None:
+                    rec = raw[:-1].split(d) if raw.endswith("\r") else raw.split(d)
+                    if len(rec) == n and rec[0]:  # the usual line, said without a call
+                        yield SourceRow(line, tuple(rec))
+                    elif (row := _shaped(rec, n, pad, line)) is not None:
                         yield row
                     line += 1
 

@@ -21,6 +21,7 @@ MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
     "customers": CustomerCreate,
     "suppliers": SupplierCreate,
 }
+_VALIDATORS = {kind: model.__pydantic_validator__.validate_python for kind, model in MODELS.items()}
 DUPLICATE_CODES: dict[Kind, str] = {
     "customers": "CUSTOMER_DUPLICATE_ORG_NUMBER",
     "suppliers": "SUPPLIER_DUPLICATE_ORG_NUMBER",
@@ -43,7 +44,9 @@ class Valid(NamedTuple):
 
 def validate(kind: Kind, item: Mapping[str, Any]) -> Valid | Rejected:
     try:
-        model = MODELS[kind].model_validate(item)
+        # The model's own validator, called directly: `model_validate` spends a tenth of a row's validation
+        # passing its options on.
+        model = _VALIDATORS[kind](item)
     except ValidationError as exc:
         return Rejected(validation_error(field_errors(exc)))
     return Valid(model.db_values(), model.warnings)
