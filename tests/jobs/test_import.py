@@ -3,11 +3,12 @@
 import asyncio
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, bindparam, func, select, text
 
 from jobs import imports, run_rows, runs
 from jobs.importer import Tuning
@@ -58,6 +59,24 @@ async def test_example_file_every_row_accounted_for(engine: Any) -> None:
     assert failed[38][0] == "MALFORMED_ROW"
     assert len(failed) == 9
     assert await scalar(engine, select(func.count()).select_from(customers)) == run["created"] == 28
+
+
+async def test_import_rows_view_shows_each_source_row(engine: Any) -> None:
+    """A support engineer's SQL on import_rows sees one row per source row, as the run recorded it."""
+    run = await do_import(engine, EXAMPLE)
+    view = text(
+        "SELECT row_number, status, error_code, error_field, entity_id, raw FROM import_rows"
+        " WHERE run_id = :run ORDER BY row_number"
+    ).bindparams(bindparam("run", type_=Uuid))
+    async with engine.connect() as conn:
+        seen = (await conn.execute(view, {"run": run["id"]})).all()
+    recorded = [row async for batch in run_rows.rows(engine, run["id"]) for row in batch]
+    assert len(seen) == len(recorded) == 37
+    for (number, status, code, field, entity, raw), (outcome, recorded_raw) in zip(seen, recorded, strict=True):
+        assert (number, status, code, field) == outcome[:4]
+        assert (str(entity) if entity else None) == outcome.entity_id
+        assert (json.loads(raw) if isinstance(raw, str) else raw) == recorded_raw
+    assert [s for _, s, *_ in seen].count("failed") == 9
 
 
 async def test_outcomes_do_not_depend_on_concurrency(pg_engine: Any, tmp_path: Path) -> None:
