@@ -89,6 +89,18 @@ async def get_run(conn: AsyncConnection | AsyncEngine, run_id: uuid.UUID | str) 
     return row
 
 
+async def current_run(engine: AsyncEngine, run_id: uuid.UUID | str) -> dict[str, Any]:
+    """A run as `status` shows it: while it is unfinished, its counts are what its committed batches say.
+
+    The heartbeat's counts lag by up to its interval, and stop at the last beat when the process dies; the
+    batches are what the run has actually written, so a status taken during a run or after a crash is exact."""
+    async with engine.connect() as conn:
+        run = dict(await get_run(conn, run_id))
+        if run["status"] in ("queued", "running"):
+            run.update((await run_rows.counts(conn, run["id"])).columns())
+    return run
+
+
 def parse_run_id(run_id: uuid.UUID | str) -> uuid.UUID:
     if isinstance(run_id, uuid.UUID):
         return run_id
@@ -193,12 +205,16 @@ async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
         )
 
 
-async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: int = 50) -> list[RowMapping]:
+async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     query = select(import_runs).order_by(import_runs.c.created_at.desc()).limit(limit)
     if company_id is not None:
         query = query.where(import_runs.c.company_id == company_id)
     async with engine.connect() as conn:
-        return list((await conn.execute(query)).mappings())
+        found = [dict(run) for run in (await conn.execute(query)).mappings()]
+        for run in found:
+            if run["status"] in ("queued", "running"):  # as `current_run` does
+                run.update((await run_rows.counts(conn, run["id"])).columns())
+    return found
 
 
 def summary(run: Mapping[Any, Any]) -> dict[str, Any]:

@@ -70,6 +70,8 @@ def run_async(work: Callable[[AsyncEngine], Awaitable[T]], *, migrate: bool = Tr
 
     try:
         return asyncio.run(main())
+    except BrokenPipeError:
+        raise  # not the database: whoever read our output stopped reading; click ends quietly
     except (SourceError, runs.RunError, NotMigrated) as exc:
         fail(str(exc))
     except (OperationalError, DBAPIError, OSError) as exc:
@@ -220,7 +222,7 @@ def resume(run_id: str, as_json: Json = False) -> None:
 @app.command()
 def status(run_id: str, as_json: Json = False) -> None:
     """Show a run's status and counts (live while it runs)."""
-    summary = runs.summary(run_async(lambda engine: runs.get_run(engine, run_id)))
+    summary = runs.summary(run_async(lambda engine: runs.current_run(engine, run_id)))
     if as_json:
         print_json(summary)
         return
@@ -244,7 +246,7 @@ def list_runs(
     table = Table("run", "company", "kind", "source", "status", "created", "failed", "total", "started")
     for r in found:
         table.add_row(
-            r["run_id"], r["company_id"], r["kind"], r["source"], r["status"],
+            r["run_id"], r["company_id"], r["kind"], r["source"], r["status"] + (" (dry run)" if r["dry_run"] else ""),
             str(r["created"]), str(r["failed"]), str(r["total"]), r["created_at"] or "",
         )  # fmt: skip
     console.out.print(table)

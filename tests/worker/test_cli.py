@@ -101,6 +101,22 @@ def test_ten_megabyte_cell_is_refused_naming_the_line(sqlite_cli_env: dict[str, 
     assert result.returncode == 2 and "line 3" in result.stderr and "1 MiB" in result.stderr
 
 
+def test_report_into_a_pipe_closed_early_ends_quietly(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`rostersync report ID | head -1`: the reader went away, which is no database error and no traceback."""
+    path = write_csv(tmp_path / "c.csv", 3000)
+    run_id = run_json("import", str(path), "--company", "p", "--kind", "customers", env=sqlite_cli_env)["run_id"]
+    proc = subprocess.Popen(
+        [str(CLI), "report", run_id], env=sqlite_cli_env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"row_number,status,")
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) != 0
+    assert stderr == ""
+
+
 def test_postgres_import_is_scoped_and_repeatable(cli_env: dict[str, str], pg_schema: str) -> None:
     first = run_json("import", EXAMPLE, "--company", "a", "--kind", "customers", env=cli_env, code=1)
     again = run_json("import", EXAMPLE, "--company", "a", "--kind", "customers", env=cli_env, code=1)
@@ -131,7 +147,9 @@ async def test_killed_import_resumes_with_every_row_once(
     assert written < rows, "the import finished before it could be killed"
 
     (run_id,) = [r["run_id"] for r in run_json("runs", env=env)]
-    assert run_json("status", run_id, env=env)["status"] == "running"
+    status = run_json("status", run_id, env=env)
+    # What the dead run committed, not what its last heartbeat said.
+    assert (status["status"], status["processed"], status["total"]) == ("running", written, rows)
     resumed = run_json("resume", run_id, env=env, code=0)
     assert (resumed["status"], resumed["created"], resumed["failed"]) == ("succeeded", rows, 0)
     assert await pg_count(pg_schema, "SELECT count(*) FROM customers") == rows
