@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.csv_source import CsvSource, SourceError
+from connectors.csv_source import CsvSource, SourceError, unescape_cell
 from connectors.headers import HeaderMapping, build_mapping, load_mapping_file, row_payload
 from jobs import run_rows
 from registry.fields import Kind
@@ -138,7 +138,10 @@ class CsvInput(_FileItems):
         # An edited error report carries our own columns; they steer a reimport but are not source data.
         report = self.mapping.report_columns
         self._keep = [i for i, h in enumerate(self.source.headers) if h not in report]
-        self.headers = [self.source.headers[i] for i in self._keep]
+        # A report's cells are the source's cells with a spreadsheet escape added (`escape_cell`); taken
+        # back without it, so the reimport stores what the source said and its own report escapes it once.
+        self._report = len(self._keep) != len(self.source.headers)
+        self.headers = [unescape_cell(h) if self._report else h for h in (self.source.headers[i] for i in self._keep)]
         self.total = self.source.check(SLOT_ROWS) if total is None else total
         self.lineage = lineage
         self.warnings = (
@@ -154,12 +157,12 @@ class CsvInput(_FileItems):
         report = self.mapping.report_columns
         number_at, status_at, entity_at = (report.get(c) for c in ("row_number", "status", "entity_id"))
         keep = self._keep
-        strip = len(keep) != len(self.source.headers)
+        strip = self._report
         used: set[int] = set()
         above = self.lineage.highest if self.lineage is not None else 0
         start = 0 if slot is None else slot * SLOT_ROWS
         for position, row in enumerate(self.source.rows(slot), start):
-            values = row.values
+            values = tuple(map(unescape_cell, row.values)) if strip else row.values
             if number_at is None:
                 row_number = row.line
             else:

@@ -197,6 +197,31 @@ async def test_reimport_failed_rows_from_the_edited_report(engine: Any, tmp_path
     assert await scalar(engine, select(func.count()).select_from(customers)) == 30
 
 
+async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engine: Any, tmp_path: Path) -> None:
+    """Each report escapes a value once, whichever generation of reimports it comes from, and what is finally
+    created is the source's value, not a spreadsheet escape."""
+    row = customer_row(1)
+    row[4], row[5] = "not an address", "+46 8 555 01"
+    run = await do_import(engine, write_csv(tmp_path / "phone.csv", 0, extra=[row]))
+    parent_id = run["id"]
+    for generation in (1, 2):
+        (reported,) = await report_rows(engine, parent_id, failed_only=True)
+        assert reported["Telefon"] == "'+46 8 555 01", generation
+        if generation == 2:
+            reported["E-post"] = "ekonomi@kund.example.se"
+        edited = tmp_path / f"edited{generation}.csv"
+        with open(edited, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(reported))
+            writer.writeheader()
+            writer.writerow(reported)
+        child_id, opened = await imports.start_reimport(engine, str(parent_id), failed_only=True, path=str(edited))
+        child = await imports.execute(engine, child_id, opened=opened)
+        assert (child["created"], child["failed"]) == ((0, 1) if generation == 1 else (1, 0))
+        parent_id = child_id
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(customers.c.phone))).scalar_one() == "+46 8 555 01"
+
+
 async def test_failed_rows_reimported_from_storage(engine: Any, tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     # This export's "Momsnr" column holds internal codes, not VAT numbers: the German row fails on it.
