@@ -79,6 +79,7 @@ class Batcher:
         self.entries: list[Entry] = []
         self.items: list[Valid | Rejected] = []
         self.raws: list[Any] = []
+        self.lines: dict[str, int] = {}  # the batch's org numbers, each at its first line
 
     def add(self, position: int, item: Item) -> Batch | None:
         """The batch this item completed, if it did."""
@@ -87,7 +88,14 @@ class Batcher:
         self.index = index
         self.entries.append(Entry(item.row_number, item.skip, item.entity_id))
         if item.skip is None:
-            self.items.append(_item(self.kind, item))
+            checked = _item(self.kind, item)
+            if isinstance(checked, Valid) and (number := checked.values.get("org_number")) is not None:
+                # A repeat within the batch is the file's repeat: told by its line, as FirstLines tells the
+                # repeats across batches (bulk-create itself could only name the request's item).
+                first = self.lines.setdefault(number, item.row_number)
+                if first != item.row_number:
+                    checked = Rejected(duplicate_error(self.kind, number, f"on line {first} of this file"))
+            self.items.append(checked)
         self.raws.append(item.raw)
         if done is None and len(self.entries) == MAX_ITEMS:
             return self.rest()
@@ -100,7 +108,7 @@ class Batcher:
         request = prepare(self.kind, self.company_id, self.items, datetime.now(UTC))
         planned = BatchRows.of(self.index, row_outcomes(self.entries, Result.planned(request)), encode_raw(self.raws))
         batch = Batch(self.index, self.entries, request, planned)
-        self.index, self.entries, self.items, self.raws = None, [], [], []
+        self.index, self.entries, self.items, self.raws, self.lines = None, [], [], [], {}
         return batch
 
 

@@ -79,6 +79,21 @@ async def test_import_rows_view_shows_each_source_row(engine: Any) -> None:
     assert [s for _, s, *_ in seen].count("failed") == 9
 
 
+async def test_a_repeated_org_number_names_the_line_it_repeats(engine: Any, tmp_path: Path) -> None:
+    """Within a batch and across batches alike, the reason names the line of the file that came first."""
+    rows = [customer_row(i) for i in range(120)]
+    rows.insert(3, customer_row(0))  # line 5 repeats line 2, in the same batch
+    rows.append(customer_row(7))  # line 123 repeats line 10, two batches later
+    path = write_csv(tmp_path / "repeats.csv", 0, extra=rows)
+    run = await do_import(engine, path)
+    async with engine.connect() as conn:
+        failed = {o.row_number: o.error_message for o in await run_rows.outcomes(conn, [run["id"]], failed_only=True)}
+    assert failed == {
+        5: f"org number {customer_row(0)[2]} already exists on line 2 of this file",
+        123: f"org number {customer_row(7)[2]} already exists on line 10 of this file",
+    }
+
+
 async def test_outcomes_do_not_depend_on_concurrency(pg_engine: Any, tmp_path: Path) -> None:
     """Duplicates spread over many batches fail on their later row, however many writers run."""
     extra = []
