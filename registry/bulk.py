@@ -143,7 +143,7 @@ async def _write(
     for key, prepared in requests:
         if key not in claimed:
             stored_digest, stored = await db.stored(conn, company_id, key)
-            if stored_digest != prepared.digest:
+            if not prepared.matches(stored_digest, stored):
                 raise IdempotencyKeyReused(f"idempotency key {key!r} was used before with a different payload")
             results.append(Result.from_stored(prepared, stored))
             continue

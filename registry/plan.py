@@ -12,7 +12,7 @@ import hashlib
 import json
 import marshal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -44,6 +44,8 @@ def _layout(kind: Kind) -> "itemgetter[tuple[Any, ...]]":
 
 
 _RECORD = {kind: _layout(kind) for kind in COLUMNS}
+# A record's item values, in field order: what a record holds of its item.
+_VALUES = {kind: itemgetter(*(COLUMNS[kind].index(f) for f in payload_fields(kind))) for kind in COLUMNS}
 # One microsecond apart: the registry lists "created-first", and a request is created in its order.
 _APART = [timedelta(microseconds=i) for i in range(100)]
 # What a created item's data shows besides its id and name, and what a dry run's would-be record leaves out.
@@ -77,6 +79,33 @@ class Prepared:
     failed: dict[int, dict[str, Any]]  # request index -> error known already (invalid, or repeated in the request)
     warnings: dict[int, list[FieldWarning]]  # request index -> warnings of a valid item
     pending: list[int]  # request indices of customers whose VAT number VIES is to check
+    # request index -> values (in field order) of a valid item that repeats an earlier item's org number: the
+    # only values a request's records leave out, needed by `legacy_digest` alone
+    repeated: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+
+    def matches(self, stored_digest: str, stored_response: Mapping[str, Any]) -> bool:
+        """Whether a key stored with this fingerprint and response was stored for this request. A key stored
+        before keys stored ids only (its response is the whole API response) has the fingerprint of that
+        version, `legacy_digest`."""
+        if stored_digest == self.digest:
+            return True
+        return "ids" not in stored_response and stored_digest == self.legacy_digest()
+
+    def legacy_digest(self) -> str:
+        """The fingerprint this request had before keys stored ids only: each valid item's values as a
+        {field: value} dict in field order (its `db_values()`), each item failed before the request (invalid,
+        or rejected by the caller) as {"rejected": error}."""
+        names, values = payload_fields(self.kind), _VALUES[self.kind]
+        records = dict(zip(self.positions, self.records, strict=True))
+        items: list[dict[str, Any]] = []
+        for index in range(self.size):
+            if index in records:
+                items.append(dict(zip(names, values(records[index]), strict=True)))
+            elif index in self.repeated:
+                items.append(dict(zip(names, self.repeated[index], strict=True)))
+            else:
+                items.append({"rejected": self.failed[index]})
+        return hashlib.sha256(marshal.dumps(items, 2)).hexdigest()
 
     def expected(self) -> str:
         """What the request's key stores when every record goes in."""
@@ -115,6 +144,7 @@ def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: dateti
             if org in first_index_of_org:
                 error = duplicate_error(kind, org, f"in this batch (item {first_index_of_org[org]})")
                 prepared.failed[index] = error
+                prepared.repeated[index] = fields(values)
                 continue
             first_index_of_org[org] = index
         status = "not_applicable"

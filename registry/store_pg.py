@@ -127,17 +127,26 @@ async def claim_and_insert(
         try:
             async with driver.transaction():  # a savepoint: the caller's transaction is open
                 claimed = {r[0] for r in await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)}
+                # The records of the keys claimed now; `records` and `owners` stay whole for the careful
+                # statement, which claims the keys again and pairs each record with its key by position.
+                fresh = records
                 if len(claimed) < len(keys):
-                    records = [r for r, n in zip(records, owners, strict=True) if keys[n - 1] in claimed]
+                    fresh = [r for r, n in zip(records, owners, strict=True) if keys[n - 1] in claimed]
                 # Binary COPY: the driver encodes the rows without the checks it makes of an array's elements.
-                await driver.copy_records_to_table(table.name, records=records)
-            return claimed, {r[0] for r in records}
+                # The columns are named: the table's physical order may differ from its Table object's.
+                await driver.copy_records_to_table(table.name, records=fresh, columns=_column_names(table))
+            return claimed, {r[0] for r in fresh}
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != _org_index(table):
                 raise
     args = (company_id, keys, digests, now, responses, records, owners)
     claimed_now, ids = await driver.fetchrow(_claim_and_insert_sql(table), *args)
     return set(claimed_now), set(ids)
+
+
+@cache
+def _column_names(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns)
 
 
 @cache

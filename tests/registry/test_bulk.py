@@ -1,6 +1,8 @@
 """bulk_create against real Postgres and SQLite: the seed's partial-success and idempotency rules."""
 
 import asyncio
+import hashlib
+import marshal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +17,11 @@ from registry.bulk import (
     bulk_create_many,
     write,
 )
+from registry.fields import Kind
+from registry.items import Rejected, validate
 from registry.plan import prepare, request_hash
 from registry.tables import customers, idempotency_keys, suppliers
+from tests.fakes.rows import org_number
 
 ACME = {"name": "Acme AB", "customer_type": "swedish_business", "org_number": "556677-8899"}
 FOO = {"name": "Foo OY", "customer_type": "eu_business", "vat_number": "FI20774740", "country": "FI"}
@@ -76,6 +81,42 @@ async def test_a_key_stored_with_its_full_response_still_replays(engine: Any) ->
     again = await create(engine, [ACME, {"name": "Bad AB", "org_number": "556677-8898", "country": "SE"}, FOO])
     assert again == first
     assert await count(engine, customers) == 2
+
+
+def legacy_digest(kind: Kind, items: list[dict[str, Any]]) -> str:
+    """The fingerprint keys were stored with before they stored ids only (migration 0005's era): each valid
+    item's storable values as a {field: value} dict (`db_values()`), each invalid one as {"rejected": error}."""
+    checked = [validate(kind, i) for i in items]
+    plain = [{"rejected": c.error} if isinstance(c, Rejected) else dict(c.values) for c in checked]
+    return hashlib.sha256(marshal.dumps(plain, 2)).hexdigest()
+
+
+async def test_a_key_stored_before_the_upgrade_replays_the_same_payload(engine: Any) -> None:
+    """A key written by the 0005-era code (its own fingerprint, the whole response) and replayed with the same
+    payload after the upgrade returns the stored response and writes nothing; another payload is refused."""
+    await create(engine, [{**ACME, "org_number": "556016-0680", "name": "Old AB"}], key="earlier")
+    items = [
+        ACME,
+        {"name": "Bad AB", "org_number": "556677-8898", "country": "SE"},  # invalid
+        FOO,
+        {**ACME, "name": "Twin"},  # repeats item 0's org number
+        {"name": "Again AB", "customer_type": "swedish_business", "org_number": "556016-0680"},  # exists
+    ]
+    first = await create(engine, items)
+    assert [r["ok"] for r in first["results"]] == [True, False, True, False, False]
+    async with engine.begin() as conn:  # the key as the old code stored it
+        await conn.execute(
+            idempotency_keys.update()
+            .where(idempotency_keys.c.key == "k1")
+            .values(request_hash=legacy_digest("customers", items), response=first)
+        )
+    rows, keys = await count(engine, customers), await count(engine, idempotency_keys)
+    assert await create(engine, items) == first
+    assert (await count(engine, customers), await count(engine, idempotency_keys)) == (rows, keys)
+    for other in ([ACME, FOO], [*items[:4], {**items[4], "name": "Again AB 2"}]):
+        with pytest.raises(IdempotencyKeyReused):
+            await create(engine, other)
+    assert await count(engine, customers) == rows
 
 
 async def test_same_key_other_payload_is_refused(engine: Any) -> None:
@@ -185,6 +226,30 @@ async def test_an_optimistic_write_meets_existing_org_numbers_as_a_careful_one(e
         fresh = [("new", prepare("customers", "c1", [{"name": "Helt Ny AB", "country": "SE"}], datetime.now(UTC)))]
         (result,) = await write(conn, "c1", "customers", fresh, optimistic=True)
     assert result.as_planned and await count(engine, customers) == 6
+
+
+@pytest.mark.parametrize("optimistic", [False, True])
+async def test_an_optimistic_write_after_a_replayed_key_keeps_each_row_with_its_request(
+    pg_engine: Any, optimistic: bool
+) -> None:
+    """A call whose first request was written before (its key replays) and whose second meets an existing org
+    number: the optimistic write falls back to the careful statement with each row still its own request's."""
+    stamp = datetime.now(UTC)
+
+    def item(i: int) -> dict[str, Any]:
+        return {"name": f"Firma {i}", "customer_type": "swedish_business", "org_number": org_number(i)}
+
+    a, b = [item(1), item(2)], [item(3), item(4), item(5)]
+    async with pg_engine.begin() as conn:  # key "a" used before, with the same payload; org number 5 exists
+        await write(conn, "c1", "customers", [("a", prepare("customers", "c1", a, stamp))])
+        await write(conn, "c1", "customers", [("x", prepare("customers", "c1", [item(5)], stamp))])
+    async with pg_engine.begin() as conn:
+        requests = [("a", prepare("customers", "c1", a, stamp)), ("b", prepare("customers", "c1", b, stamp))]
+        results = await write(conn, "c1", "customers", requests, optimistic=optimistic)
+    codes = [[(error or {}).get("code") for error, _, _ in r.outcomes()] for r in results]
+    assert codes == [[None, None], [None, None, "CUSTOMER_DUPLICATE_ORG_NUMBER"]]
+    assert results[0].replayed and not results[1].replayed
+    assert await count(pg_engine, customers) == 5  # a's 2, x's 1, b's 2
 
 
 def strip_ids(response: dict[str, Any]) -> dict[str, Any]:

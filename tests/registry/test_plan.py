@@ -1,8 +1,12 @@
 """Planning a request without the database: each row's columns in place, the fingerprint, rejections."""
 
+import hashlib
+import marshal
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from registry.items import Rejected, validate
 from registry.plan import COLUMNS, prepare
 
 STAMP = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -57,3 +61,31 @@ def test_a_rejected_item_leaves_the_request_and_changes_its_fingerprint() -> Non
     prepared.reject(1, {"code": "CUSTOMER_DUPLICATE_ORG_NUMBER", "message": "on line 2", "fields": {}})
     assert prepared.positions == [0] and len(prepared.records) == 1 and 1 in prepared.failed
     assert prepared.digest != before
+
+
+def test_a_request_matches_the_fingerprint_keys_were_stored_with_before_the_upgrade() -> None:
+    """Before keys stored ids only, they stored the whole response and a fingerprint of {field: value} dicts
+    (an invalid item, or one failed before the request, as {"rejected": error}): a request planned now
+    matches such a key when its payload is the same."""
+    items: list[dict[str, Any]] = [
+        {"name": "A AB", "org_number": "556677-8899", "country": "SE"},
+        {"name": "Bad AB", "org_number": "556677-8898", "country": "SE"},
+        {"name": "A AB twin", "org_number": "556677-8899"},  # repeats item 0's org number
+        {"name": "Foo OY", "vat_number": "FI20774740", "country": "FI"},
+        {"name": "C AB", "org_number": "556016-0680"},  # fails before the request: a duplicate in the file
+    ]
+    file_duplicate = {"code": "CUSTOMER_DUPLICATE_ORG_NUMBER", "message": "on line 2", "fields": {}}
+    checked = [validate("customers", i) for i in items[:4]] + [Rejected(file_duplicate)]
+    old = hashlib.sha256(
+        marshal.dumps([{"rejected": c.error} if isinstance(c, Rejected) else dict(c.values) for c in checked], 2)
+    ).hexdigest()
+    full_response = {"results": [], "summary": {}}
+    prepared = prepare("customers", "acme", items, STAMP)
+    prepared.reject(4, file_duplicate)
+    assert prepared.digest != old
+    assert prepared.matches(prepared.digest, {"ids": []}) and prepared.matches(prepared.digest, full_response)
+    assert prepared.matches(old, full_response)
+    assert not prepared.matches(old, {"ids": []})  # keys stored with ids only have today's fingerprint
+    other = prepare("customers", "acme", [*items[:3], {**items[3], "notes": "x"}, items[4]], STAMP)
+    other.reject(4, file_duplicate)
+    assert not other.matches(old, full_response)
