@@ -77,10 +77,8 @@ def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
         return None
     try:
         overrides: dict[str, str | None] = load_mapping_file(path)
-    except OSError as exc:
-        raise SourceError(str(path), f"cannot read the mapping file: {exc.strerror}") from None
-    except ValueError as exc:
-        raise SourceError(str(path), str(exc)) from None
+    except ValueError as exc:  # it names the file already, as SourceError does
+        raise SourceError(path, str(exc).removeprefix(f"{path}: ")) from None
     return overrides
 
 
