@@ -123,7 +123,7 @@ async def _reimport_input(
     """`total` is None when the run is being created (count the rows) and the stored count when reopened."""
     kind: Kind = parent["kind"]
     failed_only: bool = options["failed_only"]
-    family = await lineage(engine, parent["id"], failed_only=failed_only)
+    family = await lineage(engine, parent["id"], failed_only=failed_only, names_of=kind if options["path"] else None)
     if options["path"]:
         return CsvInput(
             options["path"],

@@ -8,7 +8,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -184,7 +184,10 @@ class CsvInput(_FileItems):
                     yield Item(row_number, raw, skip=f"already {done} by the earlier run", entity_id=entity)
                     continue
             if self.lineage is not None and (reason := self.lineage.skip_reason(row_number)) is not None:
-                yield Item(row_number, raw, skip=reason)
+                if (mismatch := self.lineage.mismatch(row_number, row_payload(values, self.mapping))) is not None:
+                    yield Item(row_number, raw, error=mismatch)
+                else:
+                    yield Item(row_number, raw, skip=reason)
                 continue
             payload = row_payload(values, self.mapping)
             # (positional: a named tuple made with keywords costs a third more)
@@ -200,6 +203,9 @@ class Lineage:
     done: set[int]  # rows created or updated by any run of the family
     failed_only: bool
     highest: int = 0  # the largest row number the family used: lines added to an edited file go above it
+    # A fingerprint of the name each done row had (`name_print`); filled for reimports from a file, whose
+    # rows are matched to the family's by row number alone.
+    names: dict[int, int] = field(default_factory=dict)
 
     def skip_reason(self, row_number: int) -> str | None:
         if row_number in self.done:
@@ -207,6 +213,25 @@ class Lineage:
         if self.failed_only and row_number not in self.failed:
             return "did not fail in the run being reimported"
         return None
+
+    def mismatch(self, row_number: int, payload: Mapping[str, str]) -> dict[str, Any] | None:
+        """The error for a done row whose line now holds another record (the file is not a corrected copy of
+        the family's file, or the line was replaced): skipping it would lose that record without a word."""
+        expected = self.names.get(row_number)
+        name = payload.get("name")
+        if expected is None or name is None or name_print(name) == expected:
+            return None
+        message = (
+            f"an earlier run of this file imported another record from row {row_number}; this row was not "
+            "imported (is this the file that run read? new records go in a new import)"
+        )
+        return {"code": "ROW_MISMATCH", "message": message, "fields": {"name": message}}
+
+
+def name_print(name: str) -> int:
+    # The hash of a string differs between interpreters, never within one: the family's names are read and
+    # compared by one process (or by its forked reading children).
+    return hash(" ".join(name.casefold().split()))
 
 
 async def _family(conn: Any, run_id: uuid.UUID) -> set[uuid.UUID]:
@@ -230,12 +255,36 @@ async def family_runs(engine: AsyncEngine, run_id: uuid.UUID) -> list[Any]:
         return list((await conn.execute(query)).mappings())
 
 
-async def lineage(engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: bool) -> Lineage:
+async def lineage(
+    engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: bool, names_of: Kind | None = None
+) -> Lineage:
+    """What the family of `parent_id` did; `names_of`: also fingerprint the names of its done rows of that
+    kind (for a reimport from a file)."""
     async with engine.connect() as conn:
         family = await _family(conn, parent_id)
         done = {o.row_number for o in await run_rows.outcomes(conn, family) if o.status in ("created", "updated")}
         failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
-        return Lineage(failed, done, failed_only, await run_rows.highest_row(conn, family))
+        found = Lineage(failed, done, failed_only, await run_rows.highest_row(conn, family))
+        members = await conn.execute(
+            select(import_runs.c.id, import_runs.c.headers).where(import_runs.c.id.in_(family))
+        )
+        # Runs that read a file: an API's records have no row numbers to confuse.
+        read_from_files = [(run_id, headers) for run_id, headers in members if headers]
+    if names_of is not None:
+        for run_id, run_headers in read_from_files:
+            await _fingerprint_names(engine, run_id, build_mapping(run_headers, names_of), found.names)
+    return found
+
+
+async def _fingerprint_names(
+    engine: AsyncEngine, run_id: uuid.UUID, mapping: HeaderMapping, names: dict[int, int]
+) -> None:
+    async for batch in run_rows.rows(engine, run_id):
+        for outcome, raw in batch:
+            if outcome.status in ("created", "updated") and isinstance(raw, list):
+                name = row_payload(tuple(v or "" for v in raw), mapping).get("name")
+                if name is not None:
+                    names[outcome.row_number] = name_print(name)
 
 
 class StoredRowsInput:

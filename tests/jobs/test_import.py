@@ -237,6 +237,27 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
         assert (await conn.execute(select(customers.c.phone))).scalar_one() == "+46 8 555 01"
 
 
+async def test_a_reimport_from_another_file_does_not_skip_its_records_silently(engine: Any, tmp_path: Path) -> None:
+    """Rows of a reimport file are matched to the earlier run's by line: a line the earlier run imported
+    but which now holds another record fails with a reason instead of being skipped as done."""
+    run = await do_import(engine, EXAMPLE)
+    lines = EXAMPLE.read_text(encoding="utf-8-sig").splitlines()
+    corrected = lines[:]
+    corrected[31] = corrected[31].replace("ekonomi(at)trasig.se", "ekonomi@trasig.se")  # line 32, failed
+    corrected[2] = corrected[2].replace("Acme Svenska AB", "ACME  svenska ab")  # line 3, created: same name
+    corrected[3] = "1099;Helt Annan AB;;556703-7485;;info@annan.se;;Vägen 1;111 11;Stockholm;Sverige;30;"  # line 4
+    path = tmp_path / "corrected.csv"
+    path.write_text("\n".join(corrected) + "\n", encoding="utf-8")
+
+    child_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(path))
+    child = await imports.execute(engine, child_id, opened=opened)
+    outcomes = await row_outcomes(engine, child_id)
+    assert outcomes[32][0] == "created"
+    assert outcomes[3][0] == outcomes[2][0] == "skipped"
+    assert outcomes[4] == ("failed", "ROW_MISMATCH", "name")
+    assert (child["created"], child["failed"]) == (1, 9)  # 9 failed before: line 32 fixed, line 4 not the same
+
+
 async def test_failed_rows_reimported_from_storage(engine: Any, tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     # This export's "Momsnr" column holds internal codes, not VAT numbers: the German row fails on it.
