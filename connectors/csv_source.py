@@ -55,6 +55,8 @@ _ASCII_BYTES: Final = bytes(range(128))
 _LINE_BYTE_ENCODINGS: Final = frozenset(
     {"utf-8", "utf-8-sig", "ascii", *(f"cp125{i}" for i in range(9)), *(f"iso8859-{i}" for i in range(1, 17))}
 )
+# Codecs that say they turn bytes into text but are not how a text file is stored (see the codecs docs).
+_NOT_FILE_ENCODINGS: Final = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
 _MALFORMED_QUOTES: Final = 'malformed quoting: text after a closing quote (write "" for a quote inside a quoted value)'
 
 
@@ -125,13 +127,15 @@ class _GuardedRaw(io.RawIOBase):
     """Raw reader that stops at a NUL character (binary data inside a text file).
 
     Called once per buffer fill (1 MiB), so it costs nothing per row.  `unit` is 1 for 8-bit encodings
-    and UTF-8 (any NUL byte), 2 for UTF-16 (a NUL code unit: two zero bytes at an even offset).
+    and UTF-8 (any NUL byte), 2 for UTF-16 and 4 for UTF-32 (a NUL code unit: that many zero bytes at an
+    offset that is a multiple of it).
     """
 
     def __init__(self, raw: IO[bytes], unit: int) -> None:
         super().__init__()
         self._raw = raw
         self._unit = unit
+        self._nul = b"\x00" * unit
         self._pos = 0
 
     def readable(self) -> bool:
@@ -145,11 +149,11 @@ class _GuardedRaw(io.RawIOBase):
             if i >= 0:
                 raise _NulFound(self._pos + i)
         else:
-            i = data.find(b"\x00\x00")
+            i = data.find(self._nul)
             while i >= 0:
-                if (self._pos + i) % 2 == 0:
+                if (self._pos + i) % self._unit == 0:
                     raise _NulFound(self._pos + i)
-                i = data.find(b"\x00\x00", i + 1)
+                i = data.find(self._nul, i + 1)
         buffer[:n] = data
         self._pos += n
         return n
@@ -236,9 +240,28 @@ class CsvSource:
 
     def _given_encoding(self, encoding: str, head: bytes) -> str:
         try:
-            name = codecs.lookup(encoding).name
+            info = codecs.lookup(encoding)
         except LookupError:
             raise ValueError(f"unknown encoding {encoding!r}") from None
+        name = info.name
+        if not getattr(info, "_is_text_encoding", True) or name in _NOT_FILE_ENCODINGS:
+            # rot13, hex, base64, zlib...: bytes to bytes or str to str; idna, unicode_escape...: not a file's.
+            raise SourceError(
+                self.path, f"{encoding!r} is not a character encoding of text files (such as utf-8, cp1252, utf-16)"
+            )
+        if name in ("utf-16", "utf-32") and head:
+            boms = (
+                (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+                if name == "utf-16"
+                else (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+            )
+            if not head.startswith(boms):
+                raise SourceError(
+                    self.path,
+                    f"the file does not start with a {name} byte order mark; is the encoding right?"
+                    f" ({name}-le or {name}-be is {name} without one)",
+                    1,
+                )
         # A BOM the caller did not mention must not end up in the first header.
         if name == "utf-8" and head.startswith(codecs.BOM_UTF8):
             return "utf-8-sig"
@@ -290,8 +313,12 @@ class CsvSource:
         except UnicodeDecodeError as exc:
             line = 1 + _count_line_breaks(exc.object[: exc.start].decode(self.encoding, "replace"))
             raise SourceError(self.path, self._decode_message(exc), line) from None
+        except UnicodeError as exc:  # a decoder's own complaint, e.g. a UTF-16 stream without a BOM
+            raise SourceError(self.path, self._decode_message(exc), 1) from None
 
-    def _decode_message(self, exc: UnicodeDecodeError) -> str:
+    def _decode_message(self, exc: UnicodeError) -> str:
+        if not isinstance(exc, UnicodeDecodeError):
+            return f"not {self.encoding} text ({exc}); is the encoding right?"
         bad = exc.object[exc.start : exc.start + 4].hex(" ")
         if self._encoding_given:
             hint = "is the encoding right?"
@@ -348,7 +375,7 @@ class CsvSource:
 
     def _open(self) -> io.TextIOWrapper:
         raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed with the wrapper
-        unit = 2 if self.encoding.startswith("utf-16") else 1
+        unit = 2 if self.encoding.startswith("utf-16") else 4 if self.encoding.startswith("utf-32") else 1
         buffered = io.BufferedReader(_GuardedRaw(raw, unit), _READ_BUFFER)
         return io.TextIOWrapper(buffered, encoding=self.encoding, errors=self._errors, newline="")
 
@@ -356,7 +383,7 @@ class CsvSource:
         """Turn an exception met while reading into the SourceError to raise."""
         if isinstance(exc, _NulFound):
             return SourceError(self.path, "not a text file (NUL byte in the data)", self._line_at_offset(exc.offset))
-        if isinstance(exc, UnicodeDecodeError):
+        if isinstance(exc, UnicodeError):
             bad_line, err = self._first_decode_error()
             return SourceError(self.path, self._decode_message(err or exc), bad_line)
         if isinstance(exc, OSError):
@@ -383,13 +410,13 @@ class CsvSource:
                 reader = csv.reader(f, delimiter=self.delimiter, strict=True)
                 for rec in reader:
                     reader_line = reader.line_num
-                    if any(rec) and not (len(rec) == 1 and rec[0].isspace()):
+                    if not _is_blank(rec):
                         if not skip_sep:
                             record = rec
                             break
                         skip_sep = False
                     start = reader_line + 1
-        except (csv.Error, _NulFound, UnicodeDecodeError, OSError) as exc:
+        except (csv.Error, _NulFound, UnicodeError, OSError) as exc:
             raise self._fatal(exc, start, reader_line) from None
         if record is None:
             raise SourceError(self.path, "the file is empty (no header line)")
@@ -432,7 +459,8 @@ class CsvSource:
         if codecs.lookup(self.encoding).name not in _LINE_BYTE_ENCODINGS:
             return None
         decoder = codecs.getincrementaldecoder(self.encoding)(self._errors)
-        d = self.delimiter.encode("ascii")
+        encoding, errors, delimiter = self._record_encoding, self._errors, self.delimiter
+        d = delimiter.encode("ascii")
         # Lines that may not be records: without the delimiter (blank, or one cell of whitespace), or only
         # delimiters. A chunk without any (the header's lines too) is counted by C loops; one with some goes
         # line by line.
@@ -444,7 +472,7 @@ class CsvSource:
                 chunk = f.read(_READ_BUFFER)
                 try:
                     decoder.decode(chunk, final=not chunk)
-                except UnicodeDecodeError:
+                except UnicodeError:
                     return None
                 data = tail + chunk
                 if b'"' in data or b"\x00" in data:
@@ -469,7 +497,8 @@ class CsvSource:
                     count += len(mine)
                 else:
                     for i, raw in enumerate(mine, skip):
-                        if _is_record(raw.removesuffix(b"\r"), d, self.encoding, self._errors):
+                        # The very test `_shaped` makes when the records are read (on the same text).
+                        if not _is_blank(raw.removesuffix(b"\r").decode(encoding, errors).split(delimiter)):
                             if count % slot_rows == 0:
                                 starts.append((offset + ends[i] + i, line + i + 1, count))
                             count += 1
@@ -530,7 +559,7 @@ class CsvSource:
                         count += 1
                         yield SourceRow(last + 1, shadow.values(last + 1, end, n), _MALFORMED_QUOTES)
                         last = end
-            except (csv.Error, _NulFound, UnicodeDecodeError, OSError) as exc:
+            except (csv.Error, _NulFound, UnicodeError, OSError) as exc:
                 raise self._fatal(exc, last + 1, reader.line_num) from None
             finally:
                 if shadow is not None:
@@ -546,8 +575,7 @@ class CsvSource:
         stop = starts[-1 if slot is None else slot + 1][0]
         n, d = len(self.headers), self.delimiter
         pad = ("",) * n
-        # Records start after the header: the head's BOM never reaches them.
-        encoding = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        encoding = self._record_encoding
         tail = b""
         with open(self.path, "rb") as f:
             f.seek(offset)
@@ -567,15 +595,23 @@ class CsvSource:
                     raise SourceError(self.path, "the file changed while it was read; start a new import")
                 for raw in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
                     rec = raw[:-1].split(d) if raw.endswith("\r") else raw.split(d)
-                    if len(rec) == n and rec[0]:  # the usual line, said without a call
+                    # The usual line, a row without a call: n values, the first not empty, and so not blank
+                    # (`_is_blank`) unless it is the only one and only whitespace.
+                    if len(rec) == n and rec[0] and (n > 1 or not rec[0].isspace()):
                         yield SourceRow(line, tuple(rec))
                     elif (row := _shaped(rec, n, pad, line)) is not None:
                         yield row
                     line += 1
 
+    @property
+    def _record_encoding(self) -> str:
+        """How a plain file's record lines are decoded: they start after the header, so the head's BOM never
+        reaches them."""
+        return "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+
     # -- error-path helpers (never on the hot path) ------------------------------------------------
 
-    def _scan(self, stop_offset: int | None) -> tuple[int, UnicodeDecodeError | None]:
+    def _scan(self, stop_offset: int | None) -> tuple[int, UnicodeError | None]:
         """Decode from the start counting line breaks; stop at a byte offset or the first bad byte.
 
         Returns (line number at the stop, the decode error if that is what stopped it).
@@ -594,19 +630,19 @@ class CsvSource:
                     if stop_offset is None:
                         try:
                             decoder.decode(b"", final=True)
-                        except UnicodeDecodeError as exc:  # a multibyte character cut off at the end
+                        except UnicodeError as exc:  # a multibyte character cut off at the end
                             return breaks + 1, exc
                     return breaks + 1, None
                 state = decoder.getstate()
                 try:
                     pieces = [decoder.decode(chunk)]
-                except UnicodeDecodeError:
+                except UnicodeError:
                     decoder.setstate(state)
                     pieces = []
                     for i in range(len(chunk)):
                         try:
                             pieces.append(decoder.decode(chunk[i : i + 1]))
-                        except UnicodeDecodeError as exc:
+                        except UnicodeError as exc:
                             text = "".join(pieces)
                             if pending_cr and text.startswith("\n"):
                                 breaks -= 1
@@ -621,31 +657,35 @@ class CsvSource:
     def _line_at_offset(self, offset: int) -> int:
         return self._scan(offset)[0]
 
-    def _first_decode_error(self) -> tuple[int | None, UnicodeDecodeError | None]:
+    def _first_decode_error(self) -> tuple[int | None, UnicodeError | None]:
         line, err = self._scan(None)
         return (line, err) if err is not None else (None, None)
 
 
+def _is_blank(rec: list[str]) -> bool:
+    """Whether a record is blank, skipped like an empty line (never a row, never counted): every cell empty,
+    or one cell of only whitespace, whatever the header's width.  The one definition: reading the header,
+    reading the rows (`_shaped`) and counting them (`check`) all ask this."""
+    return not any(rec) or (len(rec) == 1 and rec[0].isspace())
+
+
 def _shaped(rec: list[str], n: int, pad: tuple[str, ...], line: int) -> SourceRow | None:
     """A record as a row of the header's width (padded), or with every value it has and an error when it has
-    more; None for a blank record: every cell empty, or one cell of only whitespace."""
+    more; None for a blank record (`_is_blank`)."""
+    if _is_blank(rec):
+        return None
     k = len(rec)
     if k == n:
-        return SourceRow(line, tuple(rec)) if rec[0] or any(rec) else None
+        return SourceRow(line, tuple(rec))
     if k < n:
-        return SourceRow(line, (*rec, *pad[k:])) if any(rec) and not (k == 1 and rec[0].isspace()) else None
+        return SourceRow(line, (*rec, *pad[k:]))
     if not any(rec[n:]):  # trailing delimiters only
-        return SourceRow(line, tuple(rec[:n])) if any(rec) else None
+        return SourceRow(line, tuple(rec[:n]))
     used = k
     while not rec[used - 1]:
         used -= 1
     # Every value is kept: the report shows the line as it was.
     return SourceRow(line, tuple(rec[:used]), f"the line has {used} values but the header has {n} columns")
-
-
-def _is_record(line: bytes, delimiter: bytes, encoding: str, errors: str) -> bool:
-    """Whether a line of a plain file is a record, as `_shaped` decides (without making the row)."""
-    return bool(line.strip(delimiter)) and (delimiter in line or not line.decode(encoding, errors).isspace())
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,84 @@ def test_a_file_without_quotes_is_read_line_by_line_as_the_csv_reader_reads_it(
     assert all(len(list(source.rows(slot))) == slot_rows for slot in range(source.plain.slots - 1))
 
 
+ONE_TO_THREE_COLUMNS = ("Namn", "Ort", "Land")
+BLANKISH_LINES = st.sampled_from(["", " ", "   ", "\t", "\xa0", " \t "])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_counting_reading_slots_and_the_csv_reader_agree_for_one_to_three_columns(
+    tmp_path: Path, data: st.DataObject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One definition of a blank record: the rows check() counts, the rows read in one pass, the rows read
+    slot by slot (as the reading processes do, trusting a short slot as the end) and the rows the csv reader
+    yields for the same records (also when every value is quoted) are the same rows, with the same lines."""
+    monkeypatch.setattr("connectors.csv_source._READ_BUFFER", data.draw(st.sampled_from([3, 7, 64, 1 << 20])))
+    encoding = data.draw(st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]), label="encoding")
+    delimiter = data.draw(st.sampled_from([",", ";", "\t", "|"]), label="delimiter")
+    width = data.draw(st.integers(1, 3), label="width")
+    record = st.lists(PLAIN_CELLS, min_size=0, max_size=width + 2).map(delimiter.join)
+    body = data.draw(st.lists(st.one_of(BLANKISH_LINES, record), max_size=14), label="lines")
+    before = data.draw(st.lists(BLANKISH_LINES, max_size=2), label="lines before the header")
+    lines = [*before, delimiter.join(ONE_TO_THREE_COLUMNS[:width]), *body]
+    endings = data.draw(st.lists(st.sampled_from(["\n", "\r\n"]), min_size=len(lines), max_size=len(lines)))
+    if data.draw(st.booleans(), label="cut last line break"):
+        endings[-1] = ""
+    text = "".join(line + end for line, end in zip(lines, endings, strict=True))
+    path = write(tmp_path, text, encoding=encoding)
+    by_reader = _rows_or_none(CsvSource(path, delimiter=delimiter))
+    # The same records with every value quoted: read by the csv reader only.
+    quoted_lines = [delimiter.join(f'"{cell}"' for cell in line.split(delimiter)) if line else "" for line in lines]
+    quoted_text = "".join(line + end for line, end in zip(quoted_lines, endings, strict=True))
+    quoted = CsvSource(write(tmp_path, quoted_text, name="quoted.csv", encoding=encoding), delimiter=delimiter)
+    assert _rows_or_none(quoted) == by_reader
+
+    source = CsvSource(path, delimiter=delimiter)
+    slot_rows = data.draw(st.integers(1, 4), label="slot rows")
+    if not by_reader:
+        assert source._plain_starts(slot_rows) is None
+        with pytest.raises(SourceError, match="no data rows"):
+            source.check(slot_rows)
+        return
+    assert source.check(slot_rows) == len(by_reader)
+    assert source.plain is not None
+    assert list(source.rows()) == by_reader
+    slots = [list(source.rows(slot)) for slot in range(source.plain.slots)]
+    assert [row for slot in slots for row in slot] == by_reader
+    assert all(len(slot) == slot_rows for slot in slots[:-1]) and 0 < len(slots[-1]) <= slot_rows
+
+
+def test_a_whitespace_line_in_a_one_column_file_is_blank_for_counting_and_reading(tmp_path: Path) -> None:
+    text = "Namn\r\n   \r\nAcme AB\r\n\t\r\n \r\nBeta AB\r\n\xa0\r\n\r\nGamma AB"
+    path = write(tmp_path, text)
+    expected = [SourceRow(3, ("Acme AB",)), SourceRow(6, ("Beta AB",)), SourceRow(9, ("Gamma AB",))]
+    assert list(CsvSource(path).rows()) == expected  # the csv reader
+    source = CsvSource(path)
+    assert source.check(2) == 3
+    assert source.plain is not None
+    assert list(source.rows()) == expected
+    assert [list(source.rows(slot)) for slot in range(source.plain.slots)] == [expected[:2], expected[2:]]
+
+
+def test_a_one_column_file_is_read_whole_by_slots(tmp_path: Path) -> None:
+    """801 names and a whitespace-only line in the first slot: every reading process's slots together are
+    the whole file (a slot shorter than SLOT_ROWS is taken as the end of the input)."""
+    from jobs.sources import SLOT_ROWS, CsvInput
+
+    lines = ["name"] + [f"Firma {i}" for i in range(1, 802)]
+    lines.insert(10, "   ")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    inp = CsvInput(str(path), "customers")
+    assert inp.total == 801
+    slots = inp.slots()
+    assert slots == 3
+    read = [[item for item in inp.iter_items(slot=slot) if item is not None] for slot in range(slots)]
+    assert [len(items) for items in read] == [SLOT_ROWS, SLOT_ROWS, 1]
+    in_slots = [item.row_number for items in read for item in items]
+    assert in_slots == [item.row_number for item in inp.iter_items() if item is not None]
+    assert in_slots == [*range(2, 11), *range(12, 804)]
+
+
 def _rows_or_none(source: CsvSource) -> list[SourceRow]:
     try:
         return list(source.rows())
@@ -451,6 +529,49 @@ def test_trailing_empty_header_cells_are_ignored(tmp_path: Path) -> None:
     source, rows = read_all(write(tmp_path, " Name ;City;;\r\nAcme;Lund;;\r\nBeta;Umeå\r\n"))
     assert source.headers == ("Name", "City")
     assert rows == [SourceRow(2, ("Acme", "Lund")), SourceRow(3, ("Beta", "Umeå"))]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("utf-16", "does not start with a utf-16 byte order mark"),
+        ("utf16", "does not start with a utf-16 byte order mark"),
+        ("UTF-32", "does not start with a utf-32 byte order mark"),
+        ("rot13", "'rot13' is not a character encoding of text files"),
+        ("hex", "'hex' is not a character encoding of text files"),
+        ("base64", "'base64' is not a character encoding of text files"),
+        ("zlib", "'zlib' is not a character encoding of text files"),
+        ("idna", "'idna' is not a character encoding of text files"),
+        ("punycode", "'punycode' is not a character encoding of text files"),
+        ("unicode_escape", "'unicode_escape' is not a character encoding of text files"),
+        ("undefined", "'undefined' is not a character encoding of text files"),
+    ],
+)
+def test_a_given_encoding_that_cannot_read_the_file_is_one_source_error(
+    tmp_path: Path, encoding: str, message: str
+) -> None:
+    for text in ("Namn;Org.nr\nAcme AB;556036-0793\nÅsa;1\n", "Namn;Org.nr\nAcme AB;556036-0793\n"):
+        path = write(tmp_path, text)  # UTF-8 without a BOM, of an odd and an even number of bytes
+        with pytest.raises(SourceError) as info:
+            CsvSource(path, encoding=encoding).check()
+        assert str(info.value).startswith("customers.csv")
+        assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_decoder_error_that_is_no_unicode_decode_error_is_a_source_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "Namn;Ort\nA;B\n".encode("utf-16"))
+    source = CsvSource(path, encoding="utf-16")
+    assert source.check() == 1
+    path.write_bytes(b"Namn;Ort\nA;B\n")  # changed after the header was read: the stream has no BOM now
+    with pytest.raises(SourceError, match=r"customers.csv, line 1: not utf-16 text \(UTF-16 stream does not start"):
+        list(source.rows())
+
+
+def test_a_given_utf16_or_utf32_with_a_bom_is_read(tmp_path: Path) -> None:
+    for encoding in ("utf-16", "utf-32"):
+        path = write(tmp_path, "Namn;Ort\r\nÅsa;Umeå\r\n", encoding=encoding)
+        source, rows = read_all(path, encoding=encoding)
+        assert (source.encoding, source.check(), rows) == (encoding, 1, [SourceRow(2, ("Åsa", "Umeå"))])
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -79,6 +79,8 @@ def test_clean_file_exits_0(sqlite_cli_env: dict[str, str], tmp_path: Path) -> N
         (b"Namn\nA\n", ("--company", "bad id!"), "invalid --company"),
         (b"Namn\nA\n", ("--mapping", "/nonexistent.json"), "mapping"),
         (b"Namn\nA\n", ("--encoding", "klingon"), "unknown --encoding"),
+        (b"Namn\nA\n", ("--encoding", "utf-16"), "byte order mark"),
+        (b"Namn\nA\n", ("--encoding", "rot13"), "not a character encoding of text files"),
     ],
 )
 def test_nothing_can_be_done_exits_2_with_one_line_and_writes_nothing(
