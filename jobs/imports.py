@@ -118,12 +118,19 @@ async def start_reimport(
 
 
 async def _reimport_input(
-    engine: AsyncEngine, parent: RowMapping, options: Mapping[str, Any], *, total: int | None
+    engine: AsyncEngine,
+    parent: RowMapping,
+    options: Mapping[str, Any],
+    *,
+    total: int | None,
+    own_id: uuid.UUID | None = None,
 ) -> Input:
-    """`total` is None when the run is being created (count the rows) and the stored count when reopened."""
+    """`total` is None when the run is being created (count the rows) and the stored count when reopened;
+    `own_id`, the reopened run's: what it did itself before a resume is not what its family did before it."""
     kind: Kind = parent["kind"]
     failed_only: bool = options["failed_only"]
-    family = await lineage(engine, parent["id"], failed_only=failed_only, names_of=kind if options["path"] else None)
+    names_of = kind if options["path"] else None
+    family = await lineage(engine, parent["id"], failed_only=failed_only, names_of=names_of, leave_out=own_id)
     if options["path"]:
         return CsvInput(
             options["path"],
@@ -167,7 +174,7 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
     if run["source"] == "reimport":
         parent = await runs.get_run(engine, options["parent"])
         await _family_idle(engine, parent["id"], run["id"])
-        return await _reimport_input(engine, parent, options, total=run["total"])
+        return await _reimport_input(engine, parent, options, total=run["total"], own_id=run["id"])
     if options.get("format") == "json":
         return SavedPageInput(options["path"], run["kind"], run["source"])
     return CsvInput(

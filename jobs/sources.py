@@ -210,7 +210,8 @@ class Lineage:
     def skip_reason(self, row_number: int) -> str | None:
         if row_number in self.done:
             return "already imported by an earlier run of this file"
-        if self.failed_only and row_number not in self.failed:
+        # A number past the family's rows is a line added to an edited report: a new row, never "not failed".
+        if self.failed_only and row_number not in self.failed and row_number <= self.highest:
             return "did not fail in the run being reimported"
         return None
 
@@ -256,12 +257,17 @@ async def family_runs(engine: AsyncEngine, run_id: uuid.UUID) -> list[Any]:
 
 
 async def lineage(
-    engine: AsyncEngine, parent_id: uuid.UUID, *, failed_only: bool, names_of: Kind | None = None
+    engine: AsyncEngine,
+    parent_id: uuid.UUID,
+    *,
+    failed_only: bool,
+    names_of: Kind | None = None,
+    leave_out: uuid.UUID | None = None,
 ) -> Lineage:
-    """What the family of `parent_id` did; `names_of`: also fingerprint the names of its done rows of that
-    kind (for a reimport from a file)."""
+    """What the family of `parent_id` did, but for run `leave_out`; `names_of`: also fingerprint the names of
+    its done rows of that kind (for a reimport from a file)."""
     async with engine.connect() as conn:
-        family = await _family(conn, parent_id)
+        family = await _family(conn, parent_id) - {leave_out}
         done = {o.row_number for o in await run_rows.outcomes(conn, family) if o.status in ("created", "updated")}
         failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
         found = Lineage(failed, done, failed_only, await run_rows.highest_row(conn, family))

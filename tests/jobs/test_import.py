@@ -139,6 +139,47 @@ async def test_resume_after_a_crash_writes_every_row_once(engine: Any, tmp_path:
     assert await scalar(engine, ROWS_RECORDED) == 1234
 
 
+async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tmp_path: Path) -> None:
+    """What a reimport did itself before it died is not its family's doing: the rows after the resume get the
+    numbers and reasons an uninterrupted reimport gives them."""
+    rows = [customer_row(i) for i in range(200)] + [customer_row(5)]  # line 202 repeats line 7
+    for row in rows:
+        row[9] = "Narnia"  # every row fails until the report is corrected
+    path = write_csv(tmp_path / "narnia.csv", 0, extra=rows)
+    outcomes = []
+    for company, crash in (("whole", False), ("resumed", True)):
+        run = await do_import(engine, path, company=company)
+        edited = tmp_path / f"{company}.csv"
+        with open(edited, "w", encoding="utf-8", newline="") as f:
+            await write_report(engine, str(run["id"]), f, failed_only=True)
+        text = edited.read_text(encoding="utf-8").replace("Narnia", "Sverige")
+        edited.write_text(text + ",,,,,,9001,Ny Kund AB,556703-7485,,,,,,,Sverige,30,\r\n", encoding="utf-8")
+        child_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(edited))
+        if crash:
+            commits = 0
+
+            def die_midway(counts: run_rows.Counts) -> None:
+                nonlocal commits
+                commits += 1
+                if commits == 3:
+                    raise Died
+
+            with pytest.raises(Died):
+                await imports.execute(
+                    engine, child_id, tuning=Tuning(batches_per_commit=1), progress=die_midway, opened=opened
+                )
+            opened = None  # reopened as `rostersync resume` does
+        child = await imports.execute(engine, child_id, tuning=Tuning(batches_per_commit=1), opened=opened)
+        assert (child["created"], child["failed"]) == (201, 1)
+        async with engine.connect() as conn:
+            found = await run_rows.outcomes(conn, [child_id])
+        outcomes.append(sorted((o.row_number, o.status, o.error_code, o.error_message) for o in found))
+    assert outcomes[0] == outcomes[1]
+    assert (202, "failed", "CUSTOMER_DUPLICATE_ORG_NUMBER") in {o[:3] for o in outcomes[0]}
+    number, status, *_ = outcomes[0][-1]  # the added line: numbered past the family's rows, and not skipped
+    assert number > 202 and status == "created"
+
+
 async def test_a_changed_file_is_not_resumed(engine: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", 10)
     run_id, _ = await imports.start_import(engine, str(path), company_id="acme", kind="customers")
