@@ -56,6 +56,7 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     archived: int = 0  # of the updated rows: a sync's barred / inactive records (status stays "updated")
+    warned: int = 0  # of the created and updated rows: those with a warning (a field stored as supplied)
 
     def add(self, other: "Counts") -> None:
         self.created += other.created
@@ -63,13 +64,17 @@ class Counts:
         self.skipped += other.skipped
         self.failed += other.failed
         self.archived += other.archived
+        self.warned += other.warned
 
     @classmethod
     def of(cls, outcomes: Sequence[Outcome]) -> "Counts":
         # Counted by C loops: this runs for every batch an import writes.
         statuses = Counter(map(_STATUS, outcomes))
         archived = list(map(_CODE, outcomes)).count(ARCHIVED)
-        return cls(statuses["created"], statuses["updated"], statuses["skipped"], statuses["failed"], archived)
+        # A warning names its field; a sync's notes (ARCHIVED, LINKED) name none.
+        warned = sum(1 for o in outcomes if o[3] is not None and o[1] != "failed")
+        counts = statuses["created"], statuses["updated"], statuses["skipped"], statuses["failed"]
+        return cls(*counts, archived, warned)
 
     def columns(self) -> dict[str, int]:
         """The count columns of a run (and of a batch)."""
@@ -80,6 +85,7 @@ class Counts:
             "skipped": self.skipped,
             "failed": self.failed,
             "archived": self.archived,
+            "warned": self.warned,
         }
 
     @property
@@ -135,10 +141,12 @@ async def write(conn: AsyncConnection, run_id: uuid.UUID, batches: Sequence[Batc
 async def counts(conn: AsyncConnection, run_id: uuid.UUID) -> Counts:
     c = import_batches.c
     query = select(
-        *(func.coalesce(func.sum(column), 0) for column in (c.created, c.updated, c.skipped, c.failed, c.archived))
+        *(
+            func.coalesce(func.sum(column), 0)
+            for column in (c.created, c.updated, c.skipped, c.failed, c.archived, c.warned)
+        )
     ).where(c.run_id == run_id)
-    created, updated, skipped, failed, archived = (await conn.execute(query)).one()
-    return Counts(int(created), int(updated), int(skipped), int(failed), int(archived))
+    return Counts(*map(int, (await conn.execute(query)).one()))
 
 
 async def done_batches(conn: AsyncConnection, run_id: uuid.UUID) -> set[int]:

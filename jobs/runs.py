@@ -235,6 +235,7 @@ def summary(run: Mapping[Any, Any]) -> dict[str, Any]:
         "skipped": run["skipped"],
         "failed": run["failed"],
         "archived": run["archived"],
+        "warned": run["warned"],
         "parent_run_id": str(run["parent_run_id"]) if run["parent_run_id"] else None,
         "warnings": run["warnings"] or [],
         "error": run["error"],

@@ -128,6 +128,7 @@ import_runs = Table(
     Column("skipped", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("archived", Integer, nullable=False, server_default="0"),  # syncs: of the updated rows
+    Column("warned", Integer, nullable=False, server_default="0"),  # of the created and updated rows
     Column("parent_run_id", Uuid, ForeignKey("import_runs.id")),
     Column("error", Text),
     Column("warnings", JSON),
@@ -153,6 +154,7 @@ import_batches = Table(
     Column("skipped", Integer, nullable=False),
     Column("failed", Integer, nullable=False),
     Column("archived", Integer, nullable=False),
+    Column("warned", Integer, nullable=False, server_default="0"),
     Column("outcomes", Text, nullable=False),
     Column("raw", Text, nullable=False),
 )

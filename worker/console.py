@@ -48,6 +48,11 @@ def print_run(summary: Mapping[str, Any]) -> None:
         f"{s['skipped']} skipped, {s['failed']} failed of {s['total']} rows",
         markup=False,
     )
+    if s["warned"]:
+        out.print(
+            f"{s['warned']} of them with warnings (stored as supplied): rostersync report {s['run_id']}",
+            markup=False,
+        )
     for warning in s["warnings"]:
         err.print(f"warning: {warning}", markup=False)
     if s.get("error"):

@@ -64,6 +64,21 @@ def test_clean_file_exits_0(sqlite_cli_env: dict[str, str], tmp_path: Path) -> N
     assert (summary["status"], summary["succeeded"]) == ("succeeded", 120)
 
 
+def test_rows_created_with_warnings_are_counted_in_the_summary(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "suppliers.csv"
+    path.write_text(
+        "Namn;Organisationsnummer;Land;IBAN\n"
+        "Leverantör AB;556036-0793;Sverige;SE00 1234\n"  # an IBAN with a wrong checksum: stored as supplied
+        "Andra AB;556677-8899;Sverige;\n",
+        encoding="utf-8",
+    )
+    args = ("import", str(path), "--company", "w", "--kind", "suppliers")
+    summary = run_json(*args, env=sqlite_cli_env, code=0)
+    assert (summary["created"], summary["warned"], summary["failed"]) == (2, 1, 0)
+    shown = rostersync("status", summary["run_id"], env=sqlite_cli_env).stdout
+    assert "1 of them with warnings" in shown
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
