@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from registry.countries import EU_MEMBER_STATES, vat_prefix
 from registry.errors import FieldWarning
 from registry.fields import Kind
-from registry.models import CustomerCreate, SupplierCreate, field_errors
+from registry.models import CleanPayload, CustomerCreate, SupplierCreate, field_errors
 
 # What VIES answers for: the member states under their VAT prefix (Greece is EL) and Northern Ireland (XI).
 VIES_PREFIXES = frozenset({vat_prefix(c) for c in EU_MEMBER_STATES} | {"XI"})
@@ -42,14 +42,35 @@ class Valid(NamedTuple):
     warnings: list[FieldWarning]
 
 
+# What the rules comparing fields (the org and VAT numbers against the type and the country) read.
+_CROSS_FIELD_INPUTS = frozenset({"country", "customer_type", "supplier_type", "is_person", "org_number", "vat_number"})
+
+
 def validate(kind: Kind, item: Mapping[str, Any]) -> Valid | Rejected:
     try:
         # The model's own validator, called directly: `model_validate` spends a tenth of a row's validation
         # passing its options on.
         model = _VALIDATORS[kind](item)
     except ValidationError as exc:
-        return Rejected(validation_error(field_errors(exc)))
+        failed = field_errors(exc)
+        return Rejected(validation_error(failed | _cross_field_errors(kind, item, failed)))
     return Valid(model.db_values(), model.warnings)
+
+
+def _cross_field_errors(kind: Kind, item: Mapping[str, Any], failed: Mapping[str, str]) -> dict[str, str]:
+    """The errors of the rules comparing fields, which run only once every field is valid on its own: a row
+    failing on its e-mail is judged on its org number too (the failing fields left out, a stand-in for a
+    failing name), so one round of corrections is enough. Nothing when an input of those rules failed: they
+    cannot be judged then."""
+    if not failed.keys().isdisjoint(_CROSS_FIELD_INPUTS):
+        return {}
+    rest = {key: value for key, value in item.items() if key not in failed}
+    rest.setdefault("name", "-")
+    try:
+        _VALIDATORS[kind](CleanPayload(rest) if isinstance(item, CleanPayload) else rest)
+    except ValidationError as exc:
+        return {field: reason for field, reason in field_errors(exc).items() if field not in failed}
+    return {}
 
 
 def validation_error(fields: Mapping[str, str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from pydantic import ValidationError
 
 from registry.errors import FieldWarning
 from registry.fields import CUSTOMER_FIELDS, HINT_FIELDS, SUPPLIER_FIELDS
+from registry.items import Rejected, validate
 from registry.models import CustomerCreate, SupplierCreate, field_errors
 
 
@@ -496,3 +497,20 @@ def test_supplier_cross_field_error() -> None:
     assert supplier_errors({"name": "X"}) == {
         "supplier_type": "cannot tell the supplier type: give supplier_type or country"
     }
+
+
+def test_a_row_failing_on_its_own_fields_is_judged_on_the_rules_between_fields_too() -> None:
+    """One round of corrections: a bad e-mail does not hide a bad org number checksum (a rule that needs the
+    type and the country, and so ran only on rows whose every field was valid)."""
+    payload = {"org_number": "556036-0794", "email": "bad", "default_payment_terms": "soon", "country": "Sverige"}
+    result = validate("customers", payload)
+    assert isinstance(result, Rejected)
+    assert list(result.error["fields"]) == ["name", "email", "default_payment_terms", "org_number"]
+    assert "checksum" in result.error["fields"]["org_number"]
+
+
+def test_the_rules_between_fields_are_not_judged_without_their_inputs() -> None:
+    """An unknown country leaves the org number unjudged: its rules depend on the country."""
+    result = validate("customers", {"name": "X AB", "org_number": "556036-0794", "country": "Atlantis"})
+    assert isinstance(result, Rejected)
+    assert list(result.error["fields"]) == ["country"]
