@@ -17,7 +17,7 @@ from jobs.run_rows import BatchRows, Outcome, encode_raw
 from jobs.sources import Item
 from registry.bulk import MAX_ITEMS
 from registry.errors import FieldWarning
-from registry.fields import Kind
+from registry.fields import Kind, payload_fields
 from registry.items import Rejected, Valid, duplicate_error, validate
 from registry.plan import Prepared, Result, prepare
 
@@ -79,7 +79,6 @@ class Batcher:
         self.entries: list[Entry] = []
         self.items: list[Valid | Rejected] = []
         self.raws: list[Any] = []
-        self.lines: dict[str, int] = {}  # the batch's org numbers, each at its first line
 
     def add(self, position: int, item: Item) -> Batch | None:
         """The batch this item completed, if it did."""
@@ -88,14 +87,7 @@ class Batcher:
         self.index = index
         self.entries.append(Entry(item.row_number, item.skip, item.entity_id))
         if item.skip is None:
-            checked = _item(self.kind, item)
-            if isinstance(checked, Valid) and (number := checked.values.get("org_number")) is not None:
-                # A repeat within the batch is the file's repeat: told by its line, as FirstLines tells the
-                # repeats across batches (bulk-create itself could only name the request's item).
-                first = self.lines.setdefault(number, item.row_number)
-                if first != item.row_number:
-                    checked = Rejected(duplicate_error(self.kind, number, f"on line {first} of this file"))
-            self.items.append(checked)
+            self.items.append(_item(self.kind, item))
         self.raws.append(item.raw)
         if done is None and len(self.entries) == MAX_ITEMS:
             return self.rest()
@@ -108,7 +100,7 @@ class Batcher:
         request = prepare(self.kind, self.company_id, self.items, datetime.now(UTC))
         planned = BatchRows.of(self.index, row_outcomes(self.entries, Result.planned(request)), encode_raw(self.raws))
         batch = Batch(self.index, self.entries, request, planned)
-        self.index, self.entries, self.items, self.raws, self.lines = None, [], [], [], {}
+        self.index, self.entries, self.items, self.raws = None, [], [], []
         return batch
 
 
@@ -141,6 +133,7 @@ class FirstLines:
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
         self.first: dict[str, int] = {}
+        self.org = payload_fields(kind).index("org_number")  # in a repeated item's values
 
     def __call__(self, batch: Batch) -> Batch:
         request, entries = batch.request, batch.entries
@@ -153,12 +146,20 @@ class FirstLines:
         seen = list(filter(_FIRST, zip(numbers, lines, strict=True)))
         if self.first.keys().isdisjoint(map(_FIRST, seen)):
             self.first.update(seen)
-            return batch
-        for number, line, position in list(zip(numbers, lines, request.positions, strict=True)):
-            if number is not None and (first := self.first.setdefault(number, line)) != line:
-                request.reject(position, duplicate_error(self.kind, number, f"on line {first} of this file"))
-                batch.changed = True
+        else:
+            for number, line, position in list(zip(numbers, lines, request.positions, strict=True)):
+                if number is not None and self.first.setdefault(number, line) != line:
+                    request.reject(position, self._repeat(number))
+                    batch.changed = True
+        if request.repeated:
+            # Repeats within the request failed in it already, naming its item: name the file's line instead.
+            for index, values in request.repeated.items():
+                request.failed[index] = self._repeat(values[self.org])
+            batch.changed = True
         return batch
+
+    def _repeat(self, number: str) -> dict[str, Any]:
+        return duplicate_error(self.kind, number, f"on line {self.first[number]} of this file")
 
 
 _FIRST = itemgetter(0)

@@ -80,7 +80,7 @@ class Prepared:
     warnings: dict[int, list[FieldWarning]]  # request index -> warnings of a valid item
     pending: list[int]  # request indices of customers whose VAT number VIES is to check
     # request index -> values (in field order) of a valid item that repeats an earlier item's org number: the
-    # only values a request's records leave out, needed by `legacy_digest` alone
+    # only values a request's records leave out (for `legacy_digest`, and for an importer naming the line)
     repeated: dict[int, tuple[Any, ...]] = field(default_factory=dict)
 
     def matches(self, stored_digest: str, stored_response: Mapping[str, Any]) -> bool:

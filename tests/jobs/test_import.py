@@ -83,14 +83,17 @@ async def test_a_repeated_org_number_names_the_line_it_repeats(engine: Any, tmp_
     """Within a batch and across batches alike, the reason names the line of the file that came first."""
     rows = [customer_row(i) for i in range(120)]
     rows.insert(3, customer_row(0))  # line 5 repeats line 2, in the same batch
-    rows.append(customer_row(7))  # line 123 repeats line 10, two batches later
+    rows[60:60] = [customer_row(1), customer_row(1)]  # lines 62 and 63 repeat line 3, both in the next batch
+    rows.append(customer_row(7))  # line 125 repeats line 10, two batches later
     path = write_csv(tmp_path / "repeats.csv", 0, extra=rows)
     run = await do_import(engine, path)
     async with engine.connect() as conn:
         failed = {o.row_number: o.error_message for o in await run_rows.outcomes(conn, [run["id"]], failed_only=True)}
     assert failed == {
         5: f"org number {customer_row(0)[2]} already exists on line 2 of this file",
-        123: f"org number {customer_row(7)[2]} already exists on line 10 of this file",
+        62: f"org number {customer_row(1)[2]} already exists on line 3 of this file",
+        63: f"org number {customer_row(1)[2]} already exists on line 3 of this file",
+        125: f"org number {customer_row(7)[2]} already exists on line 10 of this file",
     }
 
 
