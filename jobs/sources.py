@@ -7,8 +7,10 @@ described completely by the run's `options`, so a worker on another machine can 
 import hashlib
 import json
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -184,7 +186,8 @@ class CsvInput(_FileItems):
                     yield Item(row_number, raw, skip=f"already {done} by the earlier run", entity_id=entity)
                     continue
             if self.lineage is not None and (reason := self.lineage.skip_reason(row_number)) is not None:
-                if (mismatch := self.lineage.mismatch(row_number, row_payload(values, self.mapping))) is not None:
+                mapped = partial(row_payload, values, self.mapping)
+                if (mismatch := self.lineage.mismatch(row_number, mapped)) is not None:
                     yield Item(row_number, raw, error=mismatch)
                 else:
                     yield Item(row_number, raw, skip=reason)
@@ -215,12 +218,15 @@ class Lineage:
             return "did not fail in the run being reimported"
         return None
 
-    def mismatch(self, row_number: int, payload: Mapping[str, str]) -> dict[str, Any] | None:
+    def mismatch(self, row_number: int, payload: Callable[[], Mapping[str, str]]) -> dict[str, Any] | None:
         """The error for a done row whose line now holds another record (the file is not a corrected copy of
-        the family's file, or the line was replaced): skipping it would lose that record without a word."""
+        the family's file, or the line was replaced): skipping it would lose that record without a word.
+        `payload` maps the row, and is called only for a row whose name the family recorded."""
         expected = self.names.get(row_number)
-        name = payload.get("name")
-        if expected is None or name is None or name_print(name) == expected:
+        if expected is None:
+            return None
+        name = payload().get("name")
+        if name is None or name_print(name) == expected:
             return None
         message = (
             f"an earlier run of this file imported another record from row {row_number}; this row was not "
@@ -230,9 +236,8 @@ class Lineage:
 
 
 def name_print(name: str) -> int:
-    # The hash of a string differs between interpreters, never within one: the family's names are read and
-    # compared by one process (or by its forked reading children).
-    return hash(" ".join(name.casefold().split()))
+    """A name as compared across runs: case and spacing aside, in four bytes (a lineage holds one per row)."""
+    return zlib.crc32(" ".join(name.casefold().split()).encode())
 
 
 async def _family(conn: Any, run_id: uuid.UUID) -> set[uuid.UUID]:
@@ -271,14 +276,15 @@ async def lineage(
         done = {o.row_number for o in await run_rows.outcomes(conn, family) if o.status in ("created", "updated")}
         failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
         found = Lineage(failed, done, failed_only, await run_rows.highest_row(conn, family))
-        members = await conn.execute(
-            select(import_runs.c.id, import_runs.c.headers).where(import_runs.c.id.in_(family))
-        )
-        # Runs that read a file: an API's records have no row numbers to confuse.
-        read_from_files = [(run_id, headers) for run_id, headers in members if headers]
-    if names_of is not None:
-        for run_id, run_headers in read_from_files:
-            await _fingerprint_names(engine, run_id, build_mapping(run_headers, names_of), found.names)
+        if names_of is None:
+            return found
+        c = import_runs.c
+        members = (await conn.execute(select(c.id, c.headers, c.options).where(c.id.in_(family)))).all()
+    for run_id, headers, options in members:
+        if headers:  # a run that read a file: an API's records have no row numbers to confuse
+            # Each run's rows as that run mapped them (its own --mapping), so a name is the name it imported.
+            mapping = build_mapping(headers, names_of, (options or {}).get("mapping"))
+            await _fingerprint_names(engine, run_id, mapping, found.names)
     return found
 
 

@@ -302,6 +302,25 @@ async def test_a_reimport_from_another_file_does_not_skip_its_records_silently(e
     assert (child["created"], child["failed"]) == (1, 9)  # 9 failed before: line 32 fixed, line 4 not the same
 
 
+async def test_a_reimport_matches_rows_by_the_names_their_run_imported(engine: Any, tmp_path: Path) -> None:
+    """The earlier run's own --mapping decides which column was its name, so an unchanged line is skipped."""
+    header = "Kundnummer;Namn;Företag;Organisationsnummer;E-post;Land"
+    good = "1;Anna Andersson;Acme AB;556703-7485;a@acme.se;Sverige"
+    bad = "2;Bo Berg;Beta AB;556036-0793;not-an-email;Sverige"
+    source = tmp_path / "orig.csv"
+    source.write_text(f"{header}\n{good}\n{bad}\n", encoding="utf-8")
+    mapping = tmp_path / "m.json"
+    mapping.write_text(json.dumps({"Namn": None}), encoding="utf-8")
+    run = await do_import(engine, source, mapping_path=str(mapping))
+    assert (run["created"], run["failed"]) == (1, 1)
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(f"{header}\n{good}\n{bad.replace('not-an-email', 'b@beta.se')}\n", encoding="utf-8")
+    child_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(fixed))
+    await imports.execute(engine, child_id, opened=opened)
+    outcomes = await row_outcomes(engine, child_id)
+    assert (outcomes[2][0], outcomes[3][0]) == ("skipped", "created")
+
+
 async def test_failed_rows_reimported_from_storage(engine: Any, tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     # This export's "Momsnr" column holds internal codes, not VAT numbers: the German row fails on it.
