@@ -95,9 +95,12 @@ async def current_run(engine: AsyncEngine, run_id: uuid.UUID | str) -> dict[str,
     The heartbeat's counts lag by up to its interval, and stop at the last beat when the process dies; the
     batches are what the run has actually written, so a status taken during a run or after a crash is exact."""
     async with engine.connect() as conn:
-        run = dict(await get_run(conn, run_id))
-        if run["status"] in ("queued", "running"):
-            run.update((await run_rows.counts(conn, run["id"])).columns())
+        return await _with_committed_counts(conn, dict(await get_run(conn, run_id)))
+
+
+async def _with_committed_counts(conn: AsyncConnection, run: dict[str, Any]) -> dict[str, Any]:
+    if run["status"] in ("queued", "running"):
+        run.update((await run_rows.counts(conn, run["id"])).columns())
     return run
 
 
@@ -210,11 +213,8 @@ async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: i
     if company_id is not None:
         query = query.where(import_runs.c.company_id == company_id)
     async with engine.connect() as conn:
-        found = [dict(run) for run in (await conn.execute(query)).mappings()]
-        for run in found:
-            if run["status"] in ("queued", "running"):  # as `current_run` does
-                run.update((await run_rows.counts(conn, run["id"])).columns())
-    return found
+        # As `current_run` shows them (a query per unfinished run: there are few at a time).
+        return [await _with_committed_counts(conn, dict(run)) for run in (await conn.execute(query)).mappings()]
 
 
 def summary(run: Mapping[Any, Any]) -> dict[str, Any]:

@@ -118,6 +118,14 @@ def test_ten_megabyte_cell_is_refused_naming_the_line(sqlite_cli_env: dict[str, 
     assert result.returncode == 2 and "line 3" in result.stderr and "1 MiB" in result.stderr
 
 
+def test_a_dry_run_is_marked_as_one_in_the_list_of_runs(sqlite_cli_env: dict[str, str]) -> None:
+    args = ("import", EXAMPLE, "--company", "d", "--kind", "customers")
+    assert rostersync(*args, "--dry-run", env=sqlite_cli_env).returncode == 1
+    assert rostersync(*args, env=sqlite_cli_env).returncode == 1
+    statuses = [line for line in rostersync("runs", env=sqlite_cli_env).stdout.splitlines() if "partially" in line]
+    assert len(statuses) == 2 and sum("(dry run)" in line for line in statuses) == 1
+
+
 def test_report_into_a_pipe_closed_early_ends_quietly(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
     """`rostersync report ID | head -1`: the reader went away, which is no database error and no traceback."""
     path = write_csv(tmp_path / "c.csv", 3000)
@@ -163,10 +171,12 @@ async def test_killed_import_resumes_with_every_row_once(
     written = await pg_count(pg_schema, ROWS_RECORDED)
     assert written < rows, "the import finished before it could be killed"
 
-    (run_id,) = [r["run_id"] for r in run_json("runs", env=env)]
-    status = run_json("status", run_id, env=env)
-    # What the dead run committed, not what its last heartbeat said.
+    (listed,) = run_json("runs", env=env)
+    status = run_json("status", listed["run_id"], env=env)
+    # What the dead run committed, not what its last heartbeat said, in both views.
     assert (status["status"], status["processed"], status["total"]) == ("running", written, rows)
+    assert listed["processed"] == written
+    run_id = listed["run_id"]
     resumed = run_json("resume", run_id, env=env, code=0)
     assert (resumed["status"], resumed["created"], resumed["failed"]) == ("succeeded", rows, 0)
     assert await pg_count(pg_schema, "SELECT count(*) FROM customers") == rows

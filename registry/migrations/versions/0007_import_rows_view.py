@@ -41,9 +41,8 @@ SELECT b.run_id, b.batch_index,
        json_extract(o.value, '$[3]') AS error_field,
        json_extract(o.value, '$[4]') AS error_message,
        json_extract(o.value, '$[5]') AS entity_id,
-       r.value AS raw
-FROM import_batches AS b, json_each(b.outcomes) AS o, json_each(b.raw) AS r
-WHERE r.key = o.key
+       json_extract(b.raw, '$[' || o.key || ']') AS raw
+FROM import_batches AS b, json_each(b.outcomes) AS o
 """
 
 
