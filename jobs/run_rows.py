@@ -39,7 +39,7 @@ class Outcome(NamedTuple):
     entity_id: str | None = None
 
 
-_ROW, _STATUS, _CODE = itemgetter(0), itemgetter(1), itemgetter(2)
+_ROW, _STATUS, _CODE, _FIELD = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 class Row(NamedTuple):
@@ -71,8 +71,12 @@ class Counts:
         # Counted by C loops: this runs for every batch an import writes.
         statuses = Counter(map(_STATUS, outcomes))
         archived = list(map(_CODE, outcomes)).count(ARCHIVED)
-        # A warning names its field; a sync's notes (ARCHIVED, LINKED) name none.
-        warned = sum(1 for o in outcomes if o[3] is not None and o[1] != "failed")
+        # A warning names its field; a sync's notes (ARCHIVED, LINKED) name none. The usual batch names no
+        # field at all, which one C loop tells.
+        fields = list(map(_FIELD, outcomes))
+        warned = 0
+        if fields.count(None) != len(fields):
+            warned = sum(1 for o in outcomes if o[3] is not None and o[1] != "failed")
         counts = statuses["created"], statuses["updated"], statuses["skipped"], statuses["failed"]
         return cls(*counts, archived, warned)
 
