@@ -31,6 +31,7 @@ __all__ = [
     "PSEUDO_FIELDS",
     "REPORT_COLUMNS",
     "HeaderMapping",
+    "MappingFileError",
     "build_mapping",
     "load_mapping_file",
     "normalize_header",
@@ -350,32 +351,40 @@ def build_mapping(
     return HeaderMapping(fields, tuple(unknown), report_columns)
 
 
+class MappingFileError(ValueError):
+    """A `--mapping` file that cannot be used: which file, and why (`reason`, without the file's name)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
 def load_mapping_file(path: str | os.PathLike[str]) -> dict[str, str | None]:
     """Read a `--mapping` JSON file: {"Source header": "canonical_field" | null (= ignore the column)}.
 
-    Raises ValueError naming the file on unreadable/invalid JSON or an unknown target field.
+    Raises MappingFileError on unreadable/invalid JSON or an unknown target field.
     """
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8-sig") as f:
             data = json.load(f)
     except OSError as exc:
-        raise ValueError(f"{name}: cannot read the mapping file: {exc.strerror or exc}") from None
+        raise MappingFileError(name, f"cannot read the mapping file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise ValueError(f"{name}: the mapping file is not UTF-8 text") from None
+        raise MappingFileError(name, "the mapping file is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise MappingFileError(name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     if not isinstance(data, dict):
-        raise ValueError(f'{name}: expected a JSON object like {{"Source header": "canonical_field"}}')
+        raise MappingFileError(name, 'expected a JSON object like {"Source header": "canonical_field"}')
     allowed = _all_targets()
     result: dict[str, str | None] = {}
     for source, target in data.items():
         if target is not None and not isinstance(target, str):
-            raise ValueError(f"{name}: the target for {source!r} must be a field name or null, not {target!r}")
+            raise MappingFileError(name, f"the target for {source!r} must be a field name or null, not {target!r}")
         if target is not None and target not in allowed:
-            raise ValueError(
-                f"{name}: {target!r} (for column {source!r}) is not a field; "
-                f"valid targets: {', '.join(sorted(allowed))}"
+            raise MappingFileError(
+                name, f"{target!r} (for column {source!r}) is not a field; valid targets: {', '.join(sorted(allowed))}"
             )
         result[source] = target
     return result
