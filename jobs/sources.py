@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import CsvSource, SourceError, unescape_cell
-from connectors.headers import HeaderMapping, build_mapping, load_mapping_file, row_payload
+from connectors.headers import HeaderMapping, MappingFileError, build_mapping, load_mapping_file, row_payload
 from jobs import run_rows
 from registry.fields import Kind
 from registry.tables import import_runs
@@ -79,8 +79,8 @@ def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
         return None
     try:
         overrides: dict[str, str | None] = load_mapping_file(path)
-    except ValueError as exc:  # it names the file already, as SourceError does
-        raise SourceError(path, str(exc).removeprefix(f"{path}: ")) from None
+    except MappingFileError as exc:
+        raise SourceError(path, exc.reason) from None
     return overrides
 
 
@@ -271,32 +271,38 @@ async def lineage(
 ) -> Lineage:
     """What the family of `parent_id` did, but for run `leave_out`; `names_of`: also fingerprint the names of
     its done rows of that kind (for a reimport from a file)."""
+    files: dict[uuid.UUID, HeaderMapping] = {}
     async with engine.connect() as conn:
         family = await _family(conn, parent_id) - {leave_out}
-        done = {o.row_number for o in await run_rows.outcomes(conn, family) if o.status in ("created", "updated")}
         failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
-        found = Lineage(failed, done, failed_only, await run_rows.highest_row(conn, family))
-        if names_of is None:
-            return found
-        c = import_runs.c
-        members = (await conn.execute(select(c.id, c.headers, c.options).where(c.id.in_(family)))).all()
-    for run_id, headers, options in members:
-        if headers:  # a run that read a file: an API's records have no row numbers to confuse
-            # Each run's rows as that run mapped them (its own --mapping), so a name is the name it imported.
-            mapping = build_mapping(headers, names_of, (options or {}).get("mapping"))
-            await _fingerprint_names(engine, run_id, mapping, found.names)
+        highest = await run_rows.highest_row(conn, family)
+        if names_of is not None:
+            c = import_runs.c
+            for run_id, headers, options in await conn.execute(
+                select(c.id, c.headers, c.options).where(c.id.in_(family))
+            ):
+                if headers:  # a run that read a file: an API's records have no row numbers to confuse
+                    # Its rows as it mapped them (its own --mapping), so a name is the name it imported.
+                    files[run_id] = build_mapping(headers, names_of, (options or {}).get("mapping"))
+        outcomes = await run_rows.outcomes(conn, family - files.keys())
+    found = Lineage(failed, {o.row_number for o in outcomes if o.status in _DONE}, failed_only, highest)
+    for run_id, mapping in files.items():
+        await _read_done_rows(engine, run_id, mapping, found)
     return found
 
 
-async def _fingerprint_names(
-    engine: AsyncEngine, run_id: uuid.UUID, mapping: HeaderMapping, names: dict[int, int]
-) -> None:
+_DONE = ("created", "updated")
+
+
+async def _read_done_rows(engine: AsyncEngine, run_id: uuid.UUID, mapping: HeaderMapping, found: Lineage) -> None:
+    """A file run's done rows and the fingerprints of their names, from one read of its rows."""
     async for batch in run_rows.rows(engine, run_id):
         for outcome, raw in batch:
-            if outcome.status in ("created", "updated") and isinstance(raw, list):
-                name = row_payload(tuple(v or "" for v in raw), mapping).get("name")
+            if outcome.status in _DONE:
+                found.done.add(outcome.row_number)
+                name = row_payload(tuple(v or "" for v in raw), mapping).get("name") if isinstance(raw, list) else None
                 if name is not None:
-                    names[outcome.row_number] = name_print(name)
+                    found.names[outcome.row_number] = name_print(name)
 
 
 class StoredRowsInput:
