@@ -20,7 +20,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs import connections, sync  # noqa: E402
+from jobs.sync import connections, crm  # noqa: E402
 from registry.db import create_engine, upgrade  # noqa: E402
 from tests.fakes.crm_server import ECONOMIC_CREDENTIAL, EconomicFake, FakeCRM, economic_customer  # noqa: E402
 
@@ -43,18 +43,18 @@ async def main() -> None:
     records = {"customers": [economic_customer(i) for i in range(args.customers)], "suppliers": []}
     try:
         await upgrade(engine)
-        with FakeCRM(EconomicFake(), records, latency_s=args.latency) as crm:
+        with FakeCRM(EconomicFake(), records, latency_s=args.latency) as server:
             async with httpx.AsyncClient(trust_env=False, timeout=60) as http:
                 cid = await connections.add(
-                    engine, company_id="bench", connector="economic", base_url=crm.url,
+                    engine, company_id="bench", connector="economic", base_url=server.url,
                     credential_ref="env:BENCH_ECONOMIC_TOKEN", every_s=900, options={"page_size": args.page_size},
                 )  # fmt: skip
                 timings = []
                 for full in (False, False, True):
-                    pages_before = len(crm.requests)
+                    pages_before = len(server.requests)
                     started = time.perf_counter()
-                    result = await sync.sync(engine, cid, http=http, full=full)
-                    timings.append((time.perf_counter() - started, len(crm.requests) - pages_before, result))
+                    result = await crm.sync(engine, cid, http=http, full=full)
+                    timings.append((time.perf_counter() - started, len(server.requests) - pages_before, result))
     finally:
         await engine.dispose()
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")

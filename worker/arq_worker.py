@@ -11,9 +11,11 @@ from arq.worker import Function, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.vies import ViesClient
-from jobs import connections, imports, runs, sync
-from worker.settings import Settings
-from worker.wiring import checker, ready_engine, vies_client
+from jobs.context import checker, ready_engine, vies_client
+from jobs.ledger import runs
+from jobs.pipeline import starting
+from jobs.settings import Settings
+from jobs.sync import connections, crm
 
 
 class WorkerContext(TypedDict):
@@ -55,7 +57,7 @@ async def import_run(ctx: WorkerContext, run_id: str) -> dict[str, Any]:
     settings, engine = ctx["settings"], ctx["engine"]
     try:
         vat = checker(settings, engine, ctx["vies"])
-        run = await imports.execute(engine, uuid.UUID(run_id), tuning=settings.tuning(), vat=vat)
+        run = await starting.execute(engine, uuid.UUID(run_id), tuning=settings.tuning(), vat=vat)
     except runs.RunError as exc:
         current = await runs.get_run(engine, run_id)
         if current["status"] in runs.FINISHED:
@@ -88,7 +90,7 @@ async def sync_connection(ctx: WorkerContext, connection_id: str, full: bool = F
     """Sync one connection; another process syncing it right now makes this one a no-op."""
     try:
         vat = checker(ctx["settings"], ctx["engine"], ctx["vies"])
-        return await sync.sync(ctx["engine"], uuid.UUID(connection_id), http=ctx["http"], vat=vat, full=full)
+        return await crm.sync(ctx["engine"], uuid.UUID(connection_id), http=ctx["http"], vat=vat, full=full)
     except connections.SyncBusy as exc:
         return {"connection_id": connection_id, "status": "skipped", "reason": str(exc)}
 

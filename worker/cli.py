@@ -16,14 +16,15 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs import imports, runs
-from jobs.report import write_report
-from jobs.sources import Input
+from jobs.context import NotMigrated, engine_from, ready_engine, vat_checker
+from jobs.ledger import runs
+from jobs.ledger.report import write_report
+from jobs.pipeline import starting
+from jobs.pipeline.inputs import Input
+from jobs.settings import Settings
 from registry.db import upgrade
 from worker import console
 from worker.console import fail, print_json, print_run
-from worker.settings import Settings
-from worker.wiring import NotMigrated, engine_from, ready_engine, vat_checker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Import and sync customers and suppliers.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -124,7 +125,7 @@ async def run_or_queue(
     config = settings()
     with console.progress_bar(opened.total, show_progress) as progress:
         async with vat_checker(config, engine) as vat:
-            run = await imports.execute(
+            run = await starting.execute(
                 engine, run_id, tuning=config.tuning(), progress=progress, vat=vat, opened=None if reopen else opened
             )
     return runs.summary(run)
@@ -157,7 +158,7 @@ def import_(
             fail(f"unknown --encoding {encoding!r}")
 
     async def work(engine: AsyncEngine) -> dict[str, Any]:
-        run_id, opened = await imports.start_import(
+        run_id, opened = await starting.start_import(
             engine,
             str(file),
             company_id=company,
@@ -191,10 +192,10 @@ def reimport(
                 raise runs.RunError(
                     "a sync run is reimported from the records it stored: no --file, --mapping or --queue"
                 )
-            from jobs.sync import reimport as reimport_sync  # the CRM connectors, only when a sync run needs them
+            from jobs.sync.crm import reimport as reimport_sync  # the CRM connectors, only when a sync run needs them
 
             return runs.summary(await reimport_sync(engine, run_id, failed_only=failed_only))
-        new_id, opened = await imports.start_reimport(
+        new_id, opened = await starting.start_reimport(
             engine,
             run_id,
             failed_only=failed_only,
@@ -213,7 +214,7 @@ def resume(run_id: str, as_json: Json = False) -> None:
     async def work(engine: AsyncEngine) -> dict[str, Any]:
         config = settings()
         async with vat_checker(config, engine) as vat:
-            run = await imports.execute(engine, runs.parse_run_id(run_id), tuning=config.tuning(), vat=vat)
+            run = await starting.execute(engine, runs.parse_run_id(run_id), tuning=config.tuning(), vat=vat)
         return runs.summary(run)
 
     finish(run_async(work), as_json)

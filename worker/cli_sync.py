@@ -5,10 +5,11 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs import connections, runs
+from jobs.context import vat_checker
+from jobs.ledger import runs
+from jobs.sync import connections
 from worker import console
 from worker.cli import Company, Json, app, run_async, settings
-from worker.wiring import vat_checker
 
 connections_app = typer.Typer(no_args_is_help=True, help="Connected CRMs synced on a schedule.")
 app.add_typer(connections_app, name="connections")
@@ -101,7 +102,7 @@ def sync_(
             return {"connection_id": str(row["id"]), "status": "queued" if queued else "already queued"}
         import httpx  # here: every other command starts without an HTTP stack
 
-        from jobs.sync import sync
+        from jobs.sync.crm import sync
 
         async with vat_checker(config, engine) as vat, httpx.AsyncClient(timeout=60) as http:
             return await sync(engine, row["id"], http=http, vat=vat, full=full)

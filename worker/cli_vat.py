@@ -6,10 +6,10 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs.context import vat_checker
 from registry.tables import vat_checks
 from worker import console
 from worker.cli import Json, app, run_async, settings
-from worker.wiring import vat_checker
 
 vat_app = typer.Typer(no_args_is_help=True, help="VIES checks of customers' VAT numbers.")
 app.add_typer(vat_app, name="vat")

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from jobs.run_rows import Counts
+from jobs.ledger.run_rows import Counts
 
 COMPANY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

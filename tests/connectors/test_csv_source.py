@@ -222,7 +222,7 @@ def test_a_whitespace_line_in_a_one_column_file_is_blank_for_counting_and_readin
 def test_a_one_column_file_is_read_whole_by_slots(tmp_path: Path) -> None:
     """801 names and a whitespace-only line in the first slot: every reading process's slots together are
     the whole file (a slot shorter than SLOT_ROWS is taken as the end of the input)."""
-    from jobs.sources import SLOT_ROWS, CsvInput
+    from jobs.pipeline.inputs import SLOT_ROWS, CsvInput
 
     lines = ["name"] + [f"Firma {i}" for i in range(1, 802)]
     lines.insert(10, "   ")

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Uuid, bindparam, func, select, text
 
-from jobs import imports, run_rows, runs
-from jobs.importer import Tuning
-from jobs.report import write_report
+from jobs.ledger import run_rows, runs
+from jobs.ledger.report import write_report
+from jobs.pipeline import starting
+from jobs.pipeline.importer import Tuning
 from registry.tables import customers, import_batches
 from tests.fakes.rows import HEADERS, customer_row, write_csv
 
@@ -33,10 +34,10 @@ ROWS_RECORDED = select(func.coalesce(func.sum(import_batches.c.created + import_
 
 
 async def do_import(engine: Any, path: Path, tuning: Tuning | None = None, **kw: Any) -> Any:
-    run_id, opened = await imports.start_import(
+    run_id, opened = await starting.start_import(
         engine, str(path), company_id=kw.pop("company", "acme"), kind=kw.pop("kind", "customers"), **kw
     )
-    return await imports.execute(engine, run_id, tuning=tuning, opened=opened)
+    return await starting.execute(engine, run_id, tuning=tuning, opened=opened)
 
 
 async def test_example_file_every_row_accounted_for(engine: Any) -> None:
@@ -120,7 +121,7 @@ class Died(Exception):
 
 async def test_resume_after_a_crash_writes_every_row_once(engine: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "big.csv", 1234)
-    run_id, opened = await imports.start_import(engine, str(path), company_id="acme", kind="customers")
+    run_id, opened = await starting.start_import(engine, str(path), company_id="acme", kind="customers")
     commits = 0
 
     def die_midway(counts: run_rows.Counts) -> None:
@@ -130,13 +131,13 @@ async def test_resume_after_a_crash_writes_every_row_once(engine: Any, tmp_path:
             raise Died  # like a crash between two commits
 
     with pytest.raises(Died):
-        await imports.execute(engine, run_id, tuning=Tuning(batches_per_commit=2), progress=die_midway, opened=opened)
+        await starting.execute(engine, run_id, tuning=Tuning(batches_per_commit=2), progress=die_midway, opened=opened)
     half = await runs.get_run(engine, run_id)
     assert half["status"] == "running" and half["lease_owner"] is None
     done = await scalar(engine, ROWS_RECORDED)
     assert 0 < done < 1234
 
-    run = await imports.execute(engine, run_id)
+    run = await starting.execute(engine, run_id)
     assert run["status"] == "succeeded" and run["created"] == 1234
     assert await scalar(engine, select(func.count()).select_from(customers)) == 1234
     assert await scalar(engine, ROWS_RECORDED) == 1234
@@ -157,7 +158,7 @@ async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tm
             await write_report(engine, str(run["id"]), f, failed_only=True)
         text = edited.read_text(encoding="utf-8").replace("Narnia", "Sverige")
         edited.write_text(text + ",,,,,,9001,Ny Kund AB,556703-7485,,,,,,,Sverige,30,\r\n", encoding="utf-8")
-        child_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(edited))
+        child_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(edited))
         if crash:
             commits = 0
 
@@ -168,11 +169,11 @@ async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tm
                     raise Died
 
             with pytest.raises(Died):
-                await imports.execute(
+                await starting.execute(
                     engine, child_id, tuning=Tuning(batches_per_commit=1), progress=die_midway, opened=opened
                 )
             opened = None  # reopened as `rostersync resume` does
-        child = await imports.execute(engine, child_id, tuning=Tuning(batches_per_commit=1), opened=opened)
+        child = await starting.execute(engine, child_id, tuning=Tuning(batches_per_commit=1), opened=opened)
         assert (child["created"], child["failed"]) == (201, 1)
         async with engine.connect() as conn:
             found = await run_rows.outcomes(conn, [child_id])
@@ -185,9 +186,9 @@ async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tm
 
 async def test_a_changed_file_is_not_resumed(engine: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", 10)
-    run_id, _ = await imports.start_import(engine, str(path), company_id="acme", kind="customers")
+    run_id, _ = await starting.start_import(engine, str(path), company_id="acme", kind="customers")
     write_csv(path, 11)
-    run = await imports.execute(engine, run_id)
+    run = await starting.execute(engine, run_id)
     assert run["status"] == "failed" and "changed since the run started" in run["error"]
     assert await scalar(engine, select(func.count()).select_from(customers)) == 0
 
@@ -202,7 +203,7 @@ async def test_missing_required_columns_refused_before_a_run_exists(engine: Any,
     path = tmp_path / "no-name.csv"
     path.write_text("Org.nr;Ort\n556036-0793;Malmö\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"missing required column.*name.*found: Org.nr, Ort"):
-        await imports.start_import(engine, str(path), company_id="acme", kind="customers")
+        await starting.start_import(engine, str(path), company_id="acme", kind="customers")
     assert await runs.list_runs(engine) == []
 
 
@@ -245,8 +246,8 @@ async def test_reimport_failed_rows_from_the_edited_report(engine: Any, tmp_path
     text = text.replace("ekonomi(at)trasig.se", "ekonomi@trasig.se").replace("om ett år", "365")
     report_path.write_text(text, encoding="utf-8-sig")
 
-    new_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(report_path))
-    again = await imports.execute(engine, new_id, opened=opened)
+    new_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(report_path))
+    again = await starting.execute(engine, new_id, opened=opened)
     assert again["parent_run_id"] == run["id"]
     outcomes = await row_outcomes(engine, new_id)
     assert outcomes[32][0] == "created" and outcomes[36][0] == "created"
@@ -273,8 +274,8 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
             writer = csv.DictWriter(f, fieldnames=list(reported))
             writer.writeheader()
             writer.writerow(reported)
-        child_id, opened = await imports.start_reimport(engine, str(parent_id), failed_only=True, path=str(edited))
-        child = await imports.execute(engine, child_id, opened=opened)
+        child_id, opened = await starting.start_reimport(engine, str(parent_id), failed_only=True, path=str(edited))
+        child = await starting.execute(engine, child_id, opened=opened)
         assert (child["created"], child["failed"]) == ((0, 1) if generation == 1 else (1, 0))
         parent_id = child_id
     async with engine.connect() as conn:
@@ -293,8 +294,8 @@ async def test_a_reimport_from_another_file_does_not_skip_its_records_silently(e
     path = tmp_path / "corrected.csv"
     path.write_text("\n".join(corrected) + "\n", encoding="utf-8")
 
-    child_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(path))
-    child = await imports.execute(engine, child_id, opened=opened)
+    child_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(path))
+    child = await starting.execute(engine, child_id, opened=opened)
     outcomes = await row_outcomes(engine, child_id)
     assert outcomes[32][0] == "created"
     assert outcomes[3][0] == outcomes[2][0] == "skipped"
@@ -315,8 +316,8 @@ async def test_a_reimport_matches_rows_by_the_names_their_run_imported(engine: A
     assert (run["created"], run["failed"]) == (1, 1)
     fixed = tmp_path / "fixed.csv"
     fixed.write_text(f"{header}\n{good}\n{bad.replace('not-an-email', 'b@beta.se')}\n", encoding="utf-8")
-    child_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, path=str(fixed))
-    await imports.execute(engine, child_id, opened=opened)
+    child_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(fixed))
+    await starting.execute(engine, child_id, opened=opened)
     outcomes = await row_outcomes(engine, child_id)
     assert (outcomes[2][0], outcomes[3][0]) == ("skipped", "created")
 
@@ -329,25 +330,25 @@ async def test_failed_rows_reimported_from_storage(engine: Any, tmp_path: Path) 
     assert run["failed"] == 1
     mapping = tmp_path / "m.json"
     mapping.write_text('{"Momsnr": "notes"}', encoding="utf-8")
-    new_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=True, mapping_path=str(mapping))
-    again = await imports.execute(engine, new_id, opened=opened)
+    new_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, mapping_path=str(mapping))
+    again = await starting.execute(engine, new_id, opened=opened)
     assert (again["total"], again["created"], again["failed"]) == (1, 1, 0)
 
     # All rows again: the ones already created (by either run) are skipped, never created twice.
-    all_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=False, mapping_path=str(mapping))
-    everything = await imports.execute(engine, all_id, opened=opened)
+    all_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=False, mapping_path=str(mapping))
+    everything = await starting.execute(engine, all_id, opened=opened)
     assert (everything["skipped"], everything["created"]) == (2, 0)
     assert await scalar(engine, select(func.count()).select_from(customers)) == 2
 
 
 async def test_two_processes_cannot_work_on_one_run(pg_engine: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", 2000)
-    run_id, opened = await imports.start_import(pg_engine, str(path), company_id="acme", kind="customers")
-    first = asyncio.create_task(imports.execute(pg_engine, run_id, opened=opened))
+    run_id, opened = await starting.start_import(pg_engine, str(path), company_id="acme", kind="customers")
+    first = asyncio.create_task(starting.execute(pg_engine, run_id, opened=opened))
     while (await runs.get_run(pg_engine, run_id))["status"] != "running":
         await asyncio.sleep(0.01)
     with pytest.raises(runs.RunError, match="being processed by"):
-        await imports.execute(pg_engine, run_id)
+        await starting.execute(pg_engine, run_id)
     run = await first
     assert run["created"] == 2000
 
@@ -369,7 +370,7 @@ async def test_lines_added_to_an_edited_report_get_their_own_numbers(engine: Any
     text = edited.read_text(encoding="utf-8").replace("Narnia", "Norge")
     edited.write_text(text + ",,,,,,D AB,Danmark\r\n", encoding="utf-8")  # a new customer, no row number
 
-    new_id, opened = await imports.start_reimport(engine, str(run["id"]), failed_only=False, path=str(edited))
-    again = await imports.execute(engine, new_id, opened=opened)
+    new_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=False, path=str(edited))
+    again = await starting.execute(engine, new_id, opened=opened)
     assert (again["created"], again["failed"]) == (3, 0)
     assert await scalar(engine, select(func.count()).select_from(customers)) == 4

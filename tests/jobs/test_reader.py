@@ -9,12 +9,12 @@ import psutil
 import pytest
 
 from connectors.csv_source import SourceError
-from jobs import reader
-from jobs.batches import Batch, FirstLines, batches
-from jobs.sources import CsvInput, Item, Wanted
+from jobs.pipeline import reading
+from jobs.pipeline.batches import Batch, FirstLines, batches
+from jobs.pipeline.inputs import CsvInput, Item, Wanted
 from tests.fakes.rows import customer_row, write_csv
 
-pytestmark = pytest.mark.skipif(not reader.available(), reason="the reading processes need fork")
+pytestmark = pytest.mark.skipif(not reading.available(), reason="the reading processes need fork")
 
 
 def messy_file(tmp_path: Path, rows: int = 180, quoted: bool = False) -> Path:
@@ -30,7 +30,7 @@ def messy_file(tmp_path: Path, rows: int = 180, quoted: bool = False) -> Path:
 
 async def collect(inp: CsvInput, readers: int = 2) -> list[Batch]:
     first_lines = FirstLines("customers")
-    return [first_lines(batch) async for batch in reader.read_in_children(inp, "customers", "acme", readers)]
+    return [first_lines(batch) async for batch in reading.read_in_children(inp, "customers", "acme", readers)]
 
 
 def same_content(batch: Batch) -> tuple[Any, ...]:
@@ -94,7 +94,8 @@ class Failing:
 
 
 async def test_a_source_error_in_the_children_reaches_the_run_as_it_was(tmp_path: Path) -> None:
-    source = reader.read_in_children(Failing(SourceError("kunder.csv", "truncated quote", line=1002)), "customers", "a")
+    failing = Failing(SourceError("kunder.csv", "truncated quote", line=1002))
+    source = reading.read_in_children(failing, "customers", "a")
     seen = []
     with pytest.raises(SourceError) as caught:
         async for batch in source:
@@ -105,8 +106,8 @@ async def test_a_source_error_in_the_children_reaches_the_run_as_it_was(tmp_path
 
 
 async def test_an_unexpected_error_in_a_child_is_reported_with_its_traceback() -> None:
-    source = reader.read_in_children(Failing(ZeroDivisionError("boom"), at=30), "customers", "a")
-    with pytest.raises(reader.ReaderCrashed, match="ZeroDivisionError: boom"):
+    source = reading.read_in_children(Failing(ZeroDivisionError("boom"), at=30), "customers", "a")
+    with pytest.raises(reading.ReaderCrashed, match="ZeroDivisionError: boom"):
         async for _ in source:
             pass
     assert readers() == []
@@ -121,7 +122,7 @@ async def test_a_file_changed_under_the_children_stops_at_the_slot_it_changed_in
     path.write_text("".join(lines), encoding="utf-8")
     seen = []
     with pytest.raises(SourceError, match="changed while it was read"):
-        async for batch in reader.read_in_children(inp, "customers", "a", 2):
+        async for batch in reading.read_in_children(inp, "customers", "a", 2):
             seen.append(batch.index)
     # The first two slots; nothing of the third, where the change is, nor of the fourth, whose reader did not
     # see the change.
@@ -131,7 +132,7 @@ async def test_a_file_changed_under_the_children_stops_at_the_slot_it_changed_in
 
 async def test_a_writer_that_stops_early_leaves_no_reading_process(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "big.csv", 20000)
-    source = reader.read_in_children(CsvInput(str(path), "customers"), "customers", "a", 2)
+    source = reading.read_in_children(CsvInput(str(path), "customers"), "customers", "a", 2)
     first = await anext(source)
     assert first.index == 0
     assert len(readers()) == 2  # still reading ahead, held back by the pipes

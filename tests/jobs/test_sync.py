@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from jobs import connections, sync
+from jobs.sync import connections, crm
 from jobs.vat import VatChecker
 from registry.tables import customers, external_refs, suppliers
 from tests.fakes.crm_server import ECONOMIC_CREDENTIAL, EconomicFake, FakeCRM, economic_customer, economic_supplier
@@ -23,8 +23,8 @@ def fake() -> Iterator[FakeCRM]:
         "customers": [economic_customer(i, barred=False) for i in range(CUSTOMERS)],
         "suppliers": [economic_supplier(i, barred=False) for i in range(5)],
     }
-    with FakeCRM(EconomicFake(), records) as crm:
-        yield crm
+    with FakeCRM(EconomicFake(), records) as server:
+        yield server
 
 
 @pytest.fixture
@@ -56,13 +56,13 @@ async def test_first_sync_creates_then_an_unchanged_sync_skips(
     engine: Any, fake: FakeCRM, http: Any, token: str
 ) -> None:
     cid = await connect(engine, fake, token)
-    first = await sync.sync(engine, cid, http=http)
+    first = await crm.sync(engine, cid, http=http)
     assert first["status"] in ("succeeded", "partially_succeeded")
     assert first["created"] + first["failed"] == CUSTOMERS + 5
     assert await count(engine, customers) + await count(engine, suppliers) == first["created"]
     assert {r["kind"] for r in first["runs"]} == {"customers", "suppliers"}
 
-    again = await sync.sync(engine, cid, http=http)
+    again = await crm.sync(engine, cid, http=http)
     # Customers are read incrementally (nothing changed); suppliers have no lastUpdated and are read in
     # full, every one unchanged. Nothing is created twice.
     assert (again["created"], again["updated"]) == (0, 0)
@@ -72,7 +72,7 @@ async def test_first_sync_creates_then_an_unchanged_sync_skips(
 
 async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM, http: Any, token: str) -> None:
     cid = await connect(engine, fake, token)
-    await sync.sync(engine, cid, http=http)
+    await crm.sync(engine, cid, http=http)
     before = await count(engine, customers)
     for number in (1, 2, 3):
         fake.change("customers", number, name=f"Renamed {number} A/S")
@@ -81,7 +81,7 @@ async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM,
     fake.add("customers", economic_customer(101, modified=now, barred=False))
     fake.change("customers", 4, barred=True)
 
-    second = await sync.sync(engine, cid, http=http)
+    second = await crm.sync(engine, cid, http=http)
     (run,) = [r for r in second["runs"] if r["kind"] == "customers"]
     assert (run["total"], run["created"], run["updated"], run["archived"], run["skipped"]) == (6, 2, 4, 1, 0)
     assert await count(engine, customers) == before + 2
@@ -92,7 +92,7 @@ async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM,
     assert archived == 1
 
     fake.change("customers", 4, barred=False)
-    third = await sync.sync(engine, cid, http=http)
+    third = await crm.sync(engine, cid, http=http)
     (run,) = [r for r in third["runs"] if r["kind"] == "customers"]
     assert (run["updated"], run["created"]) == (1, 0)
     async with engine.connect() as conn:
@@ -101,16 +101,16 @@ async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM,
 
 async def test_a_sync_that_dies_on_page_7_keeps_the_cursor(engine: Any, http: Any, token: str) -> None:
     records = {"customers": [economic_customer(i, barred=False) for i in range(200)], "suppliers": []}
-    with FakeCRM(EconomicFake(), records, die_at_page=7) as crm:
-        cid = await connect(engine, crm, token)
-        died = await sync.sync(engine, cid, http=http)
+    with FakeCRM(EconomicFake(), records, die_at_page=7) as server:
+        cid = await connect(engine, server, token)
+        died = await crm.sync(engine, cid, http=http)
         assert died["status"] == "failed" and "gave up" in died["error"]
         assert (await connections.get(engine, cid))["cursor"] is None
         done_before = died["processed"]
         assert done_before == 120  # six pages of 20 committed
 
-        crm.die_at_page = None
-        healed = await sync.sync(engine, cid, http=http)
+        server.die_at_page = None
+        healed = await crm.sync(engine, cid, http=http)
         assert healed["status"] in ("succeeded", "partially_succeeded")
         (run,) = [r for r in healed["runs"] if r["kind"] == "customers"]
         assert run["skipped"] == 120 - died["failed"]  # the first six pages are known and unchanged
@@ -122,7 +122,7 @@ async def test_a_sync_that_dies_on_page_7_keeps_the_cursor(engine: Any, http: An
 async def test_expired_credentials_fail_the_sync_at_once(engine: Any, fake: FakeCRM, http: Any, token: str) -> None:
     cid = await connect(engine, fake, token)
     fake.expire_credentials()
-    result = await sync.sync(engine, cid, http=http)
+    result = await crm.sync(engine, cid, http=http)
     assert result["status"] == "failed"
     assert result["error"] == "credentials rejected by e-conomic"
     assert ECONOMIC_CREDENTIAL.split(":")[0] not in str(result)
@@ -131,17 +131,15 @@ async def test_expired_credentials_fail_the_sync_at_once(engine: Any, fake: Fake
 
 async def test_a_missing_credential_variable_is_named(engine: Any, fake: FakeCRM, http: Any) -> None:
     cid = await connect(engine, fake, "env:NOT_SET_ANYWHERE")
-    result = await sync.sync(engine, cid, http=http)
+    result = await crm.sync(engine, cid, http=http)
     assert result["error"] == "the credential variable NOT_SET_ANYWHERE is not set"
 
 
 async def test_two_syncs_of_one_connection_never_overlap(pg_engine: Any, http: Any, token: str) -> None:
     records = {"customers": [economic_customer(i, barred=False) for i in range(100)], "suppliers": []}
-    with FakeCRM(EconomicFake(), records, latency_s=0.05) as crm:
-        cid = await connect(pg_engine, crm, token)
-        results = await asyncio.gather(
-            *(sync.sync(pg_engine, cid, http=http) for _ in range(3)), return_exceptions=True
-        )
+    with FakeCRM(EconomicFake(), records, latency_s=0.05) as server:
+        cid = await connect(pg_engine, server, token)
+        results = await asyncio.gather(*(crm.sync(pg_engine, cid, http=http) for _ in range(3)), return_exceptions=True)
     busy = [r for r in results if isinstance(r, connections.SyncBusy)]
     done = [r for r in results if isinstance(r, dict)]
     assert len(busy) == 2 and len(done) == 1
@@ -151,7 +149,7 @@ async def test_two_syncs_of_one_connection_never_overlap(pg_engine: Any, http: A
 async def test_an_org_number_already_in_the_registry_is_linked(
     engine: Any, fake: FakeCRM, http: Any, token: str, tmp_path: Any
 ) -> None:
-    from jobs import imports
+    from jobs.pipeline import starting
 
     swedish = next(
         r for r in fake.records["customers"] if str(r.get("corporateIdentificationNumber", "")).startswith("5")
@@ -160,11 +158,11 @@ async def test_an_org_number_already_in_the_registry_is_linked(
     path.write_text(
         f"Namn;Org.nr;Land\nFrån Excel AB;{swedish['corporateIdentificationNumber']};Sverige\n", encoding="utf-8"
     )
-    run_id, opened = await imports.start_import(engine, str(path), company_id="acme", kind="customers")
-    await imports.execute(engine, run_id, opened=opened)
+    run_id, opened = await starting.start_import(engine, str(path), company_id="acme", kind="customers")
+    await starting.execute(engine, run_id, opened=opened)
 
     cid = await connect(engine, fake, token)
-    result = await sync.sync(engine, cid, http=http)
+    result = await crm.sync(engine, cid, http=http)
     (run,) = [r for r in result["runs"] if r["kind"] == "customers"]
     assert run["updated"] == 1  # linked and brought up to date, not duplicated
     async with engine.connect() as conn:
@@ -178,12 +176,13 @@ async def test_a_changed_vat_number_is_checked_again(engine: Any, http: Any, tok
 
     record = economic_customer(0, barred=False)
     record.update(country="Tyskland", vatNumber="DE136695976", vatZone={"vatZoneNumber": 2})
-    with FakeCRM(EconomicFake(), {"customers": [record], "suppliers": []}) as crm, FakeVies(default_valid=True) as vies:
+    records = {"customers": [record], "suppliers": []}
+    with FakeCRM(EconomicFake(), records) as server, FakeVies(default_valid=True) as vies:
         client = ViesClient(http, vies.url, retry_budget_s=1)
-        cid = await connect(engine, crm, token)
-        await sync.sync(engine, cid, http=http, vat=VatChecker(engine, client))
-        crm.change("customers", 1, vatNumber="DE129273398")
-        await sync.sync(engine, cid, http=http, vat=VatChecker(engine, client))
+        cid = await connect(engine, server, token)
+        await crm.sync(engine, cid, http=http, vat=VatChecker(engine, client))
+        server.change("customers", 1, vatNumber="DE129273398")
+        await crm.sync(engine, cid, http=http, vat=VatChecker(engine, client))
         assert [n for _, n in vies.calls] == ["136695976", "129273398"]
     async with engine.connect() as conn:
         row = (await conn.execute(select(customers.c.vat_number, customers.c.vat_check_status))).one()
@@ -194,16 +193,16 @@ async def test_reimport_of_a_sync_run(engine: Any, http: Any, token: str) -> Non
     broken = economic_customer(2, barred=False)
     broken.update(country="Tyskland", vatNumber="DE123", vatZone={"vatZoneNumber": 2})
     records = {"customers": [economic_customer(0, barred=False), economic_customer(1, barred=False), broken]}
-    with FakeCRM(EconomicFake(), {**records, "suppliers": []}) as crm:
-        cid = await connect(engine, crm, token)
-        first = await sync.sync(engine, cid, http=http)
+    with FakeCRM(EconomicFake(), {**records, "suppliers": []}) as server:
+        cid = await connect(engine, server, token)
+        first = await crm.sync(engine, cid, http=http)
     (run,) = [r for r in first["runs"] if r["kind"] == "customers"]
     assert (run["created"], run["failed"]) == (2, 1)
 
-    retried = await sync.reimport(engine, run["run_id"], failed_only=True)
+    retried = await crm.reimport(engine, run["run_id"], failed_only=True)
     assert retried["parent_run_id"] is not None
     assert (retried["total"], retried["failed"], retried["created"]) == (1, 1, 0)  # same data, same reason
-    everything = await sync.reimport(engine, run["run_id"], failed_only=False)
+    everything = await crm.reimport(engine, run["run_id"], failed_only=False)
     assert (everything["skipped"], everything["created"], everything["failed"]) == (2, 0, 1)
     assert await count(engine, customers) == 2
 
@@ -212,7 +211,7 @@ async def test_a_sync_that_crashes_does_not_move_the_cursor(
     engine: Any, fake: FakeCRM, http: Any, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cid = await connect(engine, fake, token)
-    real_write = sync.KindSync.write
+    real_write = crm.KindSync.write
     calls = 0
 
     async def crash_on_second_batch(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -222,23 +221,23 @@ async def test_a_sync_that_crashes_does_not_move_the_cursor(
             raise RuntimeError("database went away")
         await real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(sync.KindSync, "write", crash_on_second_batch)
+    monkeypatch.setattr(crm.KindSync, "write", crash_on_second_batch)
     with pytest.raises(RuntimeError):
-        await sync.sync(engine, cid, http=http)
+        await crm.sync(engine, cid, http=http)
     row = await connections.get(engine, cid)
     assert (row["cursor"], row["last_status"]) == (None, "failed")
 
-    monkeypatch.setattr(sync.KindSync, "write", real_write)
-    healed = await sync.sync(engine, cid, http=http)
+    monkeypatch.setattr(crm.KindSync, "write", real_write)
+    healed = await crm.sync(engine, cid, http=http)
     assert await count(engine, customers) == CUSTOMERS  # nothing was skipped for good
     assert healed["created"] + healed["skipped"] == CUSTOMERS + 5
 
 
 async def test_the_same_record_twice_in_one_batch(engine: Any, http: Any, token: str) -> None:
     record = economic_customer(5, barred=False)
-    with FakeCRM(EconomicFake(), {"customers": [record, dict(record)], "suppliers": []}) as crm:
-        cid = await connect(engine, crm, token)
-        result = await sync.sync(engine, cid, http=http)
+    with FakeCRM(EconomicFake(), {"customers": [record, dict(record)], "suppliers": []}) as server:
+        cid = await connect(engine, server, token)
+        result = await crm.sync(engine, cid, http=http)
     assert (result["created"], result["skipped"], result["failed"]) == (1, 1, 0)
     assert await count(engine, customers) == 1
 
@@ -247,7 +246,7 @@ async def test_the_credential_can_live_in_a_file(engine: Any, fake: FakeCRM, htt
     secret = tmp_path / "economic.token"
     secret.write_text(ECONOMIC_CREDENTIAL + "\n", encoding="utf-8")
     cid = await connect(engine, fake, f"file:{secret}")
-    assert (await sync.sync(engine, cid, http=http))["status"] == "succeeded"
+    assert (await crm.sync(engine, cid, http=http))["status"] == "succeeded"
     secret.unlink()
-    result = await sync.sync(engine, cid, http=http)
+    result = await crm.sync(engine, cid, http=http)
     assert result["error"] == f"cannot read the credential file {secret}: No such file or directory"

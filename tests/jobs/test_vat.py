@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select, update
 
 from connectors.vies import ViesClient
-from jobs import imports
-from jobs.report import write_report
+from jobs.ledger.report import write_report
+from jobs.pipeline import starting
 from jobs.vat import VatChecker
 from registry.tables import customers, vat_checks, vies_results
 from tests.fakes.vies_server import FakeVies
@@ -48,8 +48,8 @@ def checker(engine: Any, http: httpx.AsyncClient, vies: FakeVies, **kw: Any) -> 
 async def import_text(engine: Any, tmp_path: Path, text: str, vat: VatChecker | None, **kw: Any) -> Any:
     path = tmp_path / "c.csv"
     path.write_text(HEADER + text, encoding="utf-8")
-    run_id, opened = await imports.start_import(engine, str(path), company_id="acme", kind="customers", **kw)
-    return await imports.execute(engine, run_id, opened=opened, vat=vat)
+    run_id, opened = await starting.start_import(engine, str(path), company_id="acme", kind="customers", **kw)
+    return await starting.execute(engine, run_id, opened=opened, vat=vat)
 
 
 async def statuses(engine: Any) -> dict[str, tuple[str, bool]]:

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Connection, Integer, String, Uuid, column, inspect, select, table
 
-from jobs import run_rows
+from jobs.ledger import run_rows
 from registry.db import HEAD, _config, is_current, upgrade
 from registry.tables import metadata
 

@@ -24,9 +24,9 @@ from functools import partial
 from typing import Any
 
 from connectors.csv_source import SourceError
-from jobs.batches import Batch, Entry, batches
-from jobs.run_rows import BatchRows, Counts
-from jobs.sources import SLOT_ROWS, LocalInput
+from jobs.ledger.run_rows import BatchRows, Counts
+from jobs.pipeline.batches import Batch, Entry, batches
+from jobs.pipeline.inputs import SLOT_ROWS, LocalInput
 from registry.bulk import MAX_ITEMS
 from registry.fields import Kind
 from registry.plan import Prepared

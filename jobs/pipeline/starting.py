@@ -13,9 +13,9 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs import runs
-from jobs.importer import Progress, Tuning, run_import
-from jobs.sources import (
+from jobs.ledger import runs
+from jobs.pipeline.importer import Progress, Tuning, run_import
+from jobs.pipeline.inputs import (
     CsvInput,
     Input,
     SavedPageInput,

@@ -18,10 +18,11 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs import reader, run_rows, runs
-from jobs.batches import Batch, FirstLines, row_outcomes, stream_batches
-from jobs.run_rows import BatchRows, Counts
-from jobs.sources import Input, LocalInput
+from jobs.ledger import run_rows, runs
+from jobs.ledger.run_rows import BatchRows, Counts
+from jobs.pipeline import reading
+from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batches
+from jobs.pipeline.inputs import Input, LocalInput
 from jobs.vat import VatChecker
 from registry.bulk import write
 
@@ -87,8 +88,8 @@ class Importer:
 
     def _batches(self, inp: Input) -> AsyncGenerator[Batch, None]:
         kind = self.run["kind"]
-        if isinstance(inp, LocalInput) and reader.available():
-            return reader.read_in_children(inp, kind, self.run["company_id"], max(1, self.tuning.readers))
+        if isinstance(inp, LocalInput) and reading.available():
+            return reading.read_in_children(inp, kind, self.run["company_id"], max(1, self.tuning.readers))
         return stream_batches(inp.items(), kind, self.run["company_id"])
 
     async def _heartbeat(self) -> None:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs.settings import Settings
 from jobs.vat import VatChecker
 from registry.db import create_engine, is_current, upgrade
-from worker.settings import Settings
 
 if TYPE_CHECKING:
     from connectors.vies import ViesClient

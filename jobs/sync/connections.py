@@ -16,7 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.runs import RunError, now, owner_is_dead, parse_run_id
+from jobs.ledger.runs import RunError, now, owner_is_dead, parse_run_id
 from registry.tables import connections
 
 _EVERY = re.compile(r"(\d+)\s*([smhd]?)")

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from jobs.run_rows import BatchRows, Outcome, encode_raw
-from jobs.sources import Item
+from jobs.ledger.run_rows import BatchRows, Outcome, encode_raw
+from jobs.pipeline.inputs import Item
 from registry.bulk import MAX_ITEMS
 from registry.errors import FieldWarning
 from registry.fields import Kind, payload_fields

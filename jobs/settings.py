@@ -3,7 +3,7 @@
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jobs.importer import Tuning
+from jobs.pipeline.importer import Tuning
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import escape_cell
 from connectors.headers import REPORT_COLUMNS
-from jobs import run_rows, runs
+from jobs.ledger import run_rows, runs
 from registry.tables import customers, vat_checks
 
 

@@ -20,9 +20,10 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.crm import CONNECTORS, ConnectorError, ExternalRecord
-from jobs import connections, run_rows, runs
-from jobs.importer import batch_key
-from jobs.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw
+from jobs.ledger import run_rows, runs
+from jobs.ledger.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw
+from jobs.pipeline.importer import batch_key
+from jobs.sync import connections
 from jobs.vat import VatChecker
 from registry.bulk import MAX_ITEMS, bulk_create, store
 from registry.fields import Kind

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import CsvSource, SourceError, unescape_cell
 from connectors.headers import HeaderMapping, MappingFileError, build_mapping, load_mapping_file, row_payload
-from jobs import run_rows
+from jobs.ledger import run_rows
 from registry.fields import Kind
 from registry.tables import import_runs
 

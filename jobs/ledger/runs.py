@@ -16,8 +16,8 @@ from sqlalchemy import case, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from jobs import run_rows
-from jobs.run_rows import Counts
+from jobs.ledger import run_rows
+from jobs.ledger.run_rows import Counts
 from registry.fields import Kind
 from registry.tables import import_runs
 
