@@ -1,10 +1,14 @@
-"""Building the shared clients a process needs: the database engine (schema current) and the VIES checker."""
+"""The shared clients a process builds once and every application call uses: the database engine (schema
+current) and, for the calls that reach out, the VIES client and an HTTP client."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.settings import Settings
@@ -12,20 +16,49 @@ from jobs.vat import VatChecker
 from registry.db import create_engine, is_current, upgrade
 
 if TYPE_CHECKING:
+    import httpx
+
     from connectors.vies import ViesClient
 
 
 class NotMigrated(Exception):
-    pass
+    """The database cannot be used as it is; the message says what to do."""
+
+
+class NoDatabase(NotMigrated):
+    """The embedded database does not exist yet, and a read-only command does not create it."""
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: AsyncEngine
+    vies: "ViesClient | None" = None  # None: VIES is switched off, or this process makes no checks
+    http: "httpx.AsyncClient | None" = None  # for the CRMs
+
+    def vat_checker(self) -> VatChecker:
+        """A checker for one job (what it remembers ends with the job); without a client checks stay pending."""
+        return VatChecker(self.engine, self.vies, cache_ttl=timedelta(seconds=self.settings.vies_cache_ttl_s))
 
 
 def engine_from(settings: Settings) -> AsyncEngine:
     return create_engine(settings.database_url.get_secret_value(), schema=settings.database_schema)
 
 
-async def ready_engine(settings: Settings) -> AsyncEngine:
-    """An engine whose schema is current. SQLite (the embedded default) migrates itself; a shared Postgres is
-    migrated by its operator (`rostersync db upgrade`, the compose `migrate` step), never by a CLI call."""
+def _sqlite_file(settings: Settings) -> Path | None:
+    url = make_url(settings.database_url.get_secret_value())
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+async def ready_engine(settings: Settings, *, create: bool = True) -> AsyncEngine:
+    """An engine whose schema is current. SQLite (the embedded default) migrates itself, and is created only
+    where `create` (a read-only command never leaves a database file behind); a shared Postgres is migrated
+    by its operator (`rostersync db upgrade`), never by a command."""
+    sqlite_file = _sqlite_file(settings)
+    if sqlite_file is not None and not create and not sqlite_file.exists():
+        raise NoDatabase(f"no registry at {sqlite_file} yet (ROSTERSYNC_DATABASE_URL): nothing was imported there")
     engine = engine_from(settings)
     if engine.dialect.name == "sqlite":
         await upgrade(engine)
@@ -58,13 +91,20 @@ async def vies_client(settings: Settings) -> AsyncIterator["ViesClient | None"]:
         )
 
 
-def checker(settings: Settings, engine: AsyncEngine, client: "ViesClient | None") -> VatChecker:
-    """A VAT checker for one job (what it remembers ends with the job); with VIES off it leaves checks pending."""
-    return VatChecker(engine, client, cache_ttl=timedelta(seconds=settings.vies_cache_ttl_s))
-
-
 @asynccontextmanager
-async def vat_checker(settings: Settings, engine: AsyncEngine) -> AsyncIterator[VatChecker]:
-    """A client and a checker for one CLI command."""
-    async with vies_client(settings) as client:
-        yield checker(settings, engine, client)
+async def open_context(
+    settings: Settings, *, migrate: bool = True, create: bool = True, vies: bool = False, http: bool = False
+) -> AsyncIterator[Context]:
+    """Build what a process (or one CLI command) needs, and close it all at the end. `migrate=False`: the engine
+    as it is (for `db upgrade` itself); `vies`/`http`: build those clients too."""
+    async with AsyncExitStack() as stack:
+        engine = await ready_engine(settings, create=create) if migrate else engine_from(settings)
+        stack.push_async_callback(engine.dispose)
+        context = Context(settings, engine)
+        if vies:
+            context.vies = await stack.enter_async_context(vies_client(settings))
+        if http:
+            import httpx  # here: most commands start without an HTTP stack
+
+            context.http = await stack.enter_async_context(httpx.AsyncClient(timeout=60))
+        yield context

@@ -7,18 +7,19 @@ down. Pending checks live in `vat_checks` (written with the customer by bulk-cre
 
 import asyncio
 import contextlib
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.vies_answers import ViesAnswer, ViesError
+from registry.clock import utc
+from registry.ids import as_uuid
 from registry.tables import customers, vat_checks, vies_results
 
 if TYPE_CHECKING:
@@ -41,10 +42,6 @@ class Check:
     vat_number: str
     attempts: int
     first_attempt_at: datetime
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def next_attempt(attempts: int, now: datetime) -> datetime:
@@ -130,7 +127,7 @@ class VatChecker:
                     .values(next_attempt_at=now + SCHEDULE[0])
                 )
         return [
-            Check(str(r["customer_id"]), r["company_id"], r["vat_number"], r["attempts"], _utc(r["first_attempt_at"]))
+            Check(str(r["customer_id"]), r["company_id"], r["vat_number"], r["attempts"], utc(r["first_attempt_at"]))
             for r in rows
         ]
 
@@ -166,7 +163,7 @@ class VatChecker:
         rows = await conn.execute(
             select(vies_results).where(vies_results.c.vat_number.in_(numbers), vies_results.c.checked_at > fresh)
         )
-        return {r.vat_number: ViesAnswer(r.vat_number, r.valid, r.name, r.address, _utc(r.checked_at)) for r in rows}
+        return {r.vat_number: ViesAnswer(r.vat_number, r.valid, r.name, r.address, utc(r.checked_at)) for r in rows}
 
     async def _record(
         self,
@@ -224,14 +221,14 @@ class VatChecker:
                         vat_checked_at=now,
                         updated_at=now,
                     ),
-                    [{**v, "cid_uuid": _uuid(v["cid"])} for v in verdicts + gave_up],
+                    [{**v, "cid_uuid": as_uuid(v["cid"])} for v in verdicts + gave_up],
                 )
                 # Keyed by the number too: if the customer got a new number meanwhile, its new check stays.
                 await conn.execute(
                     delete(vat_checks).where(
                         vat_checks.c.customer_id == bindparam("cid_uuid"), vat_checks.c.vat_number == bindparam("vat")
                     ),
-                    [{"cid_uuid": _uuid(v["cid"]), "vat": v["vat"]} for v in verdicts + gave_up],
+                    [{"cid_uuid": as_uuid(v["cid"]), "vat": v["vat"]} for v in verdicts + gave_up],
                 )
             if retries:
                 await conn.execute(
@@ -244,7 +241,7 @@ class VatChecker:
                         next_attempt_at=bindparam("next"),
                         last_error=bindparam("error"),
                     ),
-                    [{**r, "cid_uuid": _uuid(r["cid"])} for r in retries],
+                    [{**r, "cid_uuid": as_uuid(r["cid"])} for r in retries],
                 )
         return outcomes
 
@@ -276,5 +273,7 @@ def _scoped(statement: Any, company_id: str | None) -> Any:
     return statement if company_id is None else statement.where(vat_checks.c.company_id == company_id)
 
 
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+async def pending_count(engine: AsyncEngine, company_id: str | None = None) -> int:
+    """How many checks wait for VIES (of one company, or of all)."""
+    async with engine.connect() as conn:
+        return int((await conn.execute(_scoped(select(func.count()).select_from(vat_checks), company_id))).scalar_one())

@@ -15,6 +15,8 @@ import asyncpg
 import pytest
 import redis
 
+from jobs.context import Context
+from jobs.settings import Settings
 from registry.db import create_engine, upgrade
 
 PG_URL = os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -58,6 +60,11 @@ def engine(request: pytest.FixtureRequest) -> Any:
 
 
 _redis_dbs = iter(range(1, 10_000))
+
+
+def app_context(engine: Any, **settings: Any) -> Context:
+    """The application's context on a test's engine; VIES off unless a test gives a client."""
+    return Context(Settings(vies_enabled=False, **settings), engine)
 
 
 @pytest.fixture

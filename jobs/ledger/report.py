@@ -8,7 +8,6 @@ import csv
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from sqlalchemy import select
@@ -16,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import escape_cell
 from connectors.headers import REPORT_COLUMNS
-from jobs.ledger import run_rows, runs
+from jobs.ledger import run_rows
+from registry.clock import utc
 from registry.tables import customers, vat_checks
 
 
@@ -70,15 +70,11 @@ def vies_note(row: Mapping[str, Any]) -> tuple[str, str] | None:
         when = row.get("next_attempt_at")
         error = row.get("last_error")
         reason = f" ({REASONS.get(error, error)})" if error else ""
-        at = f"; next try {_aware(when):%Y-%m-%d %H:%M} UTC" if when else ""
+        at = f"; next try {utc(when):%Y-%m-%d %H:%M} UTC" if when else ""
         return "VIES_PENDING", f"VIES has not answered for {vat} yet{reason}{at}"
     if status == "unavailable":
         return "VIES_UNAVAILABLE", f"VIES gave no answer for {vat} within 7 days"
     return None
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _our_columns(row: Mapping[str, Any]) -> list[str]:
@@ -98,9 +94,8 @@ def _our_columns(row: Mapping[str, Any]) -> list[str]:
     ]
 
 
-async def write_report(engine: AsyncEngine, run_id: str, out: TextIO, *, failed_only: bool = False) -> int:
-    """Write the report CSV to `out`; returns the number of rows written."""
-    run = await runs.get_run(engine, run_id)
+async def write_report(engine: AsyncEngine, run: Mapping[Any, Any], out: TextIO, *, failed_only: bool = False) -> int:
+    """Write the report CSV of `run` (a row of `import_runs`) to `out`; returns the number of rows written."""
     headers: list[str] | None = run["headers"]
     if headers is None:  # rows from an API: their keys, in first-seen order
         seen: dict[str, None] = {}

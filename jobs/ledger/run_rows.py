@@ -187,3 +187,38 @@ async def rows(engine: AsyncEngine, run_id: uuid.UUID, *, failed_only: bool = Fa
         async for outcomes_text, raw_text in await conn.stream(query.execution_options(yield_per=100)):
             batch = [Row(o, raw) for o, raw in zip(_outcomes(outcomes_text), json.loads(raw_text), strict=True)]
             yield [r for r in batch if r.outcome.status == "failed"] if failed_only else batch
+
+
+async def page(
+    engine: AsyncEngine, run_id: uuid.UUID, *, status: str | None = None, after: str | None = None, limit: int = 100
+) -> tuple[list[Row], str | None]:
+    """Up to `limit` rows (of one status) in the order the run read them, after the cursor `after`; returns the
+    rows and the cursor of the last one when more may follow. A cursor is "batch.position": stable while a
+    run goes on, because a batch's rows never change once committed."""
+    start_batch, start_at = _cursor(after)
+    c = import_batches.c
+    query = select(c.batch_index, c.outcomes, c.raw).where(c.run_id == run_id, c.batch_index >= start_batch)
+    if status in ("created", "updated", "skipped", "failed"):
+        query = query.where(getattr(c, status) > 0)
+    found: list[Row] = []
+    async with engine.connect() as conn:
+        async for index, outcomes_text, raw_text in await conn.stream(
+            query.order_by(c.batch_index).execution_options(yield_per=20)
+        ):
+            batch = zip(_outcomes(outcomes_text), json.loads(raw_text), strict=True)
+            for position, (outcome, raw) in enumerate(batch):
+                if (index, position) <= (start_batch, start_at) or (status and outcome.status != status):
+                    continue
+                found.append(Row(outcome, raw))
+                if len(found) == limit:
+                    return found, f"{index}.{position}"
+    return found, None
+
+
+def _cursor(text: str | None) -> tuple[int, int]:
+    if not text:
+        return 0, -1
+    batch, _, position = text.partition(".")
+    if not (batch.isdigit() and position.isdigit()):
+        raise ValueError(f"invalid cursor {text!r}")
+    return int(batch), int(position)

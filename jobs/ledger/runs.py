@@ -7,36 +7,22 @@ expired lease (or, on the same host, by its owner's pid being gone) and can be r
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import String, case, cast, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from jobs.errors import NotFound, RunError
 from jobs.ledger import run_rows
 from jobs.ledger.run_rows import Counts
+from jobs.records import FINISHED, RunSummary
+from registry.clock import now, utc_or_none
 from registry.fields import Kind
 from registry.tables import import_runs
-
-FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
-
-
-class RunError(Exception):
-    """A run cannot be started, resumed or found; the message is for the operator."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    # SQLite hands timestamps back naive; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 @dataclass
@@ -78,39 +64,62 @@ async def create_run(engine: AsyncEngine, new: NewRun) -> uuid.UUID:
     return run_id
 
 
-async def get_run(conn: AsyncConnection | AsyncEngine, run_id: uuid.UUID | str) -> RowMapping:
-    run_uuid = parse_run_id(run_id)
+async def get_run(
+    conn: AsyncConnection | AsyncEngine, run_id: uuid.UUID | str, company_id: str | None = None
+) -> RowMapping:
+    """A run by its id or a unique prefix of it (as git takes commits); with `company_id`, only that
+    company's."""
     if isinstance(conn, AsyncEngine):
         async with conn.connect() as c:
-            return await get_run(c, run_uuid)
-    row = (await conn.execute(select(import_runs).where(import_runs.c.id == run_uuid))).mappings().first()
+            return await get_run(c, run_id, company_id)
+    query = select(import_runs).where(import_runs.c.id == await resolve_run_id(conn, run_id, company_id))
+    if company_id is not None:
+        query = query.where(import_runs.c.company_id == company_id)
+    row = (await conn.execute(query)).mappings().first()
     if row is None:
-        raise RunError(f"no run {run_id}")
+        raise NotFound(f"no run {run_id}")
     return row
 
 
-async def current_run(engine: AsyncEngine, run_id: uuid.UUID | str) -> dict[str, Any]:
-    """A run as `status` shows it: while it is unfinished, its counts are what its committed batches say.
-
-    The heartbeat's counts lag by up to its interval, and stop at the last beat when the process dies; the
-    batches are what the run has actually written, so a status taken during a run or after a crash is exact."""
-    async with engine.connect() as conn:
-        return await _with_committed_counts(conn, dict(await get_run(conn, run_id)))
+MIN_PREFIX = 4
+_HEX = frozenset("0123456789abcdef")
 
 
-async def _with_committed_counts(conn: AsyncConnection, run: dict[str, Any]) -> dict[str, Any]:
-    if run["status"] in ("queued", "running"):
-        run.update((await run_rows.counts(conn, run["id"])).columns())
-    return run
-
-
-def parse_run_id(run_id: uuid.UUID | str) -> uuid.UUID:
+async def resolve_run_id(conn: AsyncConnection, run_id: uuid.UUID | str, company_id: str | None = None) -> uuid.UUID:
     if isinstance(run_id, uuid.UUID):
         return run_id
     try:
         return uuid.UUID(run_id)
     except ValueError:
-        raise RunError(f"{run_id!r} is not a run id") from None
+        pass
+    digits = run_id.strip().lower().replace("-", "")
+    if len(digits) < MIN_PREFIX or not _HEX.issuperset(digits):
+        raise NotFound(f"{run_id!r} is not a run id (give the whole id or at least {MIN_PREFIX} of its first digits)")
+    # Postgres prints a uuid with hyphens, SQLite stores it as 32 hex digits: compare without them.
+    query = select(import_runs.c.id).where(func.replace(cast(import_runs.c.id, String), "-", "").like(f"{digits}%"))
+    if company_id is not None:
+        query = query.where(import_runs.c.company_id == company_id)
+    found = list((await conn.execute(query.limit(3))).scalars())
+    if not found:
+        raise NotFound(f"no run {run_id}")
+    if len(found) > 1:
+        raise RunError(f"{run_id!r} names more than one run ({', '.join(map(str, found[:2]))}, ...): give more of it")
+    return uuid.UUID(str(found[0]))
+
+
+async def current_run(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: str | None = None) -> RunSummary:
+    """A run as `status` shows it: while it is unfinished, its counts are what its committed batches say.
+
+    The heartbeat's counts lag by up to its interval, and stop at the last beat when the process dies; the
+    batches are what the run has actually written, so a status taken during a run or after a crash is exact."""
+    async with engine.connect() as conn:
+        return await _with_committed_counts(conn, await get_run(conn, run_id, company_id))
+
+
+async def _with_committed_counts(conn: AsyncConnection, run: RowMapping) -> RunSummary:
+    if run["status"] not in ("queued", "running"):
+        return RunSummary.of(run)
+    return RunSummary.of({**run, **(await run_rows.counts(conn, run["id"])).columns()})
 
 
 def lease_owner() -> str:
@@ -136,7 +145,7 @@ async def acquire(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: f
         run = await get_run(conn, run_id)
         if run["status"] in FINISHED:
             raise RunError(f"run {run_id} already finished ({run['status']})")
-        expires = aware(run["lease_expires_at"])
+        expires = utc_or_none(run["lease_expires_at"])
         if run["lease_owner"] and expires and expires > now() and not owner_is_dead(run["lease_owner"]):
             raise RunError(
                 f"run {run_id} is being processed by {run['lease_owner']} (lease ends {expires:%Y-%m-%d %H:%M:%S} UTC)"
@@ -161,23 +170,48 @@ def _same_lease(owner: str | None) -> Any:
     return column.is_(None) if owner is None else column == owner
 
 
+class Cancelled(RunError):
+    """The run was cancelled while this process worked on it."""
+
+
 async def heartbeat(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: float, counts: Counts) -> None:
     async with engine.begin() as conn:
         renewed = await conn.execute(
             update(import_runs)
-            .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)
+            .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner, import_runs.c.status == "running")
             .values(
                 lease_expires_at=now() + timedelta(seconds=lease_s),
                 **counts.columns(),
             )
         )
-    if renewed.rowcount != 1:
-        raise RunError(f"run {run_id}: lost the lease to another process")
+        if renewed.rowcount != 1:
+            if (await get_run(conn, run_id))["status"] == "cancelled":
+                raise Cancelled(f"run {run_id} was cancelled")
+            raise RunError(f"run {run_id}: lost the lease to another process")
+
+
+async def cancel(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: str | None = None) -> RunSummary:
+    """Stop a run: a queued one never starts; a running one stops at its next heartbeat, keeping the batches
+    it committed (their rows are in the registry and in its report). A finished run is left as it is."""
+    async with engine.begin() as conn:
+        run = await get_run(conn, run_id, company_id)
+        if run["status"] in FINISHED:
+            raise RunError(f"run {run['id']} already finished ({run['status']})")
+        values: dict[str, Any] = {"status": "cancelled", "error": "cancelled"}
+        if run["status"] == "queued" or run["lease_owner"] is None or owner_is_dead(run["lease_owner"]):
+            counts = await run_rows.counts(conn, run["id"])
+            values.update(counts.columns(), lease_owner=None, lease_expires_at=None, finished_at=now())
+        await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.id == run["id"], import_runs.c.status == run["status"])
+            .values(values)
+        )
+        return await _with_committed_counts(conn, await get_run(conn, run["id"]))
 
 
 async def finish(
     engine: AsyncEngine, run_id: uuid.UUID, owner: str, *, error: str | None = None, status: str | None = None
-) -> RowMapping:
+) -> RunSummary:
     """Close the run with counts recomputed from its rows (the heartbeat's counts are only progress)."""
     async with engine.begin() as conn:
         counts = await run_rows.counts(conn, run_id)
@@ -195,7 +229,7 @@ async def finish(
                 finished_at=now(),
             )
         )
-        return await get_run(conn, run_id)
+        return RunSummary.of(await get_run(conn, run_id))
 
 
 async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
@@ -208,43 +242,10 @@ async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
         )
 
 
-async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: int = 50) -> list[RunSummary]:
     query = select(import_runs).order_by(import_runs.c.created_at.desc()).limit(limit)
     if company_id is not None:
         query = query.where(import_runs.c.company_id == company_id)
     async with engine.connect() as conn:
         # As `current_run` shows them (a query per unfinished run: there are few at a time).
-        return [await _with_committed_counts(conn, dict(run)) for run in (await conn.execute(query)).mappings()]
-
-
-def summary(run: Mapping[Any, Any]) -> dict[str, Any]:
-    """The JSON object the CLI prints for a run."""
-    return {
-        "run_id": str(run["id"]),
-        "status": run["status"],
-        "company_id": run["company_id"],
-        "kind": run["kind"],
-        "source": run["source"],
-        "source_name": run["source_name"],
-        "dry_run": bool(run["dry_run"]),
-        "total": run["total"],
-        "processed": run["processed"],
-        "succeeded": run["created"] + run["updated"],
-        "created": run["created"],
-        "updated": run["updated"],
-        "skipped": run["skipped"],
-        "failed": run["failed"],
-        "archived": run["archived"],
-        "warned": run["warned"],
-        "parent_run_id": str(run["parent_run_id"]) if run["parent_run_id"] else None,
-        "warnings": run["warnings"] or [],
-        "error": run["error"],
-        "created_at": _iso(run["created_at"]),
-        "started_at": _iso(run["started_at"]),
-        "finished_at": _iso(run["finished_at"]),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    value = aware(value)
-    return value.isoformat() if value else None
+        return [await _with_committed_counts(conn, run) for run in (await conn.execute(query)).mappings()]

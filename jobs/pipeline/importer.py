@@ -9,7 +9,7 @@ resumed skips finished batches and never writes a row twice.
 import asyncio
 import gc
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +23,11 @@ from jobs.ledger.run_rows import BatchRows, Counts
 from jobs.pipeline import reading
 from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batches
 from jobs.pipeline.inputs import Input, LocalInput
+from jobs.pipeline.starting import open_input
+from jobs.records import RunSummary
 from jobs.vat import VatChecker
 from registry.bulk import write
+from registry.clock import now
 
 Progress = Callable[[Counts], None]
 
@@ -133,7 +136,7 @@ class Importer:
         self.counts.add(written)
         if self.vat is not None and created:
             # EU customers' VAT numbers go to VIES now, in the background; their records are already durable.
-            await self.vat.submit(company_id, created, runs.now())
+            await self.vat.submit(company_id, created, now())
         if self.progress is not None:
             self.progress(self.counts)
 
@@ -141,16 +144,17 @@ class Importer:
 async def run_import(
     engine: AsyncEngine,
     run_id: uuid.UUID,
-    open_input: "Callable[[RowMapping], Awaitable[Input]]",
     *,
+    opened: Input | None = None,
     tuning: Tuning | None = None,
     progress: Progress | None = None,
     vat: VatChecker | None = None,
-) -> RowMapping:
+) -> RunSummary:
     """Process (or resume) a run to the end; returns the finished run.
 
-    `open_input(run)` opens the run's input. A source error ends the run as failed with the reason; an unexpected
-    error releases the lease and propagates, leaving the run resumable.
+    `opened`: the input the run was created from, already checked (else it is opened again from the run's
+    options). A source error ends the run as failed with the reason; a cancel ends it as cancelled; an
+    unexpected error releases the lease and propagates, leaving the run resumable.
     """
     tuning = tuning or Tuning()
     owner = runs.lease_owner()
@@ -158,11 +162,13 @@ async def run_import(
     importer = Importer(engine, run, owner, tuning, progress, vat)
     try:
         with _rare_collections():
-            await importer.execute(await open_input(run))
+            await importer.execute(opened if opened is not None else await open_input(engine, run))
     except (SourceError, BaseExceptionGroup) as exc:
         cause = _first_leaf(exc)
         if isinstance(cause, SourceError):
             return await runs.finish(engine, run_id, owner, error=str(cause))
+        if isinstance(cause, runs.Cancelled):
+            return await runs.finish(engine, run_id, owner, error="cancelled", status="cancelled")
         await asyncio.shield(runs.release(engine, run_id, owner))
         raise cause from exc
     except BaseException:

@@ -7,21 +7,18 @@ described completely by the run's `options`, so a worker on another machine can 
 import hashlib
 import json
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import CsvSource, SourceError, unescape_cell
 from connectors.headers import HeaderMapping, MappingFileError, build_mapping, load_mapping_file, row_payload
 from jobs.ledger import run_rows
+from jobs.pipeline.lineage import Lineage
 from registry.fields import Kind
-from registry.tables import import_runs
 
 
 class Item(NamedTuple):
@@ -84,7 +81,7 @@ def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
     return overrides
 
 
-def _mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[str, str | None] | None) -> Any:
+def checked_mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[str, str | None] | None) -> Any:
     try:
         mapping = build_mapping(headers, kind, overrides)
     except ValueError as exc:
@@ -126,7 +123,7 @@ class CsvInput(_FileItems):
         delimiter: str | None = None,
         overrides: Mapping[str, str | None] | None = None,
         total: int | None = None,
-        lineage: "Lineage | None" = None,
+        lineage: Lineage | None = None,
     ) -> None:
         """`lineage` is given for a reimport: it says which rows are already done."""
         self.path = path
@@ -134,7 +131,7 @@ class CsvInput(_FileItems):
             self.source = CsvSource(path, encoding=encoding, delimiter=delimiter)
         except OSError as exc:
             raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
-        self.mapping: HeaderMapping = _mapping(path, self.source.headers, kind, overrides)
+        self.mapping: HeaderMapping = checked_mapping(path, self.source.headers, kind, overrides)
         # An edited error report carries our own columns; they steer a reimport but are not source data.
         report = self.mapping.report_columns
         self._keep = [i for i, h in enumerate(self.source.headers) if h not in report]
@@ -197,114 +194,6 @@ class CsvInput(_FileItems):
             yield Item(row_number, raw, payload) if payload else Item(row_number, raw, skip="empty row")
 
 
-@dataclass(frozen=True)
-class Lineage:
-    """What a run and its reimports already did. Reimports keep the first run's row numbers, so a row number
-    names the same source row across the whole family of runs."""
-
-    failed: set[int]  # rows that failed in the run being reimported
-    done: set[int]  # rows created or updated by any run of the family
-    failed_only: bool
-    highest: int = 0  # the largest row number the family used: lines added to an edited file go above it
-    # A fingerprint of the name each done row had (`name_print`); filled for reimports from a file, whose
-    # rows are matched to the family's by row number alone.
-    names: dict[int, int] = field(default_factory=dict)
-
-    def skip_reason(self, row_number: int) -> str | None:
-        if row_number in self.done:
-            return "already imported by an earlier run of this file"
-        # A number past the family's rows is a line added to an edited report: a new row, never "not failed".
-        if self.failed_only and row_number not in self.failed and row_number <= self.highest:
-            return "did not fail in the run being reimported"
-        return None
-
-    def mismatch(self, row_number: int, payload: Callable[[], Mapping[str, str]]) -> dict[str, Any] | None:
-        """The error for a done row whose line now holds another record (the file is not a corrected copy of
-        the family's file, or the line was replaced): skipping it would lose that record without a word.
-        `payload` maps the row, and is called only for a row whose name the family recorded."""
-        expected = self.names.get(row_number)
-        if expected is None:
-            return None
-        name = payload().get("name")
-        if name is None or name_print(name) == expected:
-            return None
-        message = (
-            f"an earlier run of this file imported another record from row {row_number}; this row was not "
-            "imported (is this the file that run read? new records go in a new import)"
-        )
-        return {"code": "ROW_MISMATCH", "message": message, "fields": {"name": message}}
-
-
-def name_print(name: str) -> int:
-    """A name as compared across runs: case and spacing aside, in four bytes (a lineage holds one per row)."""
-    return zlib.crc32(" ".join(name.casefold().split()).encode())
-
-
-async def _family(conn: Any, run_id: uuid.UUID) -> set[uuid.UUID]:
-    """The first run of a file and every reimport that descends from it."""
-    root = run_id
-    parent_of = select(import_runs.c.parent_run_id)
-    while (up := await conn.scalar(parent_of.where(import_runs.c.id == root))) is not None:
-        root = up
-    family, frontier = {root}, {root}
-    while frontier:
-        children = await conn.execute(select(import_runs.c.id).where(import_runs.c.parent_run_id.in_(frontier)))
-        frontier = {c for (c,) in children} - family
-        family |= frontier
-    return family
-
-
-async def family_runs(engine: AsyncEngine, run_id: uuid.UUID) -> list[Any]:
-    async with engine.connect() as conn:
-        family = await _family(conn, run_id)
-        query = select(import_runs.c.id, import_runs.c.status).where(import_runs.c.id.in_(family))
-        return list((await conn.execute(query)).mappings())
-
-
-async def lineage(
-    engine: AsyncEngine,
-    parent_id: uuid.UUID,
-    *,
-    failed_only: bool,
-    names_of: Kind | None = None,
-    leave_out: uuid.UUID | None = None,
-) -> Lineage:
-    """What the family of `parent_id` did, but for run `leave_out`; `names_of`: also fingerprint the names of
-    its done rows of that kind (for a reimport from a file)."""
-    files: dict[uuid.UUID, HeaderMapping] = {}
-    async with engine.connect() as conn:
-        family = await _family(conn, parent_id) - {leave_out}
-        failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
-        highest = await run_rows.highest_row(conn, family)
-        if names_of is not None:
-            c = import_runs.c
-            for run_id, headers, options in await conn.execute(
-                select(c.id, c.headers, c.options).where(c.id.in_(family))
-            ):
-                if headers:  # a run that read a file: an API's records have no row numbers to confuse
-                    # Its rows as it mapped them (its own --mapping), so a name is the name it imported.
-                    files[run_id] = build_mapping(headers, names_of, (options or {}).get("mapping"))
-        outcomes = await run_rows.outcomes(conn, family - files.keys())
-    found = Lineage(failed, {o.row_number for o in outcomes if o.status in _DONE}, failed_only, highest)
-    for run_id, mapping in files.items():
-        await _read_done_rows(engine, run_id, mapping, found)
-    return found
-
-
-_DONE = ("created", "updated")
-
-
-async def _read_done_rows(engine: AsyncEngine, run_id: uuid.UUID, mapping: HeaderMapping, found: Lineage) -> None:
-    """A file run's done rows and the fingerprints of their names, from one read of its rows."""
-    async for batch in run_rows.rows(engine, run_id):
-        for outcome, raw in batch:
-            if outcome.status in _DONE:
-                found.done.add(outcome.row_number)
-                name = row_payload(tuple(v or "" for v in raw), mapping).get("name") if isinstance(raw, list) else None
-                if name is not None:
-                    found.names[outcome.row_number] = name_print(name)
-
-
 class StoredRowsInput:
     """The rows a parent CSV run stored, mapped again (optionally with a new mapping), streamed from the database."""
 
@@ -323,7 +212,7 @@ class StoredRowsInput:
         self.headers = list(parent["headers"] or [])
         self.total = total
         self.lineage = lineage
-        self.mapping: HeaderMapping = _mapping(f"run {self.parent_id}", self.headers, kind, overrides)
+        self.mapping: HeaderMapping = checked_mapping(f"run {self.parent_id}", self.headers, kind, overrides)
         self.warnings: list[str] = []
 
     async def items(self) -> AsyncIterator[Item]:

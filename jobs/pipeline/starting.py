@@ -13,20 +13,20 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
+from jobs.errors import RunError
 from jobs.ledger import runs
-from jobs.pipeline.importer import Progress, Tuning, run_import
 from jobs.pipeline.inputs import (
     CsvInput,
     Input,
     SavedPageInput,
     StoredRowsInput,
+    checked_mapping,
     detect_source,
-    family_runs,
-    lineage,
     mapping_overrides,
     sha256_of,
 )
-from jobs.vat import VatChecker
+from jobs.pipeline.lineage import family_runs, lineage
+from jobs.records import FINISHED
 from registry.fields import Kind
 
 CONNECTOR_SOURCES = ("economic", "faktoora", "visma", "visma-eaccounting")
@@ -81,14 +81,17 @@ async def start_reimport(
     failed_only: bool,
     path: str | None = None,
     mapping_path: str | None = None,
-) -> tuple[uuid.UUID, Input]:
+) -> uuid.UUID:
+    """Check the corrected file (or the parent's stored rows under the mapping) and create a queued run. Which
+    rows the family already did is worked out once, when the run is processed under its lease."""
     parent = await runs.get_run(engine, parent_id)
     if parent["source"].startswith("sync:"):
-        raise runs.RunError(f"run {parent['id']} is a sync run: it is reimported from the records it stored")
+        raise RunError(f"run {parent['id']} is a sync run: it is reimported from the records it stored")
     if parent["dry_run"]:
-        raise runs.RunError(f"run {parent['id']} was a dry run and wrote nothing: import the file instead")
-    if parent["status"] not in runs.FINISHED:
-        raise runs.RunError(f"run {parent['id']} has not finished ({parent['status']}): resume it first")
+        raise RunError(f"run {parent['id']} was a dry run and wrote nothing: import the file instead")
+    if parent["status"] not in FINISHED:
+        raise RunError(f"run {parent['id']} has not finished ({parent['status']}): resume it first")
+    kind: Kind = parent["kind"]
     overrides = mapping_overrides(mapping_path) if mapping_path else parent["options"].get("mapping")
     options: dict[str, Any] = {
         "parent": str(parent["id"]),
@@ -96,41 +99,45 @@ async def start_reimport(
         "mapping": overrides,
         "path": str(Path(path).resolve()) if path else None,
     }
-    inp = await _reimport_input(engine, parent, options, total=None)
-    if isinstance(inp, CsvInput):
-        options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
-    run_id = await runs.create_run(
+    if path:
+        corrected = CsvInput(path, kind, overrides=overrides)
+        options.update(encoding=corrected.source.encoding, delimiter=corrected.source.delimiter)
+        headers, total, warnings = corrected.headers, corrected.total, corrected.warnings
+    else:
+        if parent["options"].get("format") == "json":
+            raise RunError(
+                f"run {parent['id']} read a saved API page; reimport it with --file (a corrected page or CSV)"
+            )
+        headers, warnings = list(parent["headers"] or []), []
+        checked_mapping(f"run {parent['id']}", headers, kind, overrides)
+        total = parent["failed"] if failed_only else parent["processed"]
+    return await runs.create_run(
         engine,
         runs.NewRun(
             company_id=parent["company_id"],
-            kind=parent["kind"],
+            kind=kind,
             source="reimport",
             source_name=options["path"] or f"run {parent['id']}",
             options=options,
-            headers=inp.headers,
-            total=inp.total,
+            headers=headers,
+            total=total,
             source_sha256=sha256_of(path) if path else None,
             parent_run_id=parent["id"],
-            warnings=inp.warnings,
+            warnings=warnings,
         ),
     )
-    return run_id, inp
 
 
 async def _reimport_input(
-    engine: AsyncEngine,
-    parent: RowMapping,
-    options: Mapping[str, Any],
-    *,
-    total: int | None,
-    own_id: uuid.UUID | None = None,
+    engine: AsyncEngine, parent: RowMapping, options: Mapping[str, Any], *, total: int, own_id: uuid.UUID
 ) -> Input:
-    """`total` is None when the run is being created (count the rows) and the stored count when reopened;
-    `own_id`, the reopened run's: what it did itself before a resume is not what its family did before it."""
+    """A reimport's input with its family's lineage as it is now; what the run itself did before a resume is
+    not what its family did before it."""
     kind: Kind = parent["kind"]
-    failed_only: bool = options["failed_only"]
     names_of = kind if options["path"] else None
-    family = await lineage(engine, parent["id"], failed_only=failed_only, names_of=names_of, leave_out=own_id)
+    family = await lineage(
+        engine, parent["id"], failed_only=options["failed_only"], names_of=names_of, leave_out=own_id
+    )
     if options["path"]:
         return CsvInput(
             options["path"],
@@ -141,12 +148,6 @@ async def _reimport_input(
             total=total,
             lineage=family,
         )
-    if parent["options"].get("format") == "json":
-        raise runs.RunError(
-            f"run {parent['id']} read a saved API page; reimport it with --file (a corrected page or CSV)"
-        )
-    if total is None:
-        total = parent["failed"] if failed_only else parent["processed"]
     return StoredRowsInput(engine, parent, kind, options["mapping"], lineage=family, total=total)
 
 
@@ -154,14 +155,14 @@ async def _family_idle(engine: AsyncEngine, parent_id: uuid.UUID, own_id: uuid.U
     """Two reimports of one family running at once would each think the other's rows are not done yet."""
     busy = [r for r in await family_runs(engine, parent_id) if r["id"] != own_id and r["status"] == "running"]
     if busy:
-        raise runs.RunError(f"run {busy[0]['id']} of the same file is running; reimport once it has finished")
+        raise RunError(f"run {busy[0]['id']} of the same file is running; reimport once it has finished")
 
 
 async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
     """Reopen a run's input (in a worker, or to resume): the file must be the one the run started with."""
     options = run["options"]
     if options.get("connection_id"):
-        raise runs.RunError(
+        raise RunError(
             f"run {run['id']} belongs to a sync: it is not resumed; the next sync (or a new reimport) reads it again"
         )
     if run["source_sha256"] and options.get("path"):
@@ -185,20 +186,3 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
         overrides=options.get("mapping"),
         total=run["total"],
     )
-
-
-async def execute(
-    engine: AsyncEngine,
-    run_id: uuid.UUID,
-    *,
-    tuning: Tuning | None = None,
-    progress: Progress | None = None,
-    vat: VatChecker | None = None,
-    opened: Input | None = None,
-) -> RowMapping:
-    """Run (or resume) a run in this process; `opened` reuses the input `start_*` already checked."""
-
-    async def reopen(run: RowMapping) -> Input:
-        return opened if opened is not None else await open_input(engine, run)
-
-    return await run_import(engine, run_id, reopen, tuning=tuning, progress=progress, vat=vat)

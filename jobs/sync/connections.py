@@ -16,7 +16,10 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.ledger.runs import RunError, now, owner_is_dead, parse_run_id
+from jobs.errors import NotFound, RunError
+from jobs.ledger.runs import owner_is_dead
+from registry.clock import now
+from registry.ids import as_uuid
 from registry.tables import connections
 
 _EVERY = re.compile(r"(\d+)\s*([smhd]?)")
@@ -82,12 +85,15 @@ async def add(
     return connection_id
 
 
-async def get(engine: AsyncEngine, connection_id: str | uuid.UUID) -> RowMapping:
-    cid = parse_run_id(connection_id) if isinstance(connection_id, str) else connection_id
+async def get(engine: AsyncEngine, connection_id: str | uuid.UUID, company_id: str | None = None) -> RowMapping:
+    try:
+        cid = as_uuid(connection_id)
+    except ValueError:
+        raise NotFound(f"{connection_id!r} is not a connection id") from None
     async with engine.connect() as conn:
         row = (await conn.execute(select(connections).where(connections.c.id == cid))).mappings().first()
-    if row is None:
-        raise RunError(f"no connection {connection_id}")
+    if row is None or (company_id is not None and row["company_id"] != company_id):
+        raise NotFound(f"no connection {connection_id}")
     return row
 
 
@@ -99,8 +105,8 @@ async def list_all(engine: AsyncEngine, company_id: str | None = None) -> list[R
         return list((await conn.execute(query)).mappings())
 
 
-async def remove(engine: AsyncEngine, connection_id: str) -> None:
-    row = await get(engine, connection_id)
+async def remove(engine: AsyncEngine, connection_id: str, company_id: str | None = None) -> None:
+    row = await get(engine, connection_id, company_id)
     async with engine.begin() as conn:
         await conn.execute(delete(connections).where(connections.c.id == row["id"]))
 

@@ -20,13 +20,17 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.crm import CONNECTORS, ConnectorError, ExternalRecord
+from jobs.errors import RunError
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw
 from jobs.pipeline.importer import batch_key
+from jobs.records import FINISHED, RunSummary, SyncSummary
 from jobs.sync import connections
 from jobs.vat import VatChecker
 from registry.bulk import MAX_ITEMS, bulk_create, store
+from registry.clock import now, utc_or_none
 from registry.fields import Kind
+from registry.ids import as_uuid
 from registry.items import Rejected, Valid, duplicate_error, needs_vies, validate
 from registry.tables import PARTY_TABLES, external_refs, import_runs, vat_checks
 
@@ -83,7 +87,7 @@ class KindSync:
 
     async def write(self, records: Sequence[ExternalRecord], row_numbers: Sequence[int], batch_index: int) -> None:
         planned = self.plan(records, row_numbers)
-        now = runs.now()
+        moment = now()
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # A sync grows external_refs and the registry from empty within one connection's life; a cached
@@ -94,9 +98,9 @@ class KindSync:
             await self._decide(conn, planned)
             for p in planned:
                 if p.action == "update":
-                    await self._update(conn, p, now)  # may turn into a create (the record was deleted here)
-            await self._create(conn, [p for p in planned if p.action == "create"], batch_index, now)
-            await self._store_refs(conn, [p for p in planned if p.action in ("create", "update")], now)
+                    await self._update(conn, p, moment)  # may turn into a create (the record was deleted here)
+            await self._create(conn, [p for p in planned if p.action == "create"], batch_index, moment)
+            await self._store_refs(conn, [p for p in planned if p.action in ("create", "update")], moment)
             outcomes = [self._outcome(p) for p in planned]
             rows = BatchRows.of(batch_index, outcomes, encode_raw([p.record.raw for p in planned]))
             written = await run_rows.write(conn, self.run_id, [rows])
@@ -177,7 +181,7 @@ class KindSync:
             if result["data"].get("vat_check_status") == "pending":
                 self.pending_vat.append(result["data"])
             if p.record.archived:
-                barred.append(_uuid(p.entity_id))
+                barred.append(as_uuid(p.entity_id))
                 p.note = ARCHIVED
         if barred:  # created already barred in the source: one statement for the batch
             await conn.execute(update(self.table).where(self.table.c.id.in_(barred)).values(archived_at=now))
@@ -185,7 +189,7 @@ class KindSync:
     async def _update(self, conn: AsyncConnection, p: Planned, now: datetime) -> None:
         """Make the registry record match the source; an org number another record holds fails the row."""
         assert p.values is not None
-        table, entity = self.table, _uuid(p.entity_id)
+        table, entity = self.table, as_uuid(p.entity_id)
         current = (
             (await conn.execute(select(table).where(table.c.id == entity, table.c.company_id == self.company_id)))
             .mappings()
@@ -280,10 +284,6 @@ def _vat_status(values: dict[str, Any]) -> str:
     return "pending" if needs_vies(values) else "not_applicable"
 
 
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
 async def _close_orphans(engine: AsyncEngine, connection_id: uuid.UUID) -> None:
     """Runs of this connection left 'running' by a sync process that died: say so, and close them."""
     async with engine.begin() as conn:
@@ -296,7 +296,7 @@ async def _close_orphans(engine: AsyncEngine, connection_id: uuid.UUID) -> None:
                 )
             )
             .values(status="failed", error="the sync process died; a later sync read these records again",
-                    lease_owner=None, lease_expires_at=None, finished_at=runs.now())
+                    lease_owner=None, lease_expires_at=None, finished_at=now())
         )  # fmt: skip
 
 
@@ -308,19 +308,19 @@ async def sync(
     vat: VatChecker | None = None,
     full: bool = False,
     lease_s: float = 60.0,
-) -> dict[str, Any]:
+) -> SyncSummary:
     """One sync of one connection: a run per kind; returns a summary. Raises SyncBusy when another process
     is syncing this connection."""
     row = await connections.get(engine, connection_id)
     owner = runs.lease_owner()
     connection = await connections.acquire(engine, row["id"], owner, lease_s)
-    started = runs.now()
-    summaries: list[dict[str, Any]] = []
+    started = now()
+    summaries: list[RunSummary] = []
     error: str | None = None
     completed = False
     try:
         await _close_orphans(engine, connection["id"])
-        cursor = runs.aware(connection["cursor"])
+        cursor = utc_or_none(connection["cursor"])
         since = None if full or cursor is None else cursor - OVERLAP
         options = connection["options"] or {}
         connector = CONNECTORS[connection["connector"]](
@@ -328,19 +328,19 @@ async def sync(
         )
         for kind in connector.kinds:
             run = await _sync_kind(engine, connection, connector, kind, since, owner, lease_s, vat, full)
-            summaries.append(runs.summary(run))
-            if run["error"]:
-                error = run["error"]
+            summaries.append(run)
+            if run.error:
+                error = run.error
                 break
         if vat is not None:
             await vat.drain()
         completed = error is None
-    except runs.RunError as exc:  # e.g. the credential variable is not set
+    except RunError as exc:  # e.g. the credential variable is not set
         error = str(exc)
     finally:
         # Whatever ended it (an error, a cancelled job, a database failure), only a sync that read everything
         # moves the cursor; otherwise the records it never reached would be skipped for good.
-        finished = runs.now()
+        finished = now()
         values: dict[str, Any] = {
             "last_status": "succeeded" if completed else "failed",
             "last_sync_at": finished,
@@ -362,7 +362,7 @@ async def _sync_kind(
     lease_s: float,
     vat: VatChecker | None,
     full: bool,
-) -> RowMapping:
+) -> RunSummary:
     run_id = await runs.create_run(
         engine,
         runs.NewRun(
@@ -388,7 +388,7 @@ async def _sync_kind(
                 row_number += len(chunk)
                 batch_index += 1
             if vat is not None and writer.pending_vat:
-                await vat.submit(connection["company_id"], writer.pending_vat, runs.now())
+                await vat.submit(connection["company_id"], writer.pending_vat, now())
                 writer.pending_vat = []
             await runs.heartbeat(engine, run_id, owner, lease_s, writer.counts)
             await connections.renew(engine, connection["id"], owner, lease_s)
@@ -401,27 +401,21 @@ async def _sync_kind(
     return await runs.finish(engine, run_id, owner)
 
 
-def _summary(connection: RowMapping, summaries: list[dict[str, Any]], error: str | None) -> dict[str, Any]:
-    totals = {
-        k: sum(s[k] for s in summaries)
-        for k in ("total", "processed", "created", "updated", "skipped", "archived", "failed")
-    }
+def _summary(connection: RowMapping, summaries: list[RunSummary], error: str | None) -> SyncSummary:
     if error:
         status = "failed"
-    elif totals["failed"]:
+    elif any(run.failed for run in summaries):
         status = "partially_succeeded"
     else:
         status = "succeeded"
-    return {
-        "connection_id": str(connection["id"]),
-        "connector": connection["connector"],
-        "company_id": connection["company_id"],
-        "status": status,
-        **totals,
-        "succeeded": totals["created"] + totals["updated"],
-        "error": error,
-        "runs": summaries,
-    }
+    return SyncSummary(
+        connection_id=str(connection["id"]),
+        status=status,
+        connector=connection["connector"],
+        company_id=connection["company_id"],
+        runs=summaries,
+        error=error,
+    )
 
 
 def _mapping_options(connector: type[Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -430,14 +424,14 @@ def _mapping_options(connector: type[Any], options: dict[str, Any]) -> dict[str,
     return {k: v for k, v in options.items() if k in accepted}
 
 
-async def reimport(engine: AsyncEngine, parent_id: str, *, failed_only: bool) -> RowMapping:
+async def reimport(engine: AsyncEngine, parent_id: str, *, failed_only: bool) -> RunSummary:
     """Run a sync run's stored source records through the sync again, as a new run linked to it.
 
     No request is made: the records are mapped again from what the run stored (so a mapping fix applies),
     and the refs keep anything already in the registry from being created twice."""
     parent = await runs.get_run(engine, parent_id)
-    if parent["status"] not in runs.FINISHED:
-        raise runs.RunError(f"run {parent['id']} has not finished ({parent['status']})")
+    if parent["status"] not in FINISHED:
+        raise RunError(f"run {parent['id']} has not finished ({parent['status']})")
     connection = await connections.get(engine, parent["options"]["connection_id"])
     connector = CONNECTORS[connection["connector"]]
     mapping = _mapping_options(connector, connection["options"] or {})

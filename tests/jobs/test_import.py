@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Uuid, bindparam, func, select, text
 
+from jobs import app
+from jobs.context import Context
+from jobs.errors import RunError
 from jobs.ledger import run_rows, runs
-from jobs.ledger.report import write_report
-from jobs.pipeline import starting
-from jobs.pipeline.importer import Tuning
+from jobs.records import ImportRequest, ReimportRequest, RunSummary
 from registry.tables import customers, import_batches
+from tests.conftest import app_context
 from tests.fakes.rows import HEADERS, customer_row, write_csv
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "customers.csv"
@@ -33,19 +35,24 @@ async def row_outcomes(engine: Any, run_id: Any) -> dict[int, tuple[str, str | N
 ROWS_RECORDED = select(func.coalesce(func.sum(import_batches.c.created + import_batches.c.failed), 0))
 
 
-async def do_import(engine: Any, path: Path, tuning: Tuning | None = None, **kw: Any) -> Any:
-    run_id, opened = await starting.start_import(
-        engine, str(path), company_id=kw.pop("company", "acme"), kind=kw.pop("kind", "customers"), **kw
-    )
-    return await starting.execute(engine, run_id, tuning=tuning, opened=opened)
+def ctx(engine: Any, **settings: Any) -> Context:
+    return app_context(engine, **settings)
+
+
+async def start(engine: Any, path: Path, company: str = "acme", **kw: Any) -> app.Started:
+    return await app.start_import(ctx(engine), ImportRequest(str(path), company, kw.pop("kind", "customers"), **kw))
+
+
+async def do_import(engine: Any, path: Path, settings: dict[str, Any] | None = None, **kw: Any) -> RunSummary:
+    return await app.process(ctx(engine, **(settings or {})), await start(engine, path, **kw))
 
 
 async def test_example_file_every_row_accounted_for(engine: Any) -> None:
     run = await do_import(engine, EXAMPLE)
-    outcomes = await row_outcomes(engine, run["id"])
-    assert run["total"] == len(outcomes) == 37
-    assert run["created"] + run["failed"] + run["skipped"] == 37
-    assert run["status"] == "partially_succeeded"
+    outcomes = await row_outcomes(engine, run.id)
+    assert run.total == len(outcomes) == 37
+    assert run.created + run.failed + run.skipped == 37
+    assert run.status == "partially_succeeded"
     # Row numbers are the lines a person sees: the header is line 1.
     assert outcomes[2][0] == "created"
     failed = {n: (code, field) for n, (status, code, field) in outcomes.items() if status == "failed"}
@@ -59,7 +66,7 @@ async def test_example_file_every_row_accounted_for(engine: Any) -> None:
     assert failed[37] == ("VALIDATION_ERROR", "org_number")  # personnummer with month 13
     assert failed[38][0] == "MALFORMED_ROW"
     assert len(failed) == 9
-    assert await scalar(engine, select(func.count()).select_from(customers)) == run["created"] == 28
+    assert await scalar(engine, select(func.count()).select_from(customers)) == run.created == 28
 
 
 async def test_import_rows_view_shows_each_source_row(engine: Any) -> None:
@@ -70,8 +77,8 @@ async def test_import_rows_view_shows_each_source_row(engine: Any) -> None:
         " WHERE run_id = :run ORDER BY row_number"
     ).bindparams(bindparam("run", type_=Uuid))
     async with engine.connect() as conn:
-        seen = (await conn.execute(view, {"run": run["id"]})).all()
-    recorded = [row async for batch in run_rows.rows(engine, run["id"]) for row in batch]
+        seen = (await conn.execute(view, {"run": run.id})).all()
+    recorded = [row async for batch in run_rows.rows(engine, run.id) for row in batch]
     assert len(seen) == len(recorded) == 37
     for (number, status, code, field, entity, raw), (outcome, recorded_raw) in zip(seen, recorded, strict=True):
         assert (number, status, code, field) == outcome[:4]
@@ -89,7 +96,7 @@ async def test_a_repeated_org_number_names_the_line_it_repeats(engine: Any, tmp_
     path = write_csv(tmp_path / "repeats.csv", 0, extra=rows)
     run = await do_import(engine, path)
     async with engine.connect() as conn:
-        failed = {o.row_number: o.error_message for o in await run_rows.outcomes(conn, [run["id"]], failed_only=True)}
+        failed = {o.row_number: o.error_message for o in await run_rows.outcomes(conn, [run.id], failed_only=True)}
     assert failed == {
         5: f"org number {customer_row(0)[2]} already exists on line 2 of this file",
         62: f"org number {customer_row(1)[2]} already exists on line 3 of this file",
@@ -108,8 +115,8 @@ async def test_outcomes_do_not_depend_on_concurrency(pg_engine: Any, tmp_path: P
     path = write_csv(tmp_path / "dups.csv", 600, extra=extra)
     results = []
     for writers, company in ((1, "one"), (6, "six")):
-        run = await do_import(pg_engine, path, Tuning(writers=writers, batches_per_commit=1), company=company)
-        outcomes = await row_outcomes(pg_engine, run["id"])
+        run = await do_import(pg_engine, path, {"writers": writers, "batches_per_commit": 1}, company=company)
+        outcomes = await row_outcomes(pg_engine, run.id)
         results.append({n for n, (status, *_) in outcomes.items() if status == "failed"})
     assert results[0] == results[1]
     assert results[0] == set(range(602, 602 + len(extra)))  # the appended copies, never the originals
@@ -121,24 +128,25 @@ class Died(Exception):
 
 async def test_resume_after_a_crash_writes_every_row_once(engine: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "big.csv", 1234)
-    run_id, opened = await starting.start_import(engine, str(path), company_id="acme", kind="customers")
+    started = await start(engine, path)
+    run_id = started.run.id
     commits = 0
 
-    def die_midway(counts: run_rows.Counts) -> None:
+    def die_midway(processed: int) -> None:
         nonlocal commits
         commits += 1
         if commits == 3:
             raise Died  # like a crash between two commits
 
     with pytest.raises(Died):
-        await starting.execute(engine, run_id, tuning=Tuning(batches_per_commit=2), progress=die_midway, opened=opened)
+        await app.process(ctx(engine, batches_per_commit=2), started, progress=die_midway)
     half = await runs.get_run(engine, run_id)
     assert half["status"] == "running" and half["lease_owner"] is None
     done = await scalar(engine, ROWS_RECORDED)
     assert 0 < done < 1234
 
-    run = await starting.execute(engine, run_id)
-    assert run["status"] == "succeeded" and run["created"] == 1234
+    run = await app.resume(ctx(engine), str(run_id))
+    assert run.status == "succeeded" and run.created == 1234
     assert await scalar(engine, select(func.count()).select_from(customers)) == 1234
     assert await scalar(engine, ROWS_RECORDED) == 1234
 
@@ -155,28 +163,27 @@ async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tm
         run = await do_import(engine, path, company=company)
         edited = tmp_path / f"{company}.csv"
         with open(edited, "w", encoding="utf-8", newline="") as f:
-            await write_report(engine, str(run["id"]), f, failed_only=True)
+            await app.write_report(ctx(engine), run.run_id, f, failed_only=True)
         text = edited.read_text(encoding="utf-8").replace("Narnia", "Sverige")
         edited.write_text(text + ",,,,,,9001,Ny Kund AB,556703-7485,,,,,,,Sverige,30,\r\n", encoding="utf-8")
-        child_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(edited))
+        child_started = await app.start_reimport(
+            ctx(engine), ReimportRequest(run.run_id, failed_only=True, path=str(edited))
+        )
         if crash:
             commits = 0
 
-            def die_midway(counts: run_rows.Counts) -> None:
+            def die_midway(processed: int) -> None:
                 nonlocal commits
                 commits += 1
                 if commits == 3:
                     raise Died
 
             with pytest.raises(Died):
-                await starting.execute(
-                    engine, child_id, tuning=Tuning(batches_per_commit=1), progress=die_midway, opened=opened
-                )
-            opened = None  # reopened as `rostersync resume` does
-        child = await starting.execute(engine, child_id, tuning=Tuning(batches_per_commit=1), opened=opened)
-        assert (child["created"], child["failed"]) == (201, 1)
+                await app.process(ctx(engine, batches_per_commit=1), child_started, progress=die_midway)
+        child = await app.resume(ctx(engine, batches_per_commit=1), str(child_started.run.id))
+        assert (child.created, child.failed) == (201, 1)
         async with engine.connect() as conn:
-            found = await run_rows.outcomes(conn, [child_id])
+            found = await run_rows.outcomes(conn, [child_started.run.id])
         outcomes.append(sorted((o.row_number, o.status, o.error_code, o.error_message) for o in found))
     assert outcomes[0] == outcomes[1]
     assert (202, "failed", "CUSTOMER_DUPLICATE_ORG_NUMBER") in {o[:3] for o in outcomes[0]}
@@ -186,16 +193,16 @@ async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tm
 
 async def test_a_changed_file_is_not_resumed(engine: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", 10)
-    run_id, _ = await starting.start_import(engine, str(path), company_id="acme", kind="customers")
+    started = await start(engine, path)
     write_csv(path, 11)
-    run = await starting.execute(engine, run_id)
-    assert run["status"] == "failed" and "changed since the run started" in run["error"]
+    run = await app.resume(ctx(engine), started.run.run_id)
+    assert run.status == "failed" and "changed since the run started" in run.error
     assert await scalar(engine, select(func.count()).select_from(customers)) == 0
 
 
 async def test_dry_run_writes_no_registry_rows(engine: Any) -> None:
     run = await do_import(engine, EXAMPLE, dry_run=True)
-    assert run["failed"] == 9 and run["created"] == 28
+    assert run.failed == 9 and run.created == 28
     assert await scalar(engine, select(func.count()).select_from(customers)) == 0
 
 
@@ -203,13 +210,13 @@ async def test_missing_required_columns_refused_before_a_run_exists(engine: Any,
     path = tmp_path / "no-name.csv"
     path.write_text("Org.nr;Ort\n556036-0793;Malmö\n", encoding="utf-8")
     with pytest.raises(Exception, match=r"missing required column.*name.*found: Org.nr, Ort"):
-        await starting.start_import(engine, str(path), company_id="acme", kind="customers")
-    assert await runs.list_runs(engine) == []
+        await start(engine, path)
+    assert await app.list_runs(ctx(engine)) == []
 
 
 async def report_rows(engine: Any, run_id: Any, failed_only: bool = False) -> list[dict[str, str]]:
     out = io.StringIO()
-    await write_report(engine, str(run_id), out, failed_only=failed_only)
+    await app.write_report(ctx(engine), str(run_id), out, failed_only=failed_only)
     return list(csv.DictReader(io.StringIO(out.getvalue())))
 
 
@@ -219,7 +226,7 @@ async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> No
     evil[5] = "+46 8 123 45"
     path = write_csv(tmp_path / "evil.csv", 0, extra=[evil])
     run = await do_import(engine, path)
-    (row,) = await report_rows(engine, run["id"])
+    (row,) = await report_rows(engine, run.id)
     assert list(row)[:6] == [
         "row_number",
         "status",
@@ -240,20 +247,22 @@ async def test_reimport_failed_rows_from_the_edited_report(engine: Any, tmp_path
     run = await do_import(engine, EXAMPLE)
     report_path = tmp_path / "failed.csv"
     with open(report_path, "w", encoding="utf-8-sig", newline="") as f:
-        await write_report(engine, str(run["id"]), f, failed_only=False)
+        await app.write_report(ctx(engine), run.run_id, f, failed_only=False)
     text = report_path.read_text(encoding="utf-8-sig")
     text = text.replace("556036-0794", "556036-0793")  # fixed checksum, but now a duplicate of line 2
     text = text.replace("ekonomi(at)trasig.se", "ekonomi@trasig.se").replace("om ett år", "365")
     report_path.write_text(text, encoding="utf-8-sig")
 
-    new_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(report_path))
-    again = await starting.execute(engine, new_id, opened=opened)
-    assert again["parent_run_id"] == run["id"]
-    outcomes = await row_outcomes(engine, new_id)
+    new_started = await app.start_reimport(
+        ctx(engine), ReimportRequest(run.run_id, failed_only=True, path=str(report_path))
+    )
+    again = await app.process(ctx(engine), new_started)
+    assert again.parent_run_id == run.run_id
+    outcomes = await row_outcomes(engine, new_started.run.id)
     assert outcomes[32][0] == "created" and outcomes[36][0] == "created"
     assert outcomes[30][:2] == ("failed", "CUSTOMER_DUPLICATE_ORG_NUMBER")
     assert outcomes[2][0] == "skipped"  # created by the parent run: never twice
-    assert again["created"] == 2
+    assert again.created == 2
     assert await scalar(engine, select(func.count()).select_from(customers)) == 30
 
 
@@ -263,7 +272,7 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
     row = customer_row(1)
     row[4], row[5] = "not an address", "+46 8 555 01"
     run = await do_import(engine, write_csv(tmp_path / "phone.csv", 0, extra=[row]))
-    parent_id = run["id"]
+    parent_id = run.id
     for generation in (1, 2):
         (reported,) = await report_rows(engine, parent_id, failed_only=True)
         assert reported["Telefon"] == "'+46 8 555 01", generation
@@ -274,10 +283,12 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
             writer = csv.DictWriter(f, fieldnames=list(reported))
             writer.writeheader()
             writer.writerow(reported)
-        child_id, opened = await starting.start_reimport(engine, str(parent_id), failed_only=True, path=str(edited))
-        child = await starting.execute(engine, child_id, opened=opened)
-        assert (child["created"], child["failed"]) == ((0, 1) if generation == 1 else (1, 0))
-        parent_id = child_id
+        child_started = await app.start_reimport(
+            ctx(engine), ReimportRequest(str(parent_id), failed_only=True, path=str(edited))
+        )
+        child = await app.process(ctx(engine), child_started)
+        assert (child.created, child.failed) == ((0, 1) if generation == 1 else (1, 0))
+        parent_id = child_started.run.id
     async with engine.connect() as conn:
         assert (await conn.execute(select(customers.c.phone))).scalar_one() == "+46 8 555 01"
 
@@ -294,13 +305,13 @@ async def test_a_reimport_from_another_file_does_not_skip_its_records_silently(e
     path = tmp_path / "corrected.csv"
     path.write_text("\n".join(corrected) + "\n", encoding="utf-8")
 
-    child_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(path))
-    child = await starting.execute(engine, child_id, opened=opened)
-    outcomes = await row_outcomes(engine, child_id)
+    child_started = await app.start_reimport(ctx(engine), ReimportRequest(run.run_id, failed_only=True, path=str(path)))
+    child = await app.process(ctx(engine), child_started)
+    outcomes = await row_outcomes(engine, child_started.run.id)
     assert outcomes[32][0] == "created"
     assert outcomes[3][0] == outcomes[2][0] == "skipped"
     assert outcomes[4] == ("failed", "ROW_MISMATCH", "name")
-    assert (child["created"], child["failed"]) == (1, 9)  # 9 failed before: line 32 fixed, line 4 not the same
+    assert (child.created, child.failed) == (1, 9)  # 9 failed before: line 32 fixed, line 4 not the same
 
 
 async def test_a_reimport_matches_rows_by_the_names_their_run_imported(engine: Any, tmp_path: Path) -> None:
@@ -313,12 +324,14 @@ async def test_a_reimport_matches_rows_by_the_names_their_run_imported(engine: A
     mapping = tmp_path / "m.json"
     mapping.write_text(json.dumps({"Namn": None}), encoding="utf-8")
     run = await do_import(engine, source, mapping_path=str(mapping))
-    assert (run["created"], run["failed"]) == (1, 1)
+    assert (run.created, run.failed) == (1, 1)
     fixed = tmp_path / "fixed.csv"
     fixed.write_text(f"{header}\n{good}\n{bad.replace('not-an-email', 'b@beta.se')}\n", encoding="utf-8")
-    child_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, path=str(fixed))
-    await starting.execute(engine, child_id, opened=opened)
-    outcomes = await row_outcomes(engine, child_id)
+    child_started = await app.start_reimport(
+        ctx(engine), ReimportRequest(run.run_id, failed_only=True, path=str(fixed))
+    )
+    await app.process(ctx(engine), child_started)
+    outcomes = await row_outcomes(engine, child_started.run.id)
     assert (outcomes[2][0], outcomes[3][0]) == ("skipped", "created")
 
 
@@ -327,37 +340,42 @@ async def test_failed_rows_reimported_from_storage(engine: Any, tmp_path: Path) 
     # This export's "Momsnr" column holds internal codes, not VAT numbers: the German row fails on it.
     path.write_text("Namn;Land;Momsnr\nA AB;Sverige;\nB GmbH;Tyskland;M-12\n", encoding="utf-8")
     run = await do_import(engine, path)
-    assert run["failed"] == 1
+    assert run.failed == 1
     mapping = tmp_path / "m.json"
     mapping.write_text('{"Momsnr": "notes"}', encoding="utf-8")
-    new_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=True, mapping_path=str(mapping))
-    again = await starting.execute(engine, new_id, opened=opened)
-    assert (again["total"], again["created"], again["failed"]) == (1, 1, 0)
+    new_started = await app.start_reimport(
+        ctx(engine), ReimportRequest(run.run_id, failed_only=True, mapping_path=str(mapping))
+    )
+    again = await app.process(ctx(engine), new_started)
+    assert (again.total, again.created, again.failed) == (1, 1, 0)
 
     # All rows again: the ones already created (by either run) are skipped, never created twice.
-    all_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=False, mapping_path=str(mapping))
-    everything = await starting.execute(engine, all_id, opened=opened)
-    assert (everything["skipped"], everything["created"]) == (2, 0)
+    all_started = await app.start_reimport(
+        ctx(engine), ReimportRequest(run.run_id, failed_only=False, mapping_path=str(mapping))
+    )
+    everything = await app.process(ctx(engine), all_started)
+    assert (everything.skipped, everything.created) == (2, 0)
     assert await scalar(engine, select(func.count()).select_from(customers)) == 2
 
 
 async def test_two_processes_cannot_work_on_one_run(pg_engine: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "c.csv", 2000)
-    run_id, opened = await starting.start_import(pg_engine, str(path), company_id="acme", kind="customers")
-    first = asyncio.create_task(starting.execute(pg_engine, run_id, opened=opened))
+    started = await start(pg_engine, path)
+    run_id = started.run.id
+    first = asyncio.create_task(app.process(ctx(pg_engine), started))
     while (await runs.get_run(pg_engine, run_id))["status"] != "running":
         await asyncio.sleep(0.01)
-    with pytest.raises(runs.RunError, match="being processed by"):
-        await starting.execute(pg_engine, run_id)
+    with pytest.raises(RunError, match="being processed by"):
+        await app.resume(ctx(pg_engine), str(run_id))
     run = await first
-    assert run["created"] == 2000
+    assert run.created == 2000
 
 
 async def test_long_foreign_org_numbers_fit(engine: Any, tmp_path: Path) -> None:
     path = tmp_path / "us.csv"
     path.write_text("Namn;Land;Org.nr\nBig Corp Inc;USA;US-123456789012345678901234\n", encoding="utf-8")
     run = await do_import(engine, path)
-    assert (run["created"], run["status"]) == (1, "succeeded")
+    assert (run.created, run.status) == (1, "succeeded")
 
 
 async def test_lines_added_to_an_edited_report_get_their_own_numbers(engine: Any, tmp_path: Path) -> None:
@@ -366,11 +384,13 @@ async def test_lines_added_to_an_edited_report_get_their_own_numbers(engine: Any
     run = await do_import(engine, path)
     edited = tmp_path / "edited.csv"
     with open(edited, "w", encoding="utf-8", newline="") as f:
-        await write_report(engine, str(run["id"]), f, failed_only=True)
+        await app.write_report(ctx(engine), run.run_id, f, failed_only=True)
     text = edited.read_text(encoding="utf-8").replace("Narnia", "Norge")
     edited.write_text(text + ",,,,,,D AB,Danmark\r\n", encoding="utf-8")  # a new customer, no row number
 
-    new_id, opened = await starting.start_reimport(engine, str(run["id"]), failed_only=False, path=str(edited))
-    again = await starting.execute(engine, new_id, opened=opened)
-    assert (again["created"], again["failed"]) == (3, 0)
+    new_started = await app.start_reimport(
+        ctx(engine), ReimportRequest(run.run_id, failed_only=False, path=str(edited))
+    )
+    again = await app.process(ctx(engine), new_started)
+    assert (again.created, again.failed) == (3, 0)
     assert await scalar(engine, select(func.count()).select_from(customers)) == 4

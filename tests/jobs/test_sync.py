@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from jobs.records import SyncSummary
 from jobs.sync import connections, crm
 from jobs.vat import VatChecker
 from registry.tables import customers, external_refs, suppliers
@@ -57,17 +58,17 @@ async def test_first_sync_creates_then_an_unchanged_sync_skips(
 ) -> None:
     cid = await connect(engine, fake, token)
     first = await crm.sync(engine, cid, http=http)
-    assert first["status"] in ("succeeded", "partially_succeeded")
-    assert first["created"] + first["failed"] == CUSTOMERS + 5
-    assert await count(engine, customers) + await count(engine, suppliers) == first["created"]
-    assert {r["kind"] for r in first["runs"]} == {"customers", "suppliers"}
+    assert first.status in ("succeeded", "partially_succeeded")
+    assert first.created + first.failed == CUSTOMERS + 5
+    assert await count(engine, customers) + await count(engine, suppliers) == first.created
+    assert {r.kind for r in first.runs} == {"customers", "suppliers"}
 
     again = await crm.sync(engine, cid, http=http)
     # Customers are read incrementally (nothing changed); suppliers have no lastUpdated and are read in
     # full, every one unchanged. Nothing is created twice.
-    assert (again["created"], again["updated"]) == (0, 0)
-    assert again["skipped"] == 5 - sum(1 for r in first["runs"] if r["kind"] == "suppliers" and r["failed"])
-    assert await count(engine, customers) + await count(engine, suppliers) == first["created"]
+    assert (again.created, again.updated) == (0, 0)
+    assert again.skipped == 5 - sum(1 for r in first.runs if r.kind == "suppliers" and r.failed)
+    assert await count(engine, customers) + await count(engine, suppliers) == first.created
 
 
 async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM, http: Any, token: str) -> None:
@@ -82,8 +83,8 @@ async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM,
     fake.change("customers", 4, barred=True)
 
     second = await crm.sync(engine, cid, http=http)
-    (run,) = [r for r in second["runs"] if r["kind"] == "customers"]
-    assert (run["total"], run["created"], run["updated"], run["archived"], run["skipped"]) == (6, 2, 4, 1, 0)
+    (run,) = [r for r in second.runs if r.kind == "customers"]
+    assert (run.total, run.created, run.updated, run.archived, run.skipped) == (6, 2, 4, 1, 0)
     assert await count(engine, customers) == before + 2
     async with engine.connect() as conn:
         names = set((await conn.execute(select(customers.c.name).where(customers.c.name.like("Renamed%")))).scalars())
@@ -93,8 +94,8 @@ async def test_changes_additions_and_a_barred_record(engine: Any, fake: FakeCRM,
 
     fake.change("customers", 4, barred=False)
     third = await crm.sync(engine, cid, http=http)
-    (run,) = [r for r in third["runs"] if r["kind"] == "customers"]
-    assert (run["updated"], run["created"]) == (1, 0)
+    (run,) = [r for r in third.runs if r.kind == "customers"]
+    assert (run.updated, run.created) == (1, 0)
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).where(customers.c.archived_at.is_not(None)))).scalar_one() == 0
 
@@ -104,16 +105,16 @@ async def test_a_sync_that_dies_on_page_7_keeps_the_cursor(engine: Any, http: An
     with FakeCRM(EconomicFake(), records, die_at_page=7) as server:
         cid = await connect(engine, server, token)
         died = await crm.sync(engine, cid, http=http)
-        assert died["status"] == "failed" and "gave up" in died["error"]
+        assert died.status == "failed" and "gave up" in died.error
         assert (await connections.get(engine, cid))["cursor"] is None
-        done_before = died["processed"]
+        done_before = died.processed
         assert done_before == 120  # six pages of 20 committed
 
         server.die_at_page = None
         healed = await crm.sync(engine, cid, http=http)
-        assert healed["status"] in ("succeeded", "partially_succeeded")
-        (run,) = [r for r in healed["runs"] if r["kind"] == "customers"]
-        assert run["skipped"] == 120 - died["failed"]  # the first six pages are known and unchanged
+        assert healed.status in ("succeeded", "partially_succeeded")
+        (run,) = [r for r in healed.runs if r.kind == "customers"]
+        assert run.skipped == 120 - died.failed  # the first six pages are known and unchanged
         assert (await connections.get(engine, cid))["cursor"] is not None
     refs = await count(engine, external_refs)
     assert await count(engine, customers) == refs  # one registry record per source record, no duplicates
@@ -123,8 +124,8 @@ async def test_expired_credentials_fail_the_sync_at_once(engine: Any, fake: Fake
     cid = await connect(engine, fake, token)
     fake.expire_credentials()
     result = await crm.sync(engine, cid, http=http)
-    assert result["status"] == "failed"
-    assert result["error"] == "credentials rejected by e-conomic"
+    assert result.status == "failed"
+    assert result.error == "credentials rejected by e-conomic"
     assert ECONOMIC_CREDENTIAL.split(":")[0] not in str(result)
     assert (await connections.get(engine, cid))["last_status"] == "failed"
 
@@ -132,7 +133,7 @@ async def test_expired_credentials_fail_the_sync_at_once(engine: Any, fake: Fake
 async def test_a_missing_credential_variable_is_named(engine: Any, fake: FakeCRM, http: Any) -> None:
     cid = await connect(engine, fake, "env:NOT_SET_ANYWHERE")
     result = await crm.sync(engine, cid, http=http)
-    assert result["error"] == "the credential variable NOT_SET_ANYWHERE is not set"
+    assert result.error == "the credential variable NOT_SET_ANYWHERE is not set"
 
 
 async def test_two_syncs_of_one_connection_never_overlap(pg_engine: Any, http: Any, token: str) -> None:
@@ -141,15 +142,17 @@ async def test_two_syncs_of_one_connection_never_overlap(pg_engine: Any, http: A
         cid = await connect(pg_engine, server, token)
         results = await asyncio.gather(*(crm.sync(pg_engine, cid, http=http) for _ in range(3)), return_exceptions=True)
     busy = [r for r in results if isinstance(r, connections.SyncBusy)]
-    done = [r for r in results if isinstance(r, dict)]
+    done = [r for r in results if isinstance(r, SyncSummary)]
     assert len(busy) == 2 and len(done) == 1
-    assert await count(pg_engine, customers) == done[0]["created"]
+    assert await count(pg_engine, customers) == done[0].created
 
 
 async def test_an_org_number_already_in_the_registry_is_linked(
     engine: Any, fake: FakeCRM, http: Any, token: str, tmp_path: Any
 ) -> None:
-    from jobs.pipeline import starting
+    from jobs import app
+    from jobs.records import ImportRequest
+    from tests.conftest import app_context
 
     swedish = next(
         r for r in fake.records["customers"] if str(r.get("corporateIdentificationNumber", "")).startswith("5")
@@ -158,13 +161,13 @@ async def test_an_org_number_already_in_the_registry_is_linked(
     path.write_text(
         f"Namn;Org.nr;Land\nFrån Excel AB;{swedish['corporateIdentificationNumber']};Sverige\n", encoding="utf-8"
     )
-    run_id, opened = await starting.start_import(engine, str(path), company_id="acme", kind="customers")
-    await starting.execute(engine, run_id, opened=opened)
+    ctx = app_context(engine)
+    await app.process(ctx, await app.start_import(ctx, ImportRequest(str(path), "acme", "customers")))
 
     cid = await connect(engine, fake, token)
     result = await crm.sync(engine, cid, http=http)
-    (run,) = [r for r in result["runs"] if r["kind"] == "customers"]
-    assert run["updated"] == 1  # linked and brought up to date, not duplicated
+    (run,) = [r for r in result.runs if r.kind == "customers"]
+    assert run.updated == 1  # linked and brought up to date, not duplicated
     async with engine.connect() as conn:
         org = swedish["corporateIdentificationNumber"]
         assert (await conn.execute(select(func.count()).where(customers.c.org_number == org))).scalar_one() == 1
@@ -196,14 +199,14 @@ async def test_reimport_of_a_sync_run(engine: Any, http: Any, token: str) -> Non
     with FakeCRM(EconomicFake(), {**records, "suppliers": []}) as server:
         cid = await connect(engine, server, token)
         first = await crm.sync(engine, cid, http=http)
-    (run,) = [r for r in first["runs"] if r["kind"] == "customers"]
-    assert (run["created"], run["failed"]) == (2, 1)
+    (run,) = [r for r in first.runs if r.kind == "customers"]
+    assert (run.created, run.failed) == (2, 1)
 
-    retried = await crm.reimport(engine, run["run_id"], failed_only=True)
-    assert retried["parent_run_id"] is not None
-    assert (retried["total"], retried["failed"], retried["created"]) == (1, 1, 0)  # same data, same reason
-    everything = await crm.reimport(engine, run["run_id"], failed_only=False)
-    assert (everything["skipped"], everything["created"], everything["failed"]) == (2, 0, 1)
+    retried = await crm.reimport(engine, run.run_id, failed_only=True)
+    assert retried.parent_run_id is not None
+    assert (retried.total, retried.failed, retried.created) == (1, 1, 0)  # same data, same reason
+    everything = await crm.reimport(engine, run.run_id, failed_only=False)
+    assert (everything.skipped, everything.created, everything.failed) == (2, 0, 1)
     assert await count(engine, customers) == 2
 
 
@@ -230,7 +233,7 @@ async def test_a_sync_that_crashes_does_not_move_the_cursor(
     monkeypatch.setattr(crm.KindSync, "write", real_write)
     healed = await crm.sync(engine, cid, http=http)
     assert await count(engine, customers) == CUSTOMERS  # nothing was skipped for good
-    assert healed["created"] + healed["skipped"] == CUSTOMERS + 5
+    assert healed.created + healed.skipped == CUSTOMERS + 5
 
 
 async def test_the_same_record_twice_in_one_batch(engine: Any, http: Any, token: str) -> None:
@@ -238,7 +241,7 @@ async def test_the_same_record_twice_in_one_batch(engine: Any, http: Any, token:
     with FakeCRM(EconomicFake(), {"customers": [record, dict(record)], "suppliers": []}) as server:
         cid = await connect(engine, server, token)
         result = await crm.sync(engine, cid, http=http)
-    assert (result["created"], result["skipped"], result["failed"]) == (1, 1, 0)
+    assert (result.created, result.skipped, result.failed) == (1, 1, 0)
     assert await count(engine, customers) == 1
 
 
@@ -246,7 +249,7 @@ async def test_the_credential_can_live_in_a_file(engine: Any, fake: FakeCRM, htt
     secret = tmp_path / "economic.token"
     secret.write_text(ECONOMIC_CREDENTIAL + "\n", encoding="utf-8")
     cid = await connect(engine, fake, f"file:{secret}")
-    assert (await crm.sync(engine, cid, http=http))["status"] == "succeeded"
+    assert (await crm.sync(engine, cid, http=http)).status == "succeeded"
     secret.unlink()
     result = await crm.sync(engine, cid, http=http)
-    assert result["error"] == f"cannot read the credential file {secret}: No such file or directory"
+    assert result.error == f"cannot read the credential file {secret}: No such file or directory"

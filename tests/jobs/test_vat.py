@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import select, update
 
 from connectors.vies import ViesClient
-from jobs.ledger.report import write_report
-from jobs.pipeline import starting
+from jobs import app
+from jobs.pipeline import importer
+from jobs.records import ImportRequest
 from jobs.vat import VatChecker
 from registry.tables import customers, vat_checks, vies_results
+from tests.conftest import app_context
 from tests.fakes.vies_server import FakeVies
 
 HEADER = "Namn;Land;Momsnr;Org.nr\n"
@@ -48,8 +50,8 @@ def checker(engine: Any, http: httpx.AsyncClient, vies: FakeVies, **kw: Any) -> 
 async def import_text(engine: Any, tmp_path: Path, text: str, vat: VatChecker | None, **kw: Any) -> Any:
     path = tmp_path / "c.csv"
     path.write_text(HEADER + text, encoding="utf-8")
-    run_id, opened = await starting.start_import(engine, str(path), company_id="acme", kind="customers", **kw)
-    return await starting.execute(engine, run_id, opened=opened, vat=vat)
+    started = await app.start_import(app_context(engine), ImportRequest(str(path), "acme", "customers", **kw))
+    return await importer.run_import(engine, started.run.id, opened=started.opened, vat=vat)
 
 
 async def statuses(engine: Any) -> dict[str, tuple[str, bool]]:
@@ -67,13 +69,13 @@ async def pending_checks(engine: Any) -> list[Any]:
 
 async def report(engine: Any, run_id: Any) -> dict[str, dict[str, str]]:
     out = io.StringIO()
-    await write_report(engine, str(run_id), out)
+    await app.write_report(app_context(engine), str(run_id), out)
     return {r["Namn"]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
 
 
 async def test_valid_invalid_and_one_call_per_number(engine: Any, http: Any, vies: FakeVies, tmp_path: Path) -> None:
     run = await import_text(engine, tmp_path, MULLER + SUOMI + MULLER_BRANCH + SVENSK, checker(engine, http, vies))
-    assert run["created"] == 4
+    assert run.created == 4
     assert await statuses(engine) == {
         "Müller GmbH": ("valid", True),
         "Müller Filiale Hamburg": ("valid", True),
@@ -81,7 +83,7 @@ async def test_valid_invalid_and_one_call_per_number(engine: Any, http: Any, vie
         "Svensk AB": ("not_applicable", False),
     }
     assert sorted(vies.calls) == [("DE", "136695976"), ("FI", "20774740")]  # the shared number asked once
-    rows = await report(engine, run["id"])
+    rows = await report(engine, run.id)
     assert rows["Suomen Puu Oy"]["status"] == "created"
     assert rows["Suomen Puu Oy"]["error_code"] == "VIES_INVALID"
     assert rows["Müller GmbH"]["error_code"] == ""
@@ -108,7 +110,7 @@ async def test_an_outage_is_never_reported_as_invalid(engine: Any, http: Any, vi
     vies.down = True
     vat = checker(engine, http, vies, budget=0.2)
     run = await import_text(engine, tmp_path, MULLER + SUOMI + SVENSK, vat)
-    assert run["status"] == "succeeded" and run["created"] == 3  # the import finishes
+    assert run.status == "succeeded" and run.created == 3  # the import finishes
     assert await statuses(engine) == {
         "Müller GmbH": ("pending", False),
         "Suomen Puu Oy": ("pending", False),
@@ -120,7 +122,7 @@ async def test_an_outage_is_never_reported_as_invalid(engine: Any, http: Any, vi
     assert {c["last_error"] for c in checks} <= {"SERVICE_UNAVAILABLE", "COOLDOWN"}
     soon = datetime.now(UTC) + timedelta(minutes=2)
     assert all(c["next_attempt_at"].replace(tzinfo=UTC) < soon for c in checks)  # about a minute
-    rows = await report(engine, run["id"])
+    rows = await report(engine, run.id)
     assert rows["Müller GmbH"]["error_code"] == "VIES_PENDING"
 
     # Nothing is due yet; once VIES is back, the recheck settles both and the report follows.
@@ -130,7 +132,7 @@ async def test_an_outage_is_never_reported_as_invalid(engine: Any, http: Any, vi
     assert outcomes == {"valid": 1, "invalid": 1}
     assert (await statuses(engine))["Müller GmbH"] == ("valid", True)
     assert await pending_checks(engine) == []
-    rows = await report(engine, run["id"])
+    rows = await report(engine, run.id)
     assert rows["Müller GmbH"]["error_code"] == ""
     assert rows["Suomen Puu Oy"]["error_code"] == "VIES_INVALID"
 
@@ -183,7 +185,7 @@ async def test_vies_off_and_dry_run_make_no_calls(engine: Any, vies: FakeVies, t
     assert await statuses(engine) == {"Müller GmbH": ("pending", False)}  # not "valid"
     assert len(await pending_checks(engine)) == 1
     run = await import_text(engine, tmp_path, SUOMI, None, dry_run=True)
-    assert run["created"] == 1
+    assert run.created == 1
     assert vies.calls == []
 
 

@@ -1,0 +1,244 @@
+"""The application layer: everything a face (the CLI, the arq worker, the HTTP API) can do, as typed calls.
+
+A face parses, authorises and formats; the work is one of these calls. Each takes the process's `Context`
+(database engine, clients). Where a `company_id` is given, a run or connection of another company is not
+found.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from jobs import queue
+from jobs.context import Context as Context  # re-exported: a face needs only this module
+from jobs.errors import RunError
+from jobs.ledger import report, run_rows, runs
+from jobs.pipeline import importer, starting
+from jobs.pipeline.inputs import Input
+from jobs.records import (
+    Connection,
+    ImportRequest,
+    NewConnection,
+    PartyPage,
+    RecheckSummary,
+    ReimportRequest,
+    RowsPage,
+    RunRow,
+    RunSummary,
+    SyncSummary,
+)
+from jobs.sync import connections
+from jobs.sync.connections import parse_every as parse_every
+from jobs.vat import pending_count
+from registry.fields import Kind
+
+Progress = Callable[[int], None]  # told how many rows are processed so far
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run that exists (queued) and, for a fresh import, the input already checked, so running it here does
+    not read the file's structure twice."""
+
+    run: RunSummary
+    opened: Input | None = None
+
+
+# Runs: imports and reimports
+
+
+async def start_import(ctx: Context, request: ImportRequest) -> Started:
+    """Check the file (readable, its columns, the mapping) and create a queued run; nothing is written when the
+    file is refused."""
+    run_id, opened = await starting.start_import(
+        ctx.engine,
+        request.path,
+        company_id=request.company_id,
+        kind=request.kind,
+        source=request.source,
+        mapping_path=request.mapping_path,
+        encoding=request.encoding,
+        delimiter=request.delimiter,
+        dry_run=request.dry_run,
+    )
+    return Started(await runs.current_run(ctx.engine, run_id), opened)
+
+
+async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str | None = None) -> Started:
+    """A new run of a finished run's rows (all, or the failed ones), from a corrected file or with a new mapping."""
+    parent = await runs.current_run(ctx.engine, request.parent_run_id, company_id)
+    if parent.source.startswith("sync:"):
+        raise RunError(
+            f"run {parent.run_id} is a sync run: it is reimported from the records it stored (use `reimport_sync`)"
+        )
+    run_id = await starting.start_reimport(
+        ctx.engine,
+        parent.run_id,
+        failed_only=request.failed_only,
+        path=request.path,
+        mapping_path=request.mapping_path,
+    )
+    return Started(await runs.current_run(ctx.engine, run_id))
+
+
+async def process(ctx: Context, started: Started, *, progress: Progress | None = None) -> RunSummary:
+    """Run a queued run to its end in this process."""
+    return await _run(ctx, uuid.UUID(started.run.run_id), opened=started.opened, progress=progress)
+
+
+async def resume(
+    ctx: Context, run_id: str, *, company_id: str | None = None, progress: Progress | None = None
+) -> RunSummary:
+    """Continue a run whose process died, at its first unfinished batch (nothing is written twice)."""
+    run = await runs.current_run(ctx.engine, run_id, company_id)
+    return await _run(ctx, uuid.UUID(run.run_id), progress=progress)
+
+
+async def _run(
+    ctx: Context, run_id: uuid.UUID, *, opened: Input | None = None, progress: Progress | None = None
+) -> RunSummary:
+    vat = ctx.vat_checker()
+    return await importer.run_import(
+        ctx.engine,
+        run_id,
+        opened=opened,
+        tuning=ctx.settings.tuning(),
+        progress=None if progress is None else (lambda counts: progress(counts.processed)),
+        vat=vat,
+    )
+
+
+async def enqueue(ctx: Context, run: RunSummary) -> RunSummary:
+    """Hand a queued run to `rostersync worker` (one job per run, however often it is asked)."""
+    await queue.enqueue(ctx.settings, queue.IMPORT_JOB, run.run_id, job_id=queue.import_job_id(run.run_id))
+    return await runs.current_run(ctx.engine, run.run_id)
+
+
+async def cancel(ctx: Context, run_id: str, company_id: str | None = None) -> RunSummary:
+    """Stop a run: a queued one never starts, a running one stops after the batches it is writing."""
+    return await runs.cancel(ctx.engine, run_id, company_id)
+
+
+async def get_run(ctx: Context, run_id: str, company_id: str | None = None) -> RunSummary:
+    """A run by id or unique prefix, with live counts while it runs."""
+    return await runs.current_run(ctx.engine, run_id, company_id)
+
+
+async def list_runs(ctx: Context, company_id: str | None = None, limit: int = 50) -> list[RunSummary]:
+    """The newest runs first."""
+    return await runs.list_runs(ctx.engine, company_id, limit)
+
+
+async def run_rows_page(
+    ctx: Context,
+    run_id: str,
+    *,
+    company_id: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> RowsPage:
+    """A page of a run's rows (of one status: created, updated, skipped or failed), in source order."""
+    run = await runs.get_run(ctx.engine, run_id, company_id)
+    try:
+        found, next_cursor = await run_rows.page(ctx.engine, run["id"], status=status, after=cursor, limit=limit)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    rows = [RunRow(*outcome, source=raw) for outcome, raw in found]
+    return RowsPage(rows, next_cursor, run["headers"])
+
+
+async def write_report(
+    ctx: Context, run_id: str, out: TextIO, *, failed_only: bool = False, company_id: str | None = None
+) -> int:
+    """The per-row CSV report to `out`; returns how many rows it holds."""
+    run = await runs.get_run(ctx.engine, run_id, company_id)
+    return await report.write_report(ctx.engine, run, out, failed_only=failed_only)
+
+
+# Connections and syncs
+
+
+async def add_connection(ctx: Context, new: NewConnection) -> Connection:
+    connection_id = await connections.add(
+        ctx.engine,
+        company_id=new.company_id,
+        connector=new.connector,
+        base_url=new.base_url,
+        credential_ref=new.credential_ref,
+        every_s=new.every_s,
+        options=new.options,
+    )
+    return Connection.of(await connections.get(ctx.engine, connection_id))
+
+
+async def list_connections(ctx: Context, company_id: str | None = None) -> list[Connection]:
+    return [Connection.of(row) for row in await connections.list_all(ctx.engine, company_id)]
+
+
+async def remove_connection(ctx: Context, connection_id: str, company_id: str | None = None) -> None:
+    """Disconnect; the registry's records stay, their links to the system go."""
+    await connections.remove(ctx.engine, connection_id, company_id)
+
+
+async def sync(ctx: Context, connection_id: str, *, full: bool = False, company_id: str | None = None) -> SyncSummary:
+    """Sync one connection now, in this process (raises `SyncBusy` while another process syncs it)."""
+    from jobs.sync import crm  # the CRM clients: only for the calls that reach a CRM
+
+    if ctx.http is None:
+        raise RuntimeError("a sync needs the context's HTTP client (open_context(..., http=True))")
+    row = await connections.get(ctx.engine, connection_id, company_id)
+    return await crm.sync(ctx.engine, row["id"], http=ctx.http, vat=ctx.vat_checker(), full=full)
+
+
+async def enqueue_sync(
+    ctx: Context, connection_id: str, *, full: bool = False, company_id: str | None = None
+) -> SyncSummary:
+    """Hand a sync to `rostersync worker`; one at a time per connection."""
+    row = await connections.get(ctx.engine, connection_id, company_id)
+    job_id = queue.sync_job_id(row["id"])
+    queued = await queue.enqueue(ctx.settings, queue.SYNC_JOB, str(row["id"]), full, job_id=job_id)
+    return SyncSummary(str(row["id"]), "queued" if queued else "already queued")
+
+
+async def reimport_sync(
+    ctx: Context, run_id: str, *, failed_only: bool = False, company_id: str | None = None
+) -> RunSummary:
+    """A sync run's stored records through the sync again (no request to the CRM)."""
+    from jobs.sync import crm
+
+    run = await runs.current_run(ctx.engine, run_id, company_id)
+    return await crm.reimport(ctx.engine, run.run_id, failed_only=failed_only)
+
+
+# The registry and its VAT checks
+
+
+async def list_parties(
+    ctx: Context,
+    kind: Kind,
+    company_id: str,
+    *,
+    search: str | None = None,
+    include_archived: bool = False,
+    limit: int = 50,
+) -> PartyPage:
+    from jobs.parties import list_parties
+
+    return await list_parties(
+        ctx.engine, kind, company_id, search=search, include_archived=include_archived, limit=limit
+    )
+
+
+async def recheck_vat(ctx: Context, company_id: str | None = None, *, all_pending: bool = False) -> RecheckSummary:
+    """Ask VIES again for the numbers whose next attempt is due (all pending ones with `all_pending`)."""
+    outcomes = await ctx.vat_checker().recheck_due(company_id=company_id, all_pending=all_pending)
+    return RecheckSummary(
+        checked=sum(outcomes.values()),
+        valid=outcomes.get("valid", 0),
+        invalid=outcomes.get("invalid", 0),
+        pending=outcomes.get("pending", 0),
+        unavailable=outcomes.get("unavailable", 0),
+        still_pending=await pending_count(ctx.engine, company_id),
+    )

@@ -1,0 +1,149 @@
+"""What every command group shares: options, opening the application's context, and how results are printed
+(one JSON object with --json, else a progress bar on a terminal and a short summary)."""
+
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from connectors.csv_source import SourceError
+from jobs.context import Context, NoDatabase, NotMigrated, open_context
+from jobs.errors import RunError
+from jobs.records import RunSummary
+from jobs.settings import Settings
+
+T = TypeVar("T")
+COMPANY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Exit with one line on stderr: what could not be done and why."""
+    err.print(f"rostersync: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def company_id(value: str | None) -> str | None:
+    if value is not None and not COMPANY_ID.fullmatch(value):
+        fail(f"invalid --company {value!r}: use 1-64 letters, digits, '-' or '_'")
+    return value
+
+
+class KindOption(StrEnum):
+    customers = "customers"
+    suppliers = "suppliers"
+
+
+Company = Annotated[str, typer.Option("--company", callback=company_id, help="Tenant id.")]
+AnyCompany = Annotated[
+    str | None, typer.Option("--company", callback=company_id, help="Only this tenant's (default: all).")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object (the result) on stdout instead.")]
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        fail(f"invalid configuration: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+
+
+def run_async(
+    work: Callable[[Context], Awaitable[T]],
+    *,
+    migrate: bool = True,
+    create: bool = True,
+    vies: bool = False,
+    http: bool = False,
+    empty: Callable[[], T] | None = None,
+) -> T:
+    """Open the context, run `work`, close it; turn every expected failure into one line and exit code 2.
+    `create=False`: a read-only command, which never creates the embedded database; where there is none yet,
+    its answer is `empty()` (a listing of nothing), or the reason."""
+
+    async def main() -> T:
+        async with open_context(settings(), migrate=migrate, create=create, vies=vies, http=http) as context:
+            return await work(context)
+
+    try:
+        return asyncio.run(main())
+    except NoDatabase:
+        if empty is None:
+            raise
+        return empty()
+    except BrokenPipeError:
+        raise  # not the database: whoever read our output stopped reading; click ends quietly
+    except (SourceError, RunError, NotMigrated) as exc:
+        fail(str(exc))
+    except (OperationalError, DBAPIError, OSError) as exc:
+        # The driver's message can contain the URL; say what failed without it.
+        fail(f"cannot use the database: {type(getattr(exc, 'orig', exc)).__name__}")
+
+
+def print_json(data: Mapping[str, Any] | list[Any]) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def print_run(run: RunSummary) -> None:
+    kind = "dry run" if run.dry_run else "run"
+    out.print(
+        f"{kind} {run.run_id}: {run.status} - {run.created} created, {run.updated} updated, "
+        f"{run.skipped} skipped, {run.failed} failed of {run.total} rows",
+        markup=False,
+    )
+    if run.warned:
+        out.print(
+            f"{run.warned} of them with warnings (stored as supplied): rostersync report {run.run_id}", markup=False
+        )
+    for warning in run.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    if run.error:
+        err.print(f"error: {run.error}", markup=False)
+    if run.failed:
+        out.print(f"failed rows: rostersync report {run.run_id} --failed-only -o failed.csv", markup=False)
+
+
+def finish(run: RunSummary, as_json: bool) -> NoReturn:
+    """Print a finished run and end the process with its exit code.
+
+    By now the run is in the database, its engine is closed and its reading processes have ended; the
+    interpreter's own teardown of every library would only delay the exit."""
+    if as_json:
+        print_json(run.to_json())
+    else:
+        print_run(run)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(run.exit_code)
+
+
+@contextmanager
+def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """Yields a callback taking the rows processed so far; draws only on a terminal."""
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("rows", total=total)
+
+        def update(processed: int) -> None:
+            progress.update(task, completed=processed)
+
+        yield update

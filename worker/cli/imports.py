@@ -1,0 +1,133 @@
+"""`rostersync import`, `reimport`, `resume` and `cancel`: starting and steering runs."""
+
+import codecs
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jobs import app as application
+from jobs.context import Context
+from jobs.records import ImportRequest, ReimportRequest, RunSummary
+from worker.cli.common import Company, Json, KindOption, fail, finish, print_json, print_run, progress_bar, run_async
+
+app = typer.Typer()
+
+
+class SourceOption(StrEnum):
+    auto = "auto"
+    csv = "csv"
+    faktoora = "faktoora"
+    economic = "economic"
+    visma = "visma"
+    visma_eaccounting = "visma-eaccounting"
+
+
+Queue = Annotated[bool, typer.Option("--queue", help="Hand the run to `rostersync worker`.")]
+
+
+def _delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = "\t" if value in ("\\t", "tab", "TAB") else value
+    if len(value) != 1:
+        fail(f"--delimiter must be one character, got {value!r}")
+    return value
+
+
+def _encoding(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            fail(f"unknown --encoding {value!r}")
+    return value
+
+
+async def _run_or_queue(ctx: Context, started: application.Started, *, queue: bool, show_progress: bool) -> RunSummary:
+    if queue:
+        return await application.enqueue(ctx, started.run)
+    with progress_bar(started.run.total, show_progress) as progress:
+        return await application.process(ctx, started, progress=progress)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV export, or a saved JSON page of a connected system.")],
+    company: Company,
+    kind: Annotated[KindOption, typer.Option("--kind")],
+    source: Annotated[SourceOption, typer.Option("--source")] = SourceOption.auto,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="JSON {header: field|null}.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", callback=_encoding)] = None,
+    delimiter: Annotated[str | None, typer.Option("--delimiter", callback=_delimiter)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
+    queue: Queue = False,
+    as_json: Json = False,
+) -> None:
+    """Import customers or suppliers from a file."""
+    request = ImportRequest(
+        path=str(file),
+        company_id=company,
+        kind=kind.value,
+        source=source.value,
+        mapping_path=str(mapping) if mapping else None,
+        encoding=encoding,
+        delimiter=delimiter,
+        dry_run=dry_run,
+    )
+
+    async def work(ctx: Context) -> RunSummary:
+        started = await application.start_import(ctx, request)
+        return await _run_or_queue(ctx, started, queue=queue, show_progress=not as_json)
+
+    finish(run_async(work, vies=not queue), as_json)
+
+
+@app.command()
+def reimport(
+    run_id: Annotated[str, typer.Argument(help="The run (or a unique prefix of its id) whose rows to import again.")],
+    failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the rows that failed.")] = False,
+    file: Annotated[Path | None, typer.Option("--file", help="A corrected file (the edited report works).")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping")] = None,
+    queue: Queue = False,
+    as_json: Json = False,
+) -> None:
+    """Import a run's rows again as a new run linked to it; rows it already created are never created twice."""
+    request = ReimportRequest(
+        run_id,
+        failed_only=failed_only,
+        path=str(file) if file else None,
+        mapping_path=str(mapping) if mapping else None,
+    )
+
+    async def work(ctx: Context) -> RunSummary:
+        parent = await application.get_run(ctx, run_id)
+        if parent.source.startswith("sync:"):
+            if file is not None or mapping is not None or queue:
+                fail("a sync run is reimported from the records it stored: no --file, --mapping or --queue")
+            return await application.reimport_sync(ctx, parent.run_id, failed_only=failed_only)
+        started = await application.start_reimport(ctx, request)
+        return await _run_or_queue(ctx, started, queue=queue, show_progress=not as_json)
+
+    finish(run_async(work, vies=not queue), as_json)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run (or a unique prefix of its id).")], as_json: Json = False
+) -> None:
+    """Continue a run whose process died, at its first unfinished batch."""
+    finish(run_async(lambda ctx: application.resume(ctx, run_id), vies=True), as_json)
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="The run (or a unique prefix of its id).")], as_json: Json = False
+) -> None:
+    """Stop a run: a queued one never starts, a running one stops after the batches it is writing."""
+    run = run_async(lambda ctx: application.cancel(ctx, run_id), create=False)
+    if as_json:
+        print_json(run.to_json())
+    else:
+        print_run(run)

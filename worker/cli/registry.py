@@ -1,0 +1,67 @@
+"""`rostersync customers list` / `suppliers list`: the registry as a person may see it (personnummer masked)."""
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from jobs import app as application
+from jobs.records import PartyPage
+from registry.fields import Kind
+from worker.cli.common import Company, Json, out, print_json, run_async
+
+customers_app = typer.Typer(no_args_is_help=True, help="The customer registry.")
+suppliers_app = typer.Typer(no_args_is_help=True, help="The supplier registry.")
+
+# What fits a terminal; --json has every field.
+COLUMNS: dict[Kind, tuple[str, ...]] = {
+    "customers": ("name", "customer_type", "org_number", "vat_number", "vat_check_status", "country"),
+    "suppliers": ("name", "supplier_type", "org_number", "vat_number", "country", "bankgiro", "iban"),
+}
+
+IncludeArchived = Annotated[bool, typer.Option("--include-archived", help="Archived records too.")]
+Search = Annotated[str | None, typer.Option("--search", help="Only names or org numbers containing this.")]
+Limit = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")]
+
+
+def show(kind: Kind, company: str, search: str | None, include_archived: bool, limit: int, as_json: bool) -> None:
+    page = run_async(
+        lambda ctx: application.list_parties(
+            ctx, kind, company, search=search, include_archived=include_archived, limit=limit
+        ),
+        create=False,
+        empty=lambda: PartyPage([], 0),
+    )
+    if as_json:
+        print_json(page.records)
+        return
+    table = Table(*COLUMNS[kind])
+    for row in page.records:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in COLUMNS[kind]))
+    out.print(table)
+    if page.more:
+        out.print(f"... and {page.more} more of {page.total}: --limit {page.total} shows them all", markup=False)
+
+
+@customers_app.command("list")
+def customers_list(
+    company: Company,
+    search: Search = None,
+    include_archived: IncludeArchived = False,
+    limit: Limit = 50,
+    as_json: Json = False,
+) -> None:
+    """List a company's customers with their VAT check status."""
+    show("customers", company, search, include_archived, limit, as_json)
+
+
+@suppliers_app.command("list")
+def suppliers_list(
+    company: Company,
+    search: Search = None,
+    include_archived: IncludeArchived = False,
+    limit: Limit = 50,
+    as_json: Json = False,
+) -> None:
+    """List a company's suppliers."""
+    show("suppliers", company, search, include_archived, limit, as_json)

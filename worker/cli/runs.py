@@ -1,0 +1,66 @@
+"""`rostersync status`, `runs` and `report`: reading what runs did. None of them writes anything."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jobs import app as application
+from jobs.records import RunSummary
+from worker.cli.common import AnyCompany, Json, err, out, print_json, print_run, run_async
+
+app = typer.Typer()
+
+RunId = Annotated[str, typer.Argument(help="The run, or a unique prefix of its id.")]
+
+
+@app.command()
+def status(run_id: RunId, as_json: Json = False) -> None:
+    """Show a run's status and counts (live while it runs)."""
+    run = run_async(lambda ctx: application.get_run(ctx, run_id), create=False)
+    if as_json:
+        print_json(run.to_json())
+        return
+    print_run(run)
+    if run.status in ("queued", "running"):
+        out.print(f"progress: {run.processed} of {run.total} rows", markup=False)
+
+
+@app.command("runs")
+def list_runs(company: AnyCompany = None, as_json: Json = False) -> None:
+    """List recent runs, newest first."""
+    found = run_async(lambda ctx: application.list_runs(ctx, company), create=False, empty=list[RunSummary])
+    if as_json:
+        print_json([r.to_json() for r in found])
+        return
+    from rich.table import Table
+
+    table = Table("run", "company", "kind", "source", "status", "created", "failed", "total", "started")
+    table.columns[0].no_wrap = True  # an id is copied whole, never cut
+    for r in found:
+        table.add_row(
+            r.run_id, r.company_id, r.kind, r.source, r.status + (" (dry run)" if r.dry_run else ""),
+            str(r.created), str(r.failed), str(r.total), r.created_at or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def report(
+    run_id: RunId,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the rows that failed.")] = False,
+) -> None:
+    """Per-row report as CSV: row_number,status,error_code,error_field,error_message,entity_id + source columns."""
+
+    async def work(ctx: application.Context) -> int:
+        if output is None:
+            return await application.write_report(ctx, run_id, sys.stdout, failed_only=failed_only)
+        # With a BOM so a spreadsheet shows Å, Ä and Ö; our reader skips it.
+        with open(output, "w", encoding="utf-8-sig", newline="") as f:
+            return await application.write_report(ctx, run_id, f, failed_only=failed_only)
+
+    written = run_async(work, create=False)
+    if output is not None:
+        err.print(f"wrote {written} rows to {output}", markup=False)

@@ -1,0 +1,48 @@
+"""`rostersync worker` and `rostersync db upgrade`: running the queue's worker, and the database schema."""
+
+from typing import Annotated
+
+import typer
+
+from jobs.context import Context
+from registry.db import upgrade
+from worker.cli.common import err, fail, run_async, settings
+
+app = typer.Typer()
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option("--burst", help="Exit once the queue is empty.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 0 if a worker on this queue is alive (a container health check).")
+    ] = False,
+) -> None:
+    """Run the arq worker (needs ROSTERSYNC_REDIS_URL)."""
+    import logging.config
+
+    from arq.logs import default_log_config
+    from arq.worker import Worker
+
+    from worker.arq_worker import health_check, worker_settings
+
+    try:
+        options = worker_settings(settings(), burst=burst)
+    except ValueError as exc:
+        fail(str(exc))
+    if check:
+        raise typer.Exit(health_check(options))
+    logging.config.dictConfig(default_log_config(verbose=True))  # job start/end lines, as arq prints them
+    Worker(**options).run()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+
+    async def work(ctx: Context) -> None:
+        await upgrade(ctx.engine)
+
+    run_async(work, migrate=False)
+    err.print("database schema is current", markup=False)
