@@ -1,6 +1,4 @@
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,10 +14,10 @@ from tests.fakes.crm_server import (
     economic_customer,
     economic_supplier,
 )
+from tests.fakes.recorded import recorded
 
-REFERENCE = Path("/work/shared/reference/economic")
-SAMPLE_CUSTOMERS = json.loads((REFERENCE / "customers_page0_trimmed.json").read_text())
-SAMPLE_SUPPLIERS = json.loads((REFERENCE / "suppliers_page_trimmed.json").read_text())
+SAMPLE_CUSTOMERS = recorded("economic_customers_page0.json")
+SAMPLE_SUPPLIERS = recorded("economic_suppliers_page.json")
 
 
 @pytest.fixture

@@ -1,6 +1,4 @@
-import json
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +13,9 @@ from tests.fakes.crm_server import (
     LemonsoftFake,
     lemonsoft_record,
 )
+from tests.fakes.recorded import recorded
 
-SWAGGER_EXAMPLE = json.loads(Path("/work/shared/reference/lemonsoft/customer_model_example_swagger.json").read_text())
+SWAGGER_EXAMPLE = recorded("lemonsoft_customer_model.json")
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
-import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -9,9 +7,9 @@ from pydantic import SecretStr
 
 from connectors.crm import CONNECTORS, VismaEAccountingConnector
 from tests.fakes.crm_server import EACCOUNTING_TOKEN, EPOCH, EAccountingFake, FakeCRM, eaccounting_customer
+from tests.fakes.recorded import recorded
 
-REFERENCE = Path("/work/shared/reference/visma_eaccounting")
-SAMPLE_PAGE = json.loads((REFERENCE / "customers_page_SHAPE.json").read_text())
+SAMPLE_PAGE = recorded("eaccounting_customers_page_shape.json")
 
 
 @pytest.fixture
