@@ -87,8 +87,8 @@ class SourceError(Exception):
 
 
 class SourceRow(NamedTuple):
-    """One record (a named tuple: made for every row of a file, and a frozen dataclass costs three times as
-    much to make)."""
+    """One record (a named tuple: one is made for every row of a file, and it is cheaper to make than a frozen
+    dataclass)."""
 
     line: int  # 1-based line where the record starts, as a person sees it in an editor
     values: tuple[str, ...]  # raw cell texts in header order, exactly len(headers) of them unless `error`

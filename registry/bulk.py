@@ -1,4 +1,4 @@
-"""Bulk-create with the semantics of seeds 000/002: ≤50 items, partial success, idempotent per batch.
+"""The registry API's bulk-create of customers and suppliers: ≤50 items, partial success, idempotent per batch.
 
 A request is planned first (`registry.plan`: validation, fingerprint, rows), then written: on Postgres one
 statement claims the idempotency key, stores the response the request gets if every row goes in, and inserts
@@ -52,7 +52,7 @@ async def bulk_create(
     all_or_nothing: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Create up to 50 customers or suppliers; returns `{results: [...], summary: {...}}` as in the seeds.
+    """Create up to 50 customers or suppliers; returns the API's `{results: [...], summary: {...}}`.
 
     Items are payload mappings or already validated (a streaming importer validates while it reads, and
     passes rows that failed there as `Rejected`).

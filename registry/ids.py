@@ -6,8 +6,8 @@ import os
 def new_ids(n: int) -> list[str]:
     """n version-4 UUIDs in their canonical text form, from one read of the system's random source.
 
-    `uuid.uuid4()` reads 16 random bytes per call, a system call per id that cost more than anything else we
-    do for a row; the ids also travel as text everywhere after this (the driver, reports, responses).
+    `uuid.uuid4()` makes a system call per id; one read serves a whole batch. The ids travel as text everywhere
+    after this (the driver, reports, responses).
     """
     raw = bytearray(os.urandom(16 * n))
     raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4

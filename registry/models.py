@@ -1,4 +1,4 @@
-"""Create payloads of the registry: `CustomerCreate` (seed 000) and `SupplierCreate` (seed 002).
+"""Create payloads of the registry API: `CustomerCreate` and `SupplierCreate`.
 
 Rows arrive as strings from CSV (or ints/bools from JSON APIs). Blank values become None, text is stripped,
 field-level rules run per field (all of a row's field errors are reported together) and the cross-field rules

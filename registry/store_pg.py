@@ -1,9 +1,9 @@
 """Bulk-create's statements for Postgres, on asyncpg directly, inside the caller's SQLAlchemy transaction.
 
-SQLAlchemy's per-statement and per-parameter processing costs more than the database work at import speed.
+At import speed SQLAlchemy's per-statement and per-parameter processing would outweigh the database work.
 A batch goes as one array of the table's row type, expanded server-side by `unnest`: asyncpg encodes each row
-dict as a binary record in C, and Postgres reads it without parsing text (a JSON document per batch cost
-Postgres ~15 us a row to expand; an array per column cost the driver a Python-level type check per value).
+dict as a binary record in C, and Postgres reads it without parsing text (a JSON document per batch makes
+Postgres parse every row; an array per column makes the driver check the type of every value in Python).
 Values are checked by the column types' own input rules, so an over-long text fails rather than being cut.
 The idempotency statements are asyncpg prepared statements. Columns the rows leave out get their server
 defaults. Same functions, same meaning as `store_sql`.
@@ -115,9 +115,9 @@ async def claim_and_insert(
     and the ids inserted, as text.
 
     `optimistic`: insert as if no org number existed yet, by binary COPY after the claim. `ON CONFLICT` looks
-    for each row's org number before inserting it, a fifth of Postgres' work for the insert; COPY finds a clash
-    only as it happens, and then both are undone (to a savepoint) and the one careful statement is sent. The
-    same outcome, for callers that rarely meet an existing org number."""
+    for each row's org number before inserting it; COPY finds a clash only as it happens, and then both are
+    undone (to a savepoint) and the one careful statement is sent. The same outcome, for callers that rarely
+    meet an existing org number."""
     driver = await _driver(conn)
     keys, digests, responses = ([c[i] for c in claims] for i in range(3))
     if not records:

@@ -1,7 +1,6 @@
 """e-conomic (Visma) REST API, restapi.e-conomic.com — GET /customers and GET /suppliers.
 
-Facts (reference/economic/notes.md and the recorded pages customers_page0_trimmed.json,
-suppliers_page_trimmed.json):
+Facts (e-conomic's documentation, and the recorded pages in tests/fixtures/economic_*.json):
 - auth headers X-AppSecretToken + X-AgreementGrantToken; our credential is
   "APP_SECRET_TOKEN:AGREEMENT_GRANT_TOKEN" ("demo:demo" is the read-only demo agreement);
 - paging `skippages` (0-based) + `pagesize` (≤ 1000); envelope {"collection": [...], "pagination": {...,

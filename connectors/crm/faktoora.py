@@ -1,6 +1,6 @@
 """faktoora (German e-invoicing SaaS) — GET {base}/customers, base e.g. https://api.faktoora.com/api/v1.
 
-Facts (seed 003, reference/faktoora/notes.md): header `X-API-KEY`; query `page` (1-based), `perPage` (max
+Facts (faktoora's API documentation): header `X-API-KEY`; query `page` (1-based), `perPage` (max
 1000, clamped silently), `sort` (… createdAt, updatedAt) and `order` (asc|desc). Customers only.
 
 NOT CONFIRMED and decided here (the fake server serves exactly this):

@@ -1,13 +1,13 @@
 """Visma eAccounting (eEkonomi) API v2 — GET {base}/v2/customers, base e.g.
 https://eaccountingapi.vismaonline.com.
 
-Facts (reference/visma_eaccounting/): OAuth2 bearer token (the credential is the access token; refreshing
+Facts (Visma's API documentation): OAuth2 bearer token (the credential is the access token; refreshing
 it is the caller's business); 600 requests per minute per client and endpoint (the default limit here),
 over which the API answers 429 with {"ErrorCode": 4010, "DeveloperErrorMessage": "… Try again in 55
 seconds.", …} — the base reads that wait when there is no Retry-After; wire JSON is PascalCase; envelope
 {"Meta": {"CurrentPage", "PageSize", "TotalNumberOfPages", "TotalNumberOfResults", "ServerTimeUtc"},
-"Data": [...]} (customers_page_SHAPE.json, itself built from generated-client model names). Customers
-only.
+"Data": [...]} (tests/fixtures/eaccounting_customers_page_shape.json, built from the names of a generated
+client's models). Customers only.
 
 NOT CONFIRMED and decided here: query `$page` (1-based) / `$pagesize` and the incremental filter
 `$filter=ChangedUtc gt 2024-01-31T09:15:00Z` (OData-style, as Visma's API uses elsewhere). Paging follows

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 from connectors.crm import CONNECTORS, FaktooraConnector, FatalError
 from tests.fakes.crm_server import EPOCH, FAKTOORA_API_KEY, FakeCRM, FaktooraFake, faktoora_customer
 
-# The company from seed 003's "Create a company customer" example, as the list would return it.
+# The company from faktoora's documented "Create a company customer" example, as the list would return it.
 ACME = {
     "id": "cust_abc123",
     "customerId": "CUST-0042",
