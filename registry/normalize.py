@@ -362,7 +362,9 @@ def vat_number(value: str, country: str | None = None) -> str:
 
 
 def _bank_warning(field: str, text: str, what: str, reason: str) -> FieldWarning:
-    return FieldWarning(field, f"invalid_{field}", f"{text!r} is not a valid {what} ({reason}); stored as supplied")
+    """INVALID_IBAN, INVALID_BIC, INVALID_BANKGIRO or INVALID_PLUSGIRO: the value is stored as supplied."""
+    message = f"{text!r} is not a valid {what} ({reason}); stored as supplied"
+    return FieldWarning(field, f"INVALID_{field.upper()}", message)
 
 
 _IBAN_DB: Final = numdb.get("iban")
