@@ -9,12 +9,12 @@ batches) atomically with the rows and the keys.
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry import store_pg, store_sql
+from registry import clock, store_pg, store_sql
 from registry.fields import Kind
 from registry.plan import Payload, Prepared, Result, prepare
 from registry.tables import PARTY_TABLES, vat_checks
@@ -78,7 +78,7 @@ async def bulk_create_many(
     for _, items in requests:
         if len(items) > MAX_ITEMS:
             raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
-    stamp = now or datetime.now(UTC)
+    stamp = now or clock.now()
     planned = [(key, prepare(kind, company_id, items, stamp)) for key, items in requests]
     return await write(conn, company_id, kind, planned, dry_run=dry_run, now=stamp)
 
@@ -107,7 +107,7 @@ async def write(
             raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {prepared.size}")
     if dry_run:
         return await _dry_run(conn, company_id, kind, [p for _, p in requests])
-    return await _write(conn, company_id, kind, requests, now or datetime.now(UTC), optimistic)
+    return await _write(conn, company_id, kind, requests, now or clock.now(), optimistic)
 
 
 async def _dry_run(conn: AsyncConnection, company_id: str, kind: Kind, planned: list[Prepared]) -> list[Result]:

@@ -34,6 +34,7 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_before_delay
 from tenacity.wait import wait_exponential_jitter
 
+from registry.clock import now, utc
 from registry.fields import Kind
 
 logger = logging.getLogger("connectors.crm")
@@ -104,16 +105,12 @@ def parse_datetime(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return utc(parsed).astimezone(UTC)
 
 
 def iso_utc(moment: datetime) -> str:
     """`since` as the sources expect it in filters: 2024-01-31T09:15:00Z (a naive datetime counts as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def first_filled(*values: object) -> object:
@@ -151,9 +148,7 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         except (TypeError, ValueError):
             when = None
         if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+            return max(0.0, (utc(when) - now()).total_seconds())
     match = _TRY_AGAIN.search(response.text[:2000])
     return float(match.group(1)) if match else None
 
@@ -356,7 +351,7 @@ class Connector:
     def _map_page(self, raws: list[Raw], kind: Kind, since: datetime | None) -> list[ExternalRecord]:
         records = [record for raw in raws if (record := self.map_record(raw, kind)) is not None]
         if since is not None and self.filters_since_client_side:
-            bound = since if since.tzinfo else since.replace(tzinfo=UTC)
+            bound = utc(since)
             records = [r for r in records if r.modified_at is None or r.modified_at >= bound]
         return records
 

@@ -28,11 +28,12 @@ False.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import ClassVar
 
 import httpx
 
+from registry.clock import utc
 from registry.fields import Kind
 
 from .base import (
@@ -72,7 +73,7 @@ class FaktooraConnector(Connector):
                 extra={"sort": "createdAt", "order": "asc"},
                 is_last=_last_page,
             )
-        bound = since if since.tzinfo else since.replace(tzinfo=UTC)
+        bound = utc(since)
 
         def is_last(response: httpx.Response, records: list[Raw]) -> bool | None:
             times = [parse_datetime(record.get("updatedAt")) for record in records]

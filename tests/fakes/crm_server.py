@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from registry.clock import utc
 from tests.fakes.recorded import recorded
 from tests.fakes.rows import vat_number
 
@@ -133,8 +134,7 @@ def _modified_since(records: list[Record], field_name: str, bound: datetime, str
         value = record.get(field_name)
         if not value:
             return False
-        moment = datetime.fromisoformat(value)
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = utc(datetime.fromisoformat(value))
         return moment > bound if strict else moment >= bound
 
     return [r for r in records if newer(r)]
@@ -145,7 +145,7 @@ def _parse_time(text: str, error: Any) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise HttpError(400, error(400, f"Invalid date-time {text!r}.")) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc(moment)
 
 
 class EconomicFake(FakeSystem):
