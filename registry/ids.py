@@ -1,6 +1,7 @@
-"""Random (version 4) UUIDs for a batch of new records, as text."""
+"""Record ids: random (version 4) UUIDs for a batch of new records, as text, and ids read back as UUIDs."""
 
 import os
+import uuid
 
 
 def new_ids(n: int) -> list[str]:
@@ -15,3 +16,8 @@ def new_ids(n: int) -> list[str]:
     h = raw.hex()
     return [f"{h[o : o + 8]}-{h[o + 8 : o + 12]}-{h[o + 12 : o + 16]}-{h[o + 16 : o + 20]}-{h[o + 20 : o + 32]}"
             for o in range(0, 32 * n, 32)]  # fmt: skip
+
+
+def as_uuid(value: object) -> uuid.UUID:
+    """A UUID, or its text (any form `uuid.UUID` reads), as a UUID; ValueError when the text is no UUID."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

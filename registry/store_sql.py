@@ -1,7 +1,6 @@
 """Bulk-create's statements in portable SQLAlchemy Core (the embedded SQLite default uses these)."""
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from sqlalchemy import Table, Uuid, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from registry.ids import as_uuid
 from registry.tables import idempotency_keys
 
 KEY = idempotency_keys.c
@@ -71,11 +71,7 @@ def _typed(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
     """Copies of the rows with ids as UUID objects: callers pass them as text (as the Postgres path takes them)
     and compare them as text afterwards; SQLAlchemy's Uuid wants UUID objects."""
     uuids = [c.name for c in table.columns if isinstance(c.type, Uuid) and c.name in rows[0]]
-    return [{**row, **{key: _uuid(row[key]) for key in uuids}} for row in rows]
-
-
-def _uuid(value: Any) -> Any:
-    return uuid.UUID(value) if isinstance(value, str) else value
+    return [{**row, **{key: as_uuid(row[key]) for key in uuids}} for row in rows]
 
 
 async def existing_org_numbers(
