@@ -9,13 +9,10 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from registry.countries import EU_MEMBER_STATES, vat_prefix
+from registry.countries import VIES_PREFIXES
 from registry.errors import FieldWarning
 from registry.fields import Kind
 from registry.models import CleanPayload, CustomerCreate, SupplierCreate, field_errors
-
-# What VIES answers for: the member states under their VAT prefix (Greece is EL) and Northern Ireland (XI).
-VIES_PREFIXES = frozenset({vat_prefix(c) for c in EU_MEMBER_STATES} | {"XI"})
 
 MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
     "customers": CustomerCreate,

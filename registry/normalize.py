@@ -29,7 +29,7 @@ from stdnum.se import orgnr as _orgnr
 from stdnum.se import personnummer as _personnummer
 from stdnum.util import get_cc_module
 
-from registry.countries import EU_MEMBER_STATES, ISO_ALPHA2, country_code, vat_prefix
+from registry.countries import EU_MEMBER_STATES, ISO_ALPHA2, VIES_PREFIXES, country_code, vat_prefix
 from registry.errors import FieldWarning
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ def _is_swedish_org_number(value: str) -> bool:
 _VAT_SEPARATORS: Final = str.maketrans("", "", " \t\u00a0-./,:")
 # Prefixes validated with python-stdnum; every other country's number is kept as supplied (compacted): their
 # stdnum "vat" modules are often a different tax id than what businesses write in a VAT field.
-_VALIDATED_VAT_PREFIXES: Final = frozenset({vat_prefix(cc) for cc in EU_MEMBER_STATES} | {"XI", "GB", "NO", "CH"})
+_VALIDATED_VAT_PREFIXES: Final = VIES_PREFIXES | {"GB", "NO", "CH"}
 _KNOWN_VAT_PREFIXES: Final = ISO_ALPHA2 | {"EL", "XI"}
 _STDNUM_CC: Final = {"EL": "gr", "XI": "gb"}
 
