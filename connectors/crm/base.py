@@ -1,7 +1,8 @@
 """What every CRM connector shares: the record type, the errors, paging, and the HTTP behaviour.
 
 A connector is declared by class attributes (singer-sdk style) plus three small methods — `auth_headers`,
-`paginator` and `map_record`. `Connector.pages` does the rest, once for all systems:
+`paginator` and `map_record` (which builds its result with `Connector.record`). `Connector.pages` does the
+rest, once for all systems:
 
 - one shared `httpx.AsyncClient`, passed in; the connector never closes it;
 - 429 waits `Retry-After` (seconds or an HTTP date; else a "Try again in N seconds" in the body; capped at
@@ -262,6 +263,21 @@ class PageNumberPaginator:
         return self.params()
 
 
+def last_by_page_count(envelope: str, page: str, pages: str) -> Callable[[httpx.Response, list[Raw]], bool | None]:
+    """A `PageNumberPaginator.is_last` that reads the page number and the page count in the envelope
+    (body[envelope][page] and body[envelope][pages]), so a server that caps the page size still pages right;
+    None when the envelope has no such numbers."""
+
+    def is_last(response: httpx.Response, records: list[Raw]) -> bool | None:
+        body = json_body(response)
+        current, total = nested(body, envelope, page), nested(body, envelope, pages)
+        if isinstance(current, int) and isinstance(total, int):
+            return current >= total
+        return None
+
+    return is_last
+
+
 # ----------------------------------------------------------------------------------------------- connector
 
 
@@ -274,8 +290,9 @@ class Connector:
     # Other envelope keys tolerated where the list may be, and whether a bare JSON list is a valid page.
     alt_records_paths: ClassVar[tuple[str, ...]] = ()
     bare_list_pages: ClassVar[bool] = False
-    primary_key: ClassVar[dict[Kind, str]]
-    replication_key: ClassVar[str | None]
+    # The source's modified-time field: each record's `modified_at`, and what an incremental read filters (or
+    # sorts) by.
+    replication_key: ClassVar[str]
     max_page_size: ClassVar[int]
     default_page_size: ClassVar[int | None] = None  # None: max_page_size
     default_rate_per_minute: ClassVar[float | None]
@@ -292,6 +309,7 @@ class Connector:
         rate_per_minute: float | None = None,
         max_retry_after_s: float = 60.0,
         retry_budget_s: float = 120.0,
+        **options: Any,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
@@ -305,10 +323,11 @@ class Connector:
         self.backoff_initial_s = 0.5
         self.backoff_max_s = 15.0
         self._secrets: list[str] = []
-        self._set_options()
+        self._set_options(**options)
 
     def _set_options(self) -> None:
-        """Per-connector mapping options (keyword arguments of a subclass's __init__; parse_saved_page)."""
+        """Take a connector's own mapping options (the keyword arguments of `__init__` and `parse_saved_page`
+        beyond the base's); a connector that has some overrides this with them as keyword-only parameters."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url}>"
@@ -326,6 +345,20 @@ class Connector:
 
     async def prepare(self) -> None:
         """Called before a read starts (e.g. a login that yields a session id)."""
+
+    def record(
+        self, kind: Kind, key: object, raw: Raw, payload: dict[str, object], *, archived: bool
+    ) -> ExternalRecord:
+        """`map_record`'s result: `key` is the record's id in the source, its modified time the
+        `replication_key` field."""
+        return ExternalRecord(
+            kind=kind,
+            external_id=str(key),
+            modified_at=parse_datetime(raw.get(self.replication_key)),
+            payload=payload,
+            archived=archived,
+            raw=raw,
+        )
 
     # --- reading ----------------------------------------------------------------------------------------
 

@@ -43,7 +43,6 @@ from .base import (
     Paginator,
     first_filled,
     iso_utc,
-    parse_datetime,
 )
 
 
@@ -55,8 +54,7 @@ class VismaConnector(Connector):
     records_path: ClassVar[str] = "results"
     alt_records_paths: ClassVar[tuple[str, ...]] = ("data",)
     bare_list_pages: ClassVar[bool] = True
-    primary_key: ClassVar[dict[Kind, str]] = {"customers": "number", "suppliers": "number"}
-    replication_key: ClassVar[str | None] = "modified"
+    replication_key: ClassVar[str] = "modified"
     max_page_size: ClassVar[int] = 1000
     default_page_size: ClassVar[int | None] = 100
     default_rate_per_minute: ClassVar[float | None] = None
@@ -127,11 +125,4 @@ class VismaConnector(Connector):
             account = account if isinstance(account, dict) else {}
             payload["iban"] = account.get("iban")
             payload["bic"] = account.get("bic")
-        return ExternalRecord(
-            kind=kind,
-            external_id=str(key),
-            modified_at=parse_datetime(raw.get("modified")),
-            payload=payload,
-            archived=raw.get("is_nonactive") is True,
-            raw=raw,
-        )
+        return self.record(kind, key, raw, payload, archived=raw.get("is_nonactive") is True)

@@ -4,7 +4,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.crm import CONNECTORS, EconomicConnector, ExternalRecord, FatalError
+from connectors.crm import CONNECTORS, EconomicConnector, ExternalRecord, FatalError, VismaEAccountingConnector
 from connectors.crm.economic import NextPageLinkPaginator
 from tests.fakes.crm_server import (
     ECONOMIC_CREDENTIAL,
@@ -37,6 +37,14 @@ async def read(conn, kind="customers", since=None) -> list[list[ExternalRecord]]
 def test_registered():
     assert CONNECTORS["economic"] is EconomicConnector
     assert EconomicConnector.max_page_size == 1000
+
+
+def test_home_country_is_the_one_option_of_its_own(client):
+    conn = EconomicConnector("http://127.0.0.1:9", SecretStr(ECONOMIC_CREDENTIAL), client, home_country=" se ")
+    assert (conn.home_country, conn.page_size) == ("SE", 1000)
+    assert EconomicConnector("http://127.0.0.1:9", SecretStr(ECONOMIC_CREDENTIAL), client).home_country == "DK"
+    with pytest.raises(TypeError, match="home_country"):
+        VismaEAccountingConnector("http://127.0.0.1:9", SecretStr("t"), client, home_country="SE")
 
 
 async def test_reads_all_pages_in_order_following_next_page(client):
