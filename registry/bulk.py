@@ -14,9 +14,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry import clock, store_pg, store_sql
+from registry import clock
 from registry.fields import Kind
 from registry.plan import Payload, Prepared, Result, prepare
+from registry.store import Store
+from registry.store_pg import PostgresStore
+from registry.store_sql import SqlStore
 from registry.tables import PARTY_TABLES, vat_checks
 
 MAX_ITEMS = 50
@@ -176,6 +179,10 @@ def _pending_checks(results: Sequence[Result], company_id: str, now: datetime) -
     ]  # fmt: skip
 
 
-def store(conn: AsyncConnection) -> Any:
+_POSTGRES: Store = PostgresStore()
+_SQL: Store = SqlStore()
+
+
+def store(conn: AsyncConnection) -> Store:
     """The statements for this connection's database: asyncpg for Postgres, SQLAlchemy Core otherwise."""
-    return store_pg if conn.dialect.name == "postgresql" else store_sql
+    return _POSTGRES if conn.dialect.name == "postgresql" else _SQL
