@@ -8,7 +8,7 @@ the same statements. The caller owns the transaction, so a job can commit its ow
 batches) atomically with the rows and the keys.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,9 +78,7 @@ async def bulk_create_many(
     """Several bulk-create requests, each (idempotency key, ≤50 items), with exactly the result of calling
     `bulk_create` for each in turn, in a fixed number of statements however many there are.
     """
-    for _, items in requests:
-        if len(items) > MAX_ITEMS:
-            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
+    _refuse_over_max(len(items) for _, items in requests)  # before their items are validated
     stamp = now or clock.now()
     planned = [(key, prepare(kind, company_id, items, stamp)) for key, items in requests]
     return await write(conn, company_id, kind, planned, dry_run=dry_run, now=stamp)
@@ -105,12 +103,16 @@ async def write(
         raise BulkCreateError("an idempotency key is required")
     if len(set(keys)) != len(keys):
         raise BulkCreateError("each request needs its own idempotency key")
-    for _, prepared in requests:
-        if prepared.size > MAX_ITEMS:
-            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {prepared.size}")
+    _refuse_over_max(prepared.size for _, prepared in requests)
     if dry_run:
         return await _dry_run(conn, company_id, kind, [p for _, p in requests])
     return await _write(conn, company_id, kind, requests, now or clock.now(), optimistic)
+
+
+def _refuse_over_max(sizes: Iterable[int]) -> None:
+    for size in sizes:
+        if size > MAX_ITEMS:
+            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {size}")
 
 
 async def _dry_run(conn: AsyncConnection, company_id: str, kind: Kind, planned: list[Prepared]) -> list[Result]:
