@@ -201,31 +201,39 @@ def _resolve_org_and_vat(row: _Row, kind_type: str | None, type_field: str) -> N
             row.fail("org_number", exc)
 
     if model.vat_number is not None:
-        hint = country or ("SE" if kind_type == "swedish_business" else None)
-        try:
-            vat = normalize.vat_number(model.vat_number, hint)
-        except ValueError as exc:
-            row.fail("vat_number", exc)
-        else:
-            _store(model, "vat_number", vat)
-            prefix = vat[:2]
-            vat_country = _VAT_PREFIX_COUNTRY.get(prefix, prefix)
-            if country is not None and vat_country in ISO_ALPHA2 and vat_country != country:
-                row.warn("vat_number", "VAT_COUNTRY_MISMATCH", f"VAT number {vat} is not from country {country}")
-            elif (
-                prefix == "SE"
-                and org_ok
-                and kind_type == "swedish_business"
-                and model.org_number is not None
-                and vat[2:12] != model.org_number.replace("-", "")
-            ):
-                row.warn("vat_number", "VAT_ORG_MISMATCH", f"VAT number {vat} does not match org_number")
+        _resolve_vat(row, model.vat_number, kind_type, org_ok)
 
     if kind_type in ("swedish_business", "eu_business", "non_eu_business") and country is not None:
         expected = "swedish_business" if country == "SE" else (
             "eu_business" if country in EU_MEMBER_STATES else "non_eu_business")  # fmt: skip
         if expected != kind_type:
             row.warn(type_field, "TYPE_COUNTRY_MISMATCH", f"{kind_type} does not match country {country}")
+
+
+def _resolve_vat(row: _Row, given: str, kind_type: str | None, org_ok: bool) -> None:
+    """Normalise vat_number (without a country, a Swedish business's is Swedish); warn when it is another
+    country's, or when a Swedish business's does not hold its (valid) org number."""
+    model = row.model
+    country = model.country
+    hint = country or ("SE" if kind_type == "swedish_business" else None)
+    try:
+        vat = normalize.vat_number(given, hint)
+    except ValueError as exc:
+        row.fail("vat_number", exc)
+        return
+    _store(model, "vat_number", vat)
+    prefix = vat[:2]
+    vat_country = _VAT_PREFIX_COUNTRY.get(prefix, prefix)
+    if country is not None and vat_country in ISO_ALPHA2 and vat_country != country:
+        row.warn("vat_number", "VAT_COUNTRY_MISMATCH", f"VAT number {vat} is not from country {country}")
+    elif (
+        prefix == "SE"
+        and org_ok
+        and kind_type == "swedish_business"
+        and model.org_number is not None
+        and vat[2:12] != model.org_number.replace("-", "")
+    ):
+        row.warn("vat_number", "VAT_ORG_MISMATCH", f"VAT number {vat} does not match org_number")
 
 
 def _store(model: BaseModel, field: str, value: object) -> None:
