@@ -22,10 +22,13 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import IO, Final, NamedTuple
+from typing import IO, TYPE_CHECKING, Final, NamedTuple
+
+if TYPE_CHECKING:
+    import _csv
 
 __all__ = [
     "DELIMITERS",
@@ -87,8 +90,8 @@ class SourceError(Exception):
 
 
 class SourceRow(NamedTuple):
-    """One record (a named tuple: made for every row of a file, and a frozen dataclass costs three times as
-    much to make)."""
+    """One record (a named tuple: one is made for every row of a file, and it is cheaper to make than a frozen
+    dataclass)."""
 
     line: int  # 1-based line where the record starts, as a person sees it in an editor
     values: tuple[str, ...]  # raw cell texts in header order, exactly len(headers) of them unless `error`
@@ -489,19 +492,20 @@ class CsvSource:
                 ):
                     return None
                 ends = list(accumulate(map(len, lines), initial=0))  # line i starts at offset + ends[i] + i
+                # The chunk's lines that are records, by index in `lines`.
+                records: Sequence[int]
                 if maybe_blank.search(b"\n" + body + (b"" if chunk else b"\n")) is None:
-                    first = count + (-count) % slot_rows
-                    for r in range(first, count + len(mine), slot_rows):
-                        i = skip + r - count
-                        starts.append((offset + ends[i] + i, line + i + 1, r))
-                    count += len(mine)
-                else:
-                    for i, raw in enumerate(mine, skip):
-                        # The very test `_shaped` makes when the records are read (on the same text).
-                        if not _is_blank(raw.removesuffix(b"\r").decode(encoding, errors).split(delimiter)):
-                            if count % slot_rows == 0:
-                                starts.append((offset + ends[i] + i, line + i + 1, count))
-                            count += 1
+                    records = range(skip, len(lines))
+                else:  # the very test `_shaped` makes when the records are read (on the same text)
+                    records = [
+                        i
+                        for i, raw in enumerate(mine, skip)
+                        if not _is_blank(raw.removesuffix(b"\r").decode(encoding, errors).split(delimiter))
+                    ]
+                for k in range((-count) % slot_rows, len(records), slot_rows):  # the records that start a slot
+                    i = records[k]
+                    starts.append((offset + ends[i] + i, line + i + 1, count + k))
+                count += len(records)
                 line += len(lines)
                 offset += len(body)
                 if not chunk:
@@ -522,22 +526,14 @@ class CsvSource:
             raise ValueError("only a plain file is read by slots")
         n = len(self.headers)
         pad = ("",) * n
-        header_end = self._header_end
         count = 0
-        last = header_end  # line_num after the previous record: the next record starts on last + 1
-        shadow: _LineShadow | None = None
+        last = self._header_end  # line_num after the previous record: the next record starts on last + 1
+        shadow = _LineShadow(self)  # the text of malformed records' lines, read only if there are any
         csv.field_size_limit(MAX_VALUE_CHARS)  # process-wide; the default (128 Ki chars) is too small
-        try:
-            f = self._open()
-        except OSError as exc:
-            raise SourceError(self.path, f"cannot read the file: {exc.strerror or exc}") from None
-        with f:
+        with self._open_data() as f:
             reader = csv.reader(f, delimiter=self.delimiter, strict=True)
             try:
-                if header_end:
-                    for _ in reader:
-                        if reader.line_num >= header_end:
-                            break
+                _skip_header(reader, self._header_end)
                 last = reader.line_num
                 while True:
                     try:
@@ -554,18 +550,22 @@ class CsvSource:
                             raise
                         # Malformed quoting ("abc"def): a row error; the reader resumes on the next line.
                         end = reader.line_num
-                        if shadow is None:
-                            shadow = _LineShadow(self)
                         count += 1
                         yield SourceRow(last + 1, shadow.values(last + 1, end, n), _MALFORMED_QUOTES)
                         last = end
             except (csv.Error, _NulFound, UnicodeError, OSError) as exc:
                 raise self._fatal(exc, last + 1, reader.line_num) from None
             finally:
-                if shadow is not None:
-                    shadow.close()
+                shadow.close()
         if count == 0:
             raise SourceError(self.path, "there are no data rows after the header", self.header_line)
+
+    def _open_data(self) -> io.TextIOWrapper:
+        """`_open`, its failure a SourceError."""
+        try:
+            return self._open()
+        except OSError as exc:
+            raise SourceError(self.path, f"cannot read the file: {exc.strerror or exc}") from None
 
     def _plain_rows(self, slot: int | None) -> Iterator[SourceRow]:
         """The records of a plain file, from its lines; a slot's only when given."""
@@ -669,6 +669,14 @@ def _is_blank(rec: list[str]) -> bool:
     return not any(rec) or (len(rec) == 1 and rec[0].isspace())
 
 
+def _skip_header(reader: _csv.Reader, header_end: int) -> None:
+    """Read past the header: every record up to csv line `header_end` (a `sep=` line before it too)."""
+    if header_end:
+        for _ in reader:
+            if reader.line_num >= header_end:
+                break
+
+
 def _shaped(rec: list[str], n: int, pad: tuple[str, ...], line: int) -> SourceRow | None:
     """A record as a row of the header's width (padded), or with every value it has and an error when it has
     more; None for a blank record (`_is_blank`)."""
@@ -703,15 +711,18 @@ class _PlainLayout:
 class _LineShadow:
     """A second, lazily advanced line reader: gives the raw text of lines start..end (error path only).
 
-    It only moves forward, so fetching the text of every malformed row costs one extra pass at most.
+    It opens the file when first asked and only moves forward, so fetching the text of every malformed row
+    costs one extra pass at most, and a file without any costs nothing.
     """
 
     def __init__(self, source: CsvSource) -> None:
         self._source = source
-        self._file = source._open()
+        self._file: io.TextIOWrapper | None = None
         self._line = 0  # lines consumed so far
 
     def values(self, start: int, end: int, n: int) -> tuple[str, ...]:
+        if self._file is None:
+            self._file = self._source._open()
         lines: list[str] = []
         for line in self._file:
             self._line += 1
@@ -728,7 +739,8 @@ class _LineShadow:
         return (*rec, *("",) * (n - len(rec)))
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def _later_bytes_are_utf8(f: io.BufferedReader) -> bool:

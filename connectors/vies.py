@@ -30,6 +30,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from connectors.vies_answers import ViesAnswer, ViesError, ViesPermanentError, ViesSkipped, ViesTransientError
+from registry.countries import VIES_PREFIXES
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -44,14 +45,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL: Final = "https://ec.europa.eu/taxation_customs/vies/rest-api"
-
-# Prefixes VIES accepts: the 27 member states (Greece is EL) and XI (Northern Ireland).
-VIES_PREFIXES: Final = frozenset(
-    {
-        *("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU"),
-        *("IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"),
-    }
-)
 
 # Transient codes that concern one member state's system (its breaker) ...
 _STATE_CODES: Final = frozenset({"MS_UNAVAILABLE", "MS_MAX_CONCURRENT_REQ", "MS_MAX_CONCURRENT_REQ_TIME", "TIMEOUT"})

@@ -1,4 +1,4 @@
-"""Bulk-create with the semantics of seeds 000/002: ≤50 items, partial success, idempotent per batch.
+"""The registry API's bulk-create of customers and suppliers: ≤50 items, partial success, idempotent per batch.
 
 A request is planned first (`registry.plan`: validation, fingerprint, rows), then written: on Postgres one
 statement claims the idempotency key, stores the response the request gets if every row goes in, and inserts
@@ -8,15 +8,18 @@ the same statements. The caller owns the transaction, so a job can commit its ow
 batches) atomically with the rows and the keys.
 """
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from registry import store_pg, store_sql
+from registry import clock
 from registry.fields import Kind
 from registry.plan import Payload, Prepared, Result, prepare
+from registry.store import Store
+from registry.store_pg import PostgresStore
+from registry.store_sql import SqlStore
 from registry.tables import PARTY_TABLES, vat_checks
 
 MAX_ITEMS = 50
@@ -52,7 +55,7 @@ async def bulk_create(
     all_or_nothing: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Create up to 50 customers or suppliers; returns `{results: [...], summary: {...}}` as in the seeds.
+    """Create up to 50 customers or suppliers; returns the API's `{results: [...], summary: {...}}`.
 
     Items are payload mappings or already validated (a streaming importer validates while it reads, and
     passes rows that failed there as `Rejected`).
@@ -75,10 +78,8 @@ async def bulk_create_many(
     """Several bulk-create requests, each (idempotency key, ≤50 items), with exactly the result of calling
     `bulk_create` for each in turn, in a fixed number of statements however many there are.
     """
-    for _, items in requests:
-        if len(items) > MAX_ITEMS:
-            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {len(items)}")
-    stamp = now or datetime.now(UTC)
+    _refuse_over_max(len(items) for _, items in requests)  # before their items are validated
+    stamp = now or clock.now()
     planned = [(key, prepare(kind, company_id, items, stamp)) for key, items in requests]
     return await write(conn, company_id, kind, planned, dry_run=dry_run, now=stamp)
 
@@ -102,12 +103,16 @@ async def write(
         raise BulkCreateError("an idempotency key is required")
     if len(set(keys)) != len(keys):
         raise BulkCreateError("each request needs its own idempotency key")
-    for _, prepared in requests:
-        if prepared.size > MAX_ITEMS:
-            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {prepared.size}")
+    _refuse_over_max(prepared.size for _, prepared in requests)
     if dry_run:
         return await _dry_run(conn, company_id, kind, [p for _, p in requests])
-    return await _write(conn, company_id, kind, requests, now or datetime.now(UTC), optimistic)
+    return await _write(conn, company_id, kind, requests, now or clock.now(), optimistic)
+
+
+def _refuse_over_max(sizes: Iterable[int]) -> None:
+    for size in sizes:
+        if size > MAX_ITEMS:
+            raise TooManyItems(f"at most {MAX_ITEMS} items per batch, got {size}")
 
 
 async def _dry_run(conn: AsyncConnection, company_id: str, kind: Kind, planned: list[Prepared]) -> list[Result]:
@@ -176,6 +181,10 @@ def _pending_checks(results: Sequence[Result], company_id: str, now: datetime) -
     ]  # fmt: skip
 
 
-def store(conn: AsyncConnection) -> Any:
+_POSTGRES: Store = PostgresStore()
+_SQL: Store = SqlStore()
+
+
+def store(conn: AsyncConnection) -> Store:
     """The statements for this connection's database: asyncpg for Postgres, SQLAlchemy Core otherwise."""
-    return store_pg if conn.dialect.name == "postgresql" else store_sql
+    return _POSTGRES if conn.dialect.name == "postgresql" else _SQL

@@ -10,7 +10,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Final
 
-__all__ = ["EU_MEMBER_STATES", "ISO_ALPHA2", "country_code", "is_eu_member", "vat_prefix"]
+__all__ = ["EU_MEMBER_STATES", "ISO_ALPHA2", "VIES_PREFIXES", "country_code", "is_eu_member", "vat_prefix"]
 
 # ISO 3166-1: alpha-2 + alpha-3 of all 249 assigned codes.
 _ISO_PAIRS: Final = """
@@ -391,3 +391,7 @@ def vat_prefix(iso: str) -> str:
     """The VAT number prefix of a country: the ISO code, except Greece's EL."""
     iso = iso.upper()
     return "EL" if iso == "GR" else iso
+
+
+# The VAT prefixes VIES answers for: the member states' (Greece is EL) and Northern Ireland's (XI).
+VIES_PREFIXES: Final[frozenset[str]] = frozenset({vat_prefix(c) for c in EU_MEMBER_STATES} | {"XI"})

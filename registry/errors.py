@@ -7,8 +7,8 @@ from dataclasses import dataclass
 class FieldWarning:
     """A problem with one field that does not stop a row from being stored.
 
-    `code` is a stable machine-readable identifier (e.g. "invalid_iban"); `message` is for people and never
-    contains a full personnummer.
+    `code` is a stable machine-readable identifier, UPPER_SNAKE like the API's error codes (e.g. "INVALID_IBAN");
+    `message` is for people and never contains a full personnummer.
     """
 
     field: str

@@ -1,4 +1,4 @@
-"""Canonical field names of the registry's create payloads (seeds 000 and 002).
+"""Canonical field names of the registry API's customer and supplier create payloads.
 
 Connectors map their sources onto these names; `registry.models` validates them; the tables store them.
 """

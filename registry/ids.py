@@ -1,4 +1,4 @@
-"""Random (version 4) UUIDs for a batch of new records, as text."""
+"""Record ids: random (version 4) UUIDs for a batch of new records, as text, and ids read back as UUIDs."""
 
 import os
 import uuid
@@ -7,8 +7,8 @@ import uuid
 def new_ids(n: int) -> list[str]:
     """n version-4 UUIDs in their canonical text form, from one read of the system's random source.
 
-    `uuid.uuid4()` reads 16 random bytes per call, a system call per id that cost more than anything else we
-    do for a row; the ids also travel as text everywhere after this (the driver, reports, responses).
+    `uuid.uuid4()` makes a system call per id; one read serves a whole batch. The ids travel as text everywhere
+    after this (the driver, reports, responses).
     """
     raw = bytearray(os.urandom(16 * n))
     raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
@@ -19,5 +19,5 @@ def new_ids(n: int) -> list[str]:
 
 
 def as_uuid(value: object) -> uuid.UUID:
-    """A UUID from itself or its text; ValueError for anything else."""
+    """A UUID, or its text (any form `uuid.UUID` reads), as a UUID; ValueError when the text is no UUID."""
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -9,13 +9,10 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from registry.countries import EU_MEMBER_STATES, vat_prefix
+from registry.countries import VIES_PREFIXES
 from registry.errors import FieldWarning
 from registry.fields import Kind
 from registry.models import CleanPayload, CustomerCreate, SupplierCreate, field_errors
-
-# What VIES answers for: the member states under their VAT prefix (Greece is EL) and Northern Ireland (XI).
-VIES_PREFIXES = frozenset({vat_prefix(c) for c in EU_MEMBER_STATES} | {"XI"})
 
 MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
     "customers": CustomerCreate,
@@ -48,8 +45,7 @@ _CROSS_FIELD_INPUTS = frozenset({"country", "customer_type", "supplier_type", "i
 
 def validate(kind: Kind, item: Mapping[str, Any]) -> Valid | Rejected:
     try:
-        # The model's own validator, called directly: `model_validate` spends a tenth of a row's validation
-        # passing its options on.
+        # The model's own validator, called directly: `model_validate` passes its options on at every call.
         model = _VALIDATORS[kind](item)
     except ValidationError as exc:
         failed = field_errors(exc)
@@ -87,6 +83,7 @@ def duplicate_error(kind: Kind, org_number: str, where: str = "for this company"
 
 
 def needs_vies(row: Mapping[str, Any]) -> bool:
-    """EU-business customers with a VAT number VIES knows (seed 000); GB numbers are not in VIES."""
+    """EU-business customers with a VAT number VIES knows: the registry checks these against VIES on commit;
+    GB numbers are not in VIES."""
     vat = row.get("vat_number")
     return row.get("customer_type") == "eu_business" and vat is not None and vat[:2] in VIES_PREFIXES

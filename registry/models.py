@@ -1,4 +1,4 @@
-"""Create payloads of the registry: `CustomerCreate` (seed 000) and `SupplierCreate` (seed 002).
+"""Create payloads of the registry API: `CustomerCreate` and `SupplierCreate`.
 
 Rows arrive as strings from CSV (or ints/bools from JSON APIs). Blank values become None, text is stripped,
 field-level rules run per field (all of a row's field errors are reported together) and the cross-field rules
@@ -191,7 +191,7 @@ def _resolve_org_and_vat(row: _Row, kind_type: str | None, type_field: str) -> N
                 if normalize.looks_like_personnummer(raw):
                     row.warn(
                         "org_number",
-                        "personnummer_as_org_number",
+                        "PERSONNUMMER_AS_ORG_NUMBER",
                         "org_number is a personnummer: stored as a sole trader's organisation number",
                     )
             else:
@@ -201,31 +201,39 @@ def _resolve_org_and_vat(row: _Row, kind_type: str | None, type_field: str) -> N
             row.fail("org_number", exc)
 
     if model.vat_number is not None:
-        hint = country or ("SE" if kind_type == "swedish_business" else None)
-        try:
-            vat = normalize.vat_number(model.vat_number, hint)
-        except ValueError as exc:
-            row.fail("vat_number", exc)
-        else:
-            _store(model, "vat_number", vat)
-            prefix = vat[:2]
-            vat_country = _VAT_PREFIX_COUNTRY.get(prefix, prefix)
-            if country is not None and vat_country in ISO_ALPHA2 and vat_country != country:
-                row.warn("vat_number", "vat_country_mismatch", f"VAT number {vat} is not from country {country}")
-            elif (
-                prefix == "SE"
-                and org_ok
-                and kind_type == "swedish_business"
-                and model.org_number is not None
-                and vat[2:12] != model.org_number.replace("-", "")
-            ):
-                row.warn("vat_number", "vat_org_mismatch", f"VAT number {vat} does not match org_number")
+        _resolve_vat(row, model.vat_number, kind_type, org_ok)
 
     if kind_type in ("swedish_business", "eu_business", "non_eu_business") and country is not None:
         expected = "swedish_business" if country == "SE" else (
             "eu_business" if country in EU_MEMBER_STATES else "non_eu_business")  # fmt: skip
         if expected != kind_type:
-            row.warn(type_field, "type_country_mismatch", f"{kind_type} does not match country {country}")
+            row.warn(type_field, "TYPE_COUNTRY_MISMATCH", f"{kind_type} does not match country {country}")
+
+
+def _resolve_vat(row: _Row, given: str, kind_type: str | None, org_ok: bool) -> None:
+    """Normalise vat_number (without a country, a Swedish business's is Swedish); warn when it is another
+    country's, or when a Swedish business's does not hold its (valid) org number."""
+    model = row.model
+    country = model.country
+    hint = country or ("SE" if kind_type == "swedish_business" else None)
+    try:
+        vat = normalize.vat_number(given, hint)
+    except ValueError as exc:
+        row.fail("vat_number", exc)
+        return
+    _store(model, "vat_number", vat)
+    prefix = vat[:2]
+    vat_country = _VAT_PREFIX_COUNTRY.get(prefix, prefix)
+    if country is not None and vat_country in ISO_ALPHA2 and vat_country != country:
+        row.warn("vat_number", "VAT_COUNTRY_MISMATCH", f"VAT number {vat} is not from country {country}")
+    elif (
+        prefix == "SE"
+        and org_ok
+        and kind_type == "swedish_business"
+        and model.org_number is not None
+        and vat[2:12] != model.org_number.replace("-", "")
+    ):
+        row.warn("vat_number", "VAT_ORG_MISMATCH", f"VAT number {vat} does not match org_number")
 
 
 def _store(model: BaseModel, field: str, value: object) -> None:
@@ -325,7 +333,7 @@ class CustomerCreate(_PartyCreate):
         if self.customer_type == "eu_business" and self.vat_number is None:
             row.warn(
                 "vat_number",
-                "vat_number_recommended",
+                "VAT_NUMBER_RECOMMENDED",
                 "EU business customers should have a VAT number (reverse charge, VIES check)",
             )
         _raise(self, row)
@@ -361,7 +369,7 @@ class SupplierCreate(_PartyCreate):
             if given == _INFER_PERSON and inferred is not None:
                 row.warn(
                     "supplier_type",
-                    "no_individual_supplier_type",
+                    "NO_INDIVIDUAL_SUPPLIER_TYPE",
                     f"suppliers have no individual type: stored as {inferred}",
                 )
         _resolve_org_and_vat(row, self.supplier_type, "supplier_type")

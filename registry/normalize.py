@@ -29,7 +29,7 @@ from stdnum.se import orgnr as _orgnr
 from stdnum.se import personnummer as _personnummer
 from stdnum.util import get_cc_module
 
-from registry.countries import EU_MEMBER_STATES, ISO_ALPHA2, country_code, vat_prefix
+from registry.countries import EU_MEMBER_STATES, ISO_ALPHA2, VIES_PREFIXES, country_code, vat_prefix
 from registry.errors import FieldWarning
 
 if TYPE_CHECKING:
@@ -69,10 +69,10 @@ def _reason(exc: ValidationError) -> str:
 
 
 # --- Fast paths ---------------------------------------------------------------------------------------------
-# python-stdnum cleans its input character by character (3–8 µs per number, 30 µs per IBAN). The common
-# case, plain ASCII input that is valid, is decided here in about a microsecond; anything else (invalid, or
-# unusual characters stdnum knows how to clean) goes to stdnum, which gives the verdict and the reason. The
-# fast checks accept only what stdnum accepts (tests/registry/test_normalize.py compares them).
+# python-stdnum cleans its input character by character, too slow to run on every row. The common case, plain
+# ASCII input that is valid, is decided here; anything else (invalid, or unusual characters stdnum knows how to
+# clean) goes to stdnum, which gives the verdict and the reason. The fast checks accept only what stdnum
+# accepts (tests/registry/test_normalize.py compares them).
 
 _LUHN_DOUBLED: Final = str.maketrans("0123456789", "0246813579")
 
@@ -256,7 +256,7 @@ def _is_swedish_org_number(value: str) -> bool:
 _VAT_SEPARATORS: Final = str.maketrans("", "", " \t\u00a0-./,:")
 # Prefixes validated with python-stdnum; every other country's number is kept as supplied (compacted): their
 # stdnum "vat" modules are often a different tax id than what businesses write in a VAT field.
-_VALIDATED_VAT_PREFIXES: Final = frozenset({vat_prefix(cc) for cc in EU_MEMBER_STATES} | {"XI", "GB", "NO", "CH"})
+_VALIDATED_VAT_PREFIXES: Final = VIES_PREFIXES | {"GB", "NO", "CH"}
 _KNOWN_VAT_PREFIXES: Final = ISO_ALPHA2 | {"EL", "XI"}
 _STDNUM_CC: Final = {"EL": "gr", "XI": "gb"}
 
@@ -362,7 +362,9 @@ def vat_number(value: str, country: str | None = None) -> str:
 
 
 def _bank_warning(field: str, text: str, what: str, reason: str) -> FieldWarning:
-    return FieldWarning(field, f"invalid_{field}", f"{text!r} is not a valid {what} ({reason}); stored as supplied")
+    """INVALID_IBAN, INVALID_BIC, INVALID_BANKGIRO or INVALID_PLUSGIRO: the value is stored as supplied."""
+    message = f"{text!r} is not a valid {what} ({reason}); stored as supplied"
+    return FieldWarning(field, f"INVALID_{field.upper()}", message)
 
 
 _IBAN_DB: Final = numdb.get("iban")

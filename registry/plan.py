@@ -3,7 +3,7 @@
 `prepare` does everything that needs no database: validation, the request's fingerprint, the duplicate org
 numbers within the request, and the rows to insert (in the table's column order, ids and timestamps set), so
 the database sees one statement whatever the request's size. A `Result` says which rows went in; it renders the
-API response of seeds 000/002 only when asked (the importer reads each item's outcome directly), and what an
+API's bulk-create response only when asked (the importer reads each item's outcome directly), and what an
 idempotency key stores is compact: the ids the rows were stored with. A replay (same key, same payload) plans
 the request again, gets the same fingerprint and the same items, and renders the same response from them.
 """
@@ -235,7 +235,7 @@ class Result:
         return out
 
     def response(self) -> dict[str, Any]:
-        """The API response (seeds 000/002): each item's result in request order, and a summary."""
+        """The API's bulk-create response: each item's result in request order, and a summary."""
         p = self.prepared
         columns = COLUMNS[p.kind]
         records = dict(zip(p.positions, p.records, strict=True))

@@ -1,12 +1,12 @@
 """Bulk-create's statements for Postgres, on asyncpg directly, inside the caller's SQLAlchemy transaction.
 
-SQLAlchemy's per-statement and per-parameter processing costs more than the database work at import speed.
+At import speed SQLAlchemy's per-statement and per-parameter processing would outweigh the database work.
 A batch goes as one array of the table's row type, expanded server-side by `unnest`: asyncpg encodes each row
-dict as a binary record in C, and Postgres reads it without parsing text (a JSON document per batch cost
-Postgres ~15 us a row to expand; an array per column cost the driver a Python-level type check per value).
+dict as a binary record in C, and Postgres reads it without parsing text (a JSON document per batch makes
+Postgres parse every row; an array per column makes the driver check the type of every value in Python).
 Values are checked by the column types' own input rules, so an over-long text fails rather than being cut.
 The idempotency statements are asyncpg prepared statements. Columns the rows leave out get their server
-defaults. Same functions, same meaning as `store_sql`.
+defaults.
 """
 
 import json
@@ -98,52 +98,6 @@ def _claim_and_insert_sql(table: Table) -> str:
     )
 
 
-async def claim_and_insert(
-    conn: AsyncConnection,
-    company_id: str,
-    claims: Sequence[tuple[str, str, str]],
-    now: datetime,
-    table: Table,
-    records: Sequence[tuple[Any, ...]],
-    owners: Sequence[int],
-    *,
-    optimistic: bool = False,
-) -> tuple[set[str], set[str]]:
-    """Claim idempotency keys ((key, request hash, response to store) each) and insert the records (all the
-    table's columns, in order) of the keys claimed now, skipping records whose org number exists; `owners`
-    gives each record's key as its 1-based position in `claims`. One statement. Returns the keys claimed now
-    and the ids inserted, as text.
-
-    `optimistic`: insert as if no org number existed yet, by binary COPY after the claim. `ON CONFLICT` looks
-    for each row's org number before inserting it, a fifth of Postgres' work for the insert; COPY finds a clash
-    only as it happens, and then both are undone (to a savepoint) and the one careful statement is sent. The
-    same outcome, for callers that rarely meet an existing org number."""
-    driver = await _driver(conn)
-    keys, digests, responses = ([c[i] for c in claims] for i in range(3))
-    if not records:
-        claimed = await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)
-        return {r[0] for r in claimed}, set()
-    if optimistic:
-        try:
-            async with driver.transaction():  # a savepoint: the caller's transaction is open
-                claimed = {r[0] for r in await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)}
-                # The records of the keys claimed now; `records` and `owners` stay whole for the careful
-                # statement, which claims the keys again and pairs each record with its key by position.
-                fresh = records
-                if len(claimed) < len(keys):
-                    fresh = [r for r, n in zip(records, owners, strict=True) if keys[n - 1] in claimed]
-                # Binary COPY: the driver encodes the rows without the checks it makes of an array's elements.
-                # The columns are named: the table's physical order may differ from its Table object's.
-                await driver.copy_records_to_table(table.name, records=fresh, columns=_column_names(table))
-            return claimed, {r[0] for r in fresh}
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name != _org_index(table):
-                raise
-    args = (company_id, keys, digests, now, responses, records, owners)
-    claimed_now, ids = await driver.fetchrow(_claim_and_insert_sql(table), *args)
-    return set(claimed_now), set(ids)
-
-
 @cache
 def _column_names(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.columns)
@@ -155,26 +109,67 @@ def _org_index(table: Table) -> str:
     return str(index.name)
 
 
-async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
-    row = await (await _driver(conn)).fetchrow(STORED, company_id, key)
-    response = row["response"]
-    # SQLAlchemy's asyncpg dialect installs a json codec on its connections; a bare asyncpg one has none.
-    return row["request_hash"], json.loads(response) if isinstance(response, str) else response
+class PostgresStore:
+    """`registry.store.Store` on asyncpg."""
 
+    async def claim_and_insert(
+        self,
+        conn: AsyncConnection,
+        company_id: str,
+        claims: Sequence[tuple[str, str, str]],
+        now: datetime,
+        table: Table,
+        records: Sequence[tuple[Any, ...]],
+        owners: Sequence[int],
+        *,
+        optimistic: bool = False,
+    ) -> tuple[set[str], set[str]]:
+        """One statement claims the keys and inserts their records, `ON CONFLICT DO NOTHING` on the org number.
 
-async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, str]) -> None:
-    """Replace the stored responses (JSON texts) of keys claimed in this transaction."""
-    keys = list(responses)
-    await (await _driver(conn)).execute(SAVE, company_id, keys, [responses[k] for k in keys])
+        `optimistic`: insert as if no org number existed yet, by binary COPY after the claim. `ON CONFLICT`
+        looks for each row's org number before inserting it; COPY finds a clash only as it happens, and then
+        both are undone (to a savepoint) and the one careful statement is sent."""
+        driver = await _driver(conn)
+        keys, digests, responses = ([c[i] for c in claims] for i in range(3))
+        if not records:
+            claimed = await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)
+            return {r[0] for r in claimed}, set()
+        if optimistic:
+            try:
+                async with driver.transaction():  # a savepoint: the caller's transaction is open
+                    claimed = {r[0] for r in await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)}
+                    # The records of the keys claimed now; `records` and `owners` stay whole for the careful
+                    # statement, which claims the keys again and pairs each record with its key by position.
+                    fresh = records
+                    if len(claimed) < len(keys):
+                        fresh = [r for r, n in zip(records, owners, strict=True) if keys[n - 1] in claimed]
+                    # Binary COPY: the driver encodes the rows without the checks it makes of an array's
+                    # elements. The columns are named: the table's physical order may differ from its Table's.
+                    await driver.copy_records_to_table(table.name, records=fresh, columns=_column_names(table))
+                return claimed, {r[0] for r in fresh}
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != _org_index(table):
+                    raise
+        args = (company_id, keys, digests, now, responses, records, owners)
+        claimed_now, ids = await driver.fetchrow(_claim_and_insert_sql(table), *args)
+        return set(claimed_now), set(ids)
 
+    async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
+        row = await (await _driver(conn)).fetchrow(STORED, company_id, key)
+        response = row["response"]
+        # SQLAlchemy's asyncpg dialect installs a json codec on its connections; a bare asyncpg one has none.
+        return row["request_hash"], json.loads(response) if isinstance(response, str) else response
 
-async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows (all with the same keys) that cannot conflict: the caller owns their keys."""
-    await (await _driver(conn)).execute(_append_sql(table, tuple(rows[0])), _records(table, rows))
+    async def save_responses(self, conn: AsyncConnection, company_id: str, responses: Mapping[str, str]) -> None:
+        keys = list(responses)
+        await (await _driver(conn)).execute(SAVE, company_id, keys, [responses[k] for k in keys])
 
+    async def append(self, conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """JSON values are replaced by their text in the rows themselves."""
+        await (await _driver(conn)).execute(_append_sql(table, tuple(rows[0])), _records(table, rows))
 
-async def existing_org_numbers(
-    conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
-) -> set[str]:
-    sql = f'SELECT org_number FROM "{table.name}" WHERE company_id = $1 AND org_number = ANY($2::text[])'  # noqa: S608
-    return {r[0] for r in await (await _driver(conn)).fetch(sql, company_id, list(org_numbers))}
+    async def existing_org_numbers(
+        self, conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
+    ) -> set[str]:
+        sql = f'SELECT org_number FROM "{table.name}" WHERE company_id = $1 AND org_number = ANY($2::text[])'  # noqa: S608
+        return {r[0] for r in await (await _driver(conn)).fetch(sql, company_id, list(org_numbers))}

@@ -1,7 +1,6 @@
 """Bulk-create's statements in portable SQLAlchemy Core (the embedded SQLite default uses these)."""
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from sqlalchemy import Table, Uuid, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from registry.ids import as_uuid
 from registry.tables import idempotency_keys
 
 KEY = idempotency_keys.c
@@ -20,66 +20,61 @@ def _insert_new(table: Table, returning: str) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing().returning(table.c[returning])
 
 
-async def claim_and_insert(
-    conn: AsyncConnection,
-    company_id: str,
-    claims: Sequence[tuple[str, str, str]],
-    now: datetime,
-    table: Table,
-    records: Sequence[tuple[Any, ...]],
-    owners: Sequence[int],
-    *,
-    optimistic: bool = False,  # (SQLite's ON CONFLICT costs it nothing worth saving)
-) -> tuple[set[str], set[str]]:
-    """Claim idempotency keys ((key, request hash, response to store) each), then insert the records (the
-    table's columns in order) of the keys claimed now, skipping those that hit a unique constraint; `owners`
-    gives each record's key as its 1-based position in `claims`. Returns the keys claimed now and the ids
-    inserted, as text."""
-    claimed = set()
-    for key, digest, response in claims:
-        values = {"company_id": company_id, "key": key, "request_hash": digest, "response": json.loads(response),
-                  "created_at": now}  # fmt: skip
-        if (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is not None:
-            claimed.add(key)
-    columns = table.c.keys()
-    new = [
-        dict(zip(columns, r, strict=True)) for r, n in zip(records, owners, strict=True) if claims[n - 1][0] in claimed
-    ]
-    if not new:
-        return claimed, set()
-    return claimed, {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, new))}
-
-
-async def stored(conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
-    query = select(KEY.request_hash, KEY.response).where(KEY.company_id == company_id, KEY.key == key)
-    row = (await conn.execute(query)).one()
-    return row.request_hash, row.response
-
-
-async def save_responses(conn: AsyncConnection, company_id: str, responses: Mapping[str, str]) -> None:
-    """Replace the stored responses (JSON texts) of keys claimed in this transaction."""
-    for key, response in responses.items():
-        query = update(idempotency_keys).where(KEY.company_id == company_id, KEY.key == key)
-        await conn.execute(query.values(response=json.loads(response)))
-
-
-async def append(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    await conn.execute(table.insert(), _typed(table, rows))
-
-
 def _typed(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Copies of the rows with ids as UUID objects: callers pass them as text (as the Postgres path takes them)
     and compare them as text afterwards; SQLAlchemy's Uuid wants UUID objects."""
     uuids = [c.name for c in table.columns if isinstance(c.type, Uuid) and c.name in rows[0]]
-    return [{**row, **{key: _uuid(row[key]) for key in uuids}} for row in rows]
+    return [{**row, **{key: as_uuid(row[key]) for key in uuids}} for row in rows]
 
 
-def _uuid(value: Any) -> Any:
-    return uuid.UUID(value) if isinstance(value, str) else value
+class SqlStore:
+    """`registry.store.Store` in SQLAlchemy Core."""
 
+    async def claim_and_insert(
+        self,
+        conn: AsyncConnection,
+        company_id: str,
+        claims: Sequence[tuple[str, str, str]],
+        now: datetime,
+        table: Table,
+        records: Sequence[tuple[Any, ...]],
+        owners: Sequence[int],
+        *,
+        optimistic: bool = False,  # (SQLite's ON CONFLICT costs it nothing worth saving)
+    ) -> tuple[set[str], set[str]]:
+        """A statement per key claimed, then one for the records of the keys claimed now; a record that hits a
+        unique constraint is skipped."""
+        claimed = set()
+        for key, digest, response in claims:
+            values = {"company_id": company_id, "key": key, "request_hash": digest, "response": json.loads(response),
+                      "created_at": now}  # fmt: skip
+            if (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is not None:
+                claimed.add(key)
+        columns = table.c.keys()
+        new = [
+            dict(zip(columns, r, strict=True))
+            for r, n in zip(records, owners, strict=True)
+            if claims[n - 1][0] in claimed
+        ]
+        if not new:
+            return claimed, set()
+        return claimed, {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, new))}
 
-async def existing_org_numbers(
-    conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
-) -> set[str]:
-    query = select(table.c.org_number).where(table.c.company_id == company_id, table.c.org_number.in_(org_numbers))
-    return {r.org_number for r in await conn.execute(query)}
+    async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
+        query = select(KEY.request_hash, KEY.response).where(KEY.company_id == company_id, KEY.key == key)
+        row = (await conn.execute(query)).one()
+        return row.request_hash, row.response
+
+    async def save_responses(self, conn: AsyncConnection, company_id: str, responses: Mapping[str, str]) -> None:
+        for key, response in responses.items():
+            query = update(idempotency_keys).where(KEY.company_id == company_id, KEY.key == key)
+            await conn.execute(query.values(response=json.loads(response)))
+
+    async def append(self, conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        await conn.execute(table.insert(), _typed(table, rows))
+
+    async def existing_org_numbers(
+        self, conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
+    ) -> set[str]:
+        query = select(table.c.org_number).where(table.c.company_id == company_id, table.c.org_number.in_(org_numbers))
+        return {r.org_number for r in await conn.execute(query)}

@@ -1,6 +1,7 @@
 """The registry's tables and the run bookkeeping tables, for Postgres and SQLite alike.
 
-Columns of `customers` / `suppliers` are the seed fields (`registry.fields`) plus identity, tenancy and time.
+Columns of `customers` / `suppliers` are the create payloads' fields (`registry.fields`) plus identity, tenancy
+and time.
 """
 
 from sqlalchemy import (

@@ -4,6 +4,7 @@ Our own database and Redis are never mocked: tests talk to the real servers star
 """
 
 import os
+import ssl
 import subprocess
 import sys
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import redis
 
@@ -76,6 +78,18 @@ def redis_url() -> Iterator[str]:
     yield f"redis://{REDIS_HOST}:6379/{db}"
     client.flushdb()
     client.close()
+
+
+# One TLS context for every client: loading the CA certificates again for each one is slow on a busy machine,
+# and the fakes speak plain HTTP anyway.
+_TLS = ssl.create_default_context()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the fake servers on 127.0.0.1 (trust_env=False: no proxy from the environment)."""
+    async with httpx.AsyncClient(trust_env=False, verify=_TLS) as client:
+        yield client
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """What every CRM connector shares: the record type, the errors, paging, and the HTTP behaviour.
 
 A connector is declared by class attributes (singer-sdk style) plus three small methods — `auth_headers`,
-`paginator` and `map_record`. `Connector.pages` does the rest, once for all systems:
+`paginator` and `map_record` (which builds its result with `Connector.record`). `Connector.pages` does the
+rest, once for all systems:
 
 - one shared `httpx.AsyncClient`, passed in; the connector never closes it;
 - 429 waits `Retry-After` (seconds or an HTTP date; else a "Try again in N seconds" in the body; capped at
@@ -34,6 +35,7 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_before_delay
 from tenacity.wait import wait_exponential_jitter
 
+from registry.clock import now, utc
 from registry.fields import Kind
 
 logger = logging.getLogger("connectors.crm")
@@ -104,16 +106,12 @@ def parse_datetime(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return utc(parsed).astimezone(UTC)
 
 
 def iso_utc(moment: datetime) -> str:
     """`since` as the sources expect it in filters: 2024-01-31T09:15:00Z (a naive datetime counts as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def first_filled(*values: object) -> object:
@@ -151,9 +149,7 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         except (TypeError, ValueError):
             when = None
         if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+            return max(0.0, (utc(when) - now()).total_seconds())
     match = _TRY_AGAIN.search(response.text[:2000])
     return float(match.group(1)) if match else None
 
@@ -267,6 +263,21 @@ class PageNumberPaginator:
         return self.params()
 
 
+def last_by_page_count(envelope: str, page: str, pages: str) -> Callable[[httpx.Response, list[Raw]], bool | None]:
+    """A `PageNumberPaginator.is_last` that reads the page number and the page count in the envelope
+    (body[envelope][page] and body[envelope][pages]), so a server that caps the page size still pages right;
+    None when the envelope has no such numbers."""
+
+    def is_last(response: httpx.Response, records: list[Raw]) -> bool | None:
+        body = json_body(response)
+        current, total = nested(body, envelope, page), nested(body, envelope, pages)
+        if isinstance(current, int) and isinstance(total, int):
+            return current >= total
+        return None
+
+    return is_last
+
+
 # ----------------------------------------------------------------------------------------------- connector
 
 
@@ -279,8 +290,9 @@ class Connector:
     # Other envelope keys tolerated where the list may be, and whether a bare JSON list is a valid page.
     alt_records_paths: ClassVar[tuple[str, ...]] = ()
     bare_list_pages: ClassVar[bool] = False
-    primary_key: ClassVar[dict[Kind, str]]
-    replication_key: ClassVar[str | None]
+    # The source's modified-time field: each record's `modified_at`, and what an incremental read filters (or
+    # sorts) by.
+    replication_key: ClassVar[str]
     max_page_size: ClassVar[int]
     default_page_size: ClassVar[int | None] = None  # None: max_page_size
     default_rate_per_minute: ClassVar[float | None]
@@ -297,6 +309,7 @@ class Connector:
         rate_per_minute: float | None = None,
         max_retry_after_s: float = 60.0,
         retry_budget_s: float = 120.0,
+        **options: Any,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credential = credential
@@ -310,10 +323,11 @@ class Connector:
         self.backoff_initial_s = 0.5
         self.backoff_max_s = 15.0
         self._secrets: list[str] = []
-        self._set_options()
+        self._set_options(**options)
 
     def _set_options(self) -> None:
-        """Per-connector mapping options (keyword arguments of a subclass's __init__; parse_saved_page)."""
+        """Take a connector's own mapping options (the keyword arguments of `__init__` and `parse_saved_page`
+        beyond the base's); a connector that has some overrides this with them as keyword-only parameters."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url}>"
@@ -331,6 +345,20 @@ class Connector:
 
     async def prepare(self) -> None:
         """Called before a read starts (e.g. a login that yields a session id)."""
+
+    def record(
+        self, kind: Kind, key: object, raw: Raw, payload: dict[str, object], *, archived: bool
+    ) -> ExternalRecord:
+        """`map_record`'s result: `key` is the record's id in the source, its modified time the
+        `replication_key` field."""
+        return ExternalRecord(
+            kind=kind,
+            external_id=str(key),
+            modified_at=parse_datetime(raw.get(self.replication_key)),
+            payload=payload,
+            archived=archived,
+            raw=raw,
+        )
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -356,7 +384,7 @@ class Connector:
     def _map_page(self, raws: list[Raw], kind: Kind, since: datetime | None) -> list[ExternalRecord]:
         records = [record for raw in raws if (record := self.map_record(raw, kind)) is not None]
         if since is not None and self.filters_since_client_side:
-            bound = since if since.tzinfo else since.replace(tzinfo=UTC)
+            bound = utc(since)
             records = [r for r in records if r.modified_at is None or r.modified_at >= bound]
         return records
 

@@ -1,7 +1,6 @@
 """e-conomic (Visma) REST API, restapi.e-conomic.com — GET /customers and GET /suppliers.
 
-Facts (reference/economic/notes.md and the recorded pages customers_page0_trimmed.json,
-suppliers_page_trimmed.json):
+Facts (e-conomic's documentation, and the recorded pages in tests/fixtures/economic_*.json):
 - auth headers X-AppSecretToken + X-AgreementGrantToken; our credential is
   "APP_SECRET_TOKEN:AGREEMENT_GRANT_TOKEN" ("demo:demo" is the read-only demo agreement);
 - paging `skippages` (0-based) + `pagesize` (≤ 1000); envelope {"collection": [...], "pagination": {...,
@@ -40,7 +39,6 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from pydantic import SecretStr
 
 from registry.fields import Kind
 
@@ -54,10 +52,10 @@ from .base import (
     iso_utc,
     json_body,
     nested,
-    parse_datetime,
 )
 
 _IBAN_LIKE = re.compile(r"[A-Za-z]{2}\d{2}[A-Za-z0-9 ]{8,}")
+_NUMBER: dict[Kind, str] = {"customers": "customerNumber", "suppliers": "supplierNumber"}  # the record's id
 
 
 class NextPageLinkPaginator:
@@ -87,36 +85,13 @@ class EconomicConnector(Connector):
     kinds: ClassVar[tuple[Kind, ...]] = ("customers", "suppliers")
     paths: ClassVar[dict[Kind, str]] = {"customers": "/customers", "suppliers": "/suppliers"}
     records_path: ClassVar[str] = "collection"
-    primary_key: ClassVar[dict[Kind, str]] = {"customers": "customerNumber", "suppliers": "supplierNumber"}
-    replication_key: ClassVar[str | None] = "lastUpdated"
+    replication_key: ClassVar[str] = "lastUpdated"
     max_page_size: ClassVar[int] = 1000
     # Fair use is 50,000 calls per agreement per 24 h; a full read of 20,000 records is 20 calls.
     default_rate_per_minute: ClassVar[float | None] = None
 
-    def __init__(
-        self,
-        base_url: str,
-        credential: SecretStr,
-        http: httpx.AsyncClient,
-        *,
-        page_size: int | None = None,
-        rate_per_minute: float | None = None,
-        max_retry_after_s: float = 60.0,
-        retry_budget_s: float = 120.0,
-        home_country: str = "DK",
-    ) -> None:
-        super().__init__(
-            base_url,
-            credential,
-            http,
-            page_size=page_size,
-            rate_per_minute=rate_per_minute,
-            max_retry_after_s=max_retry_after_s,
-            retry_budget_s=retry_budget_s,
-        )
-        self._set_options(home_country=home_country)
-
     def _set_options(self, *, home_country: str = "DK") -> None:
+        """`home_country`: the agreement's country; only a Swedish agreement's VAT zones give a party type."""
         self.home_country = home_country.strip().upper()
 
     def auth_headers(self) -> dict[str, str]:
@@ -128,11 +103,11 @@ class EconomicConnector(Connector):
     def paginator(self, kind: Kind, since: datetime | None) -> Paginator:
         first = {"skippages": "0", "pagesize": str(self.page_size)}
         if since is not None and kind == "customers":
-            first["filter"] = f"lastUpdated$gt:{iso_utc(since)}"
+            first["filter"] = f"{self.replication_key}$gt:{iso_utc(since)}"
         return NextPageLinkPaginator(first)
 
     def map_record(self, raw: dict[str, object], kind: Kind) -> ExternalRecord | None:
-        key = raw.get(self.primary_key[kind])
+        key = raw.get(_NUMBER[kind])
         if key is None:
             return None
         common: dict[str, Any] = {
@@ -161,14 +136,7 @@ class EconomicConnector(Connector):
             payload["default_currency"] = raw.get("currency")
             if party_type:
                 payload["supplier_type"] = party_type
-        return ExternalRecord(
-            kind=kind,
-            external_id=str(key),
-            modified_at=parse_datetime(raw.get("lastUpdated")),
-            payload=payload,
-            archived=raw.get("barred") is True,
-            raw=raw,
-        )
+        return self.record(kind, key, raw, payload, archived=raw.get("barred") is True)
 
     def _party_type(self, zone: object) -> str | None:
         if self.home_country != "SE":

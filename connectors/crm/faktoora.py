@@ -1,6 +1,6 @@
 """faktoora (German e-invoicing SaaS) — GET {base}/customers, base e.g. https://api.faktoora.com/api/v1.
 
-Facts (seed 003, reference/faktoora/notes.md): header `X-API-KEY`; query `page` (1-based), `perPage` (max
+Facts (faktoora's API documentation): header `X-API-KEY`; query `page` (1-based), `perPage` (max
 1000, clamped silently), `sort` (… createdAt, updatedAt) and `order` (asc|desc). Customers only.
 
 NOT CONFIRMED and decided here (the fake server serves exactly this):
@@ -28,11 +28,12 @@ False.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import ClassVar
 
 import httpx
 
+from registry.clock import utc
 from registry.fields import Kind
 
 from .base import (
@@ -41,8 +42,7 @@ from .base import (
     PageNumberPaginator,
     Paginator,
     Raw,
-    json_body,
-    nested,
+    last_by_page_count,
     parse_datetime,
 )
 
@@ -54,8 +54,7 @@ class FaktooraConnector(Connector):
     paths: ClassVar[dict[Kind, str]] = {"customers": "/customers"}
     records_path: ClassVar[str] = "data"
     bare_list_pages: ClassVar[bool] = True
-    primary_key: ClassVar[dict[Kind, str]] = {"customers": "id"}
-    replication_key: ClassVar[str | None] = "updatedAt"
+    replication_key: ClassVar[str] = "updatedAt"
     max_page_size: ClassVar[int] = 1000
     default_rate_per_minute: ClassVar[float | None] = None  # no documented limit
     filters_since_client_side: ClassVar[bool] = True
@@ -70,18 +69,18 @@ class FaktooraConnector(Connector):
                 "perPage",
                 self.page_size,
                 extra={"sort": "createdAt", "order": "asc"},
-                is_last=_last_page,
+                is_last=_LAST_PAGE,
             )
-        bound = since if since.tzinfo else since.replace(tzinfo=UTC)
+        bound = utc(since)
 
         def is_last(response: httpx.Response, records: list[Raw]) -> bool | None:
-            times = [parse_datetime(record.get("updatedAt")) for record in records]
+            times = [parse_datetime(record.get(self.replication_key)) for record in records]
             if any(t is not None and t < bound for t in times):
                 return True
-            return _last_page(response, records)
+            return _LAST_PAGE(response, records)
 
         return PageNumberPaginator(
-            "page", "perPage", self.page_size, extra={"sort": "updatedAt", "order": "desc"}, is_last=is_last
+            "page", "perPage", self.page_size, extra={"sort": self.replication_key, "order": "desc"}, is_last=is_last
         )
 
     def map_record(self, raw: dict[str, object], kind: Kind) -> ExternalRecord | None:
@@ -104,20 +103,7 @@ class FaktooraConnector(Connector):
         }
         if isinstance(is_company, bool):
             payload["is_person"] = not is_company
-        return ExternalRecord(
-            kind=kind,
-            external_id=str(key),
-            modified_at=parse_datetime(raw.get("updatedAt")),
-            payload=payload,
-            archived=False,
-            raw=raw,
-        )
+        return self.record(kind, key, raw, payload, archived=False)
 
 
-def _last_page(response: httpx.Response, records: list[Raw]) -> bool | None:
-    """From meta.page/meta.totalPages when the envelope has them; None (→ short-page rule) otherwise."""
-    body = json_body(response)
-    page, total_pages = nested(body, "meta", "page"), nested(body, "meta", "totalPages")
-    if isinstance(page, int) and isinstance(total_pages, int):
-        return page >= total_pages
-    return None
+_LAST_PAGE = last_by_page_count("meta", "page", "totalPages")

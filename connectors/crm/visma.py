@@ -1,12 +1,12 @@
-"""The `filter.*` customer API of seed 001 ("Visma-style"; it is Lemonsoft's REST API) — GET
+"""Lemonsoft's REST customer API (a "Visma-style" `filter.*` API, hence the connector's name "visma") — GET
 {base}/api/customers.
 
-Facts (seed 001, reference/lemonsoft/): query `filter.page` (1-based, default 1), `filter.page_size`
+Facts (Lemonsoft's API documentation): query `filter.page` (1-based, default 1), `filter.page_size`
 (default 10), `filter.modified_after` (date-time), `filter.is_customer` / `filter.is_supplier` (integer);
-the record model is customer_model_example_swagger.json. One endpoint holds both registries: a record's
-`is_customer` / `is_supplier` decide which kind it maps to, so `map_record` returns None for the other
-kind (we also send `filter.is_customer=1` / `filter.is_supplier=1` to save traffic, and still check the
-flags).
+the record model is its swagger example (tests/fixtures/lemonsoft_customer_model.json). One endpoint holds
+both registries: a record's `is_customer` / `is_supplier` decide which kind it maps to, so `map_record`
+returns None for the other kind (we also send `filter.is_customer=1` / `filter.is_supplier=1` to save
+traffic, and still check the flags).
 
 Auth: header `Session-Id: <session id>`. The credential is that session id — or, when it looks like
 "username:password:database:apikey" (at least three colons), we log in once per connector via POST
@@ -43,7 +43,6 @@ from .base import (
     Paginator,
     first_filled,
     iso_utc,
-    parse_datetime,
 )
 
 
@@ -55,8 +54,7 @@ class VismaConnector(Connector):
     records_path: ClassVar[str] = "results"
     alt_records_paths: ClassVar[tuple[str, ...]] = ("data",)
     bare_list_pages: ClassVar[bool] = True
-    primary_key: ClassVar[dict[Kind, str]] = {"customers": "number", "suppliers": "number"}
-    replication_key: ClassVar[str | None] = "modified"
+    replication_key: ClassVar[str] = "modified"
     max_page_size: ClassVar[int] = 1000
     default_page_size: ClassVar[int | None] = 100
     default_rate_per_minute: ClassVar[float | None] = None
@@ -127,11 +125,4 @@ class VismaConnector(Connector):
             account = account if isinstance(account, dict) else {}
             payload["iban"] = account.get("iban")
             payload["bic"] = account.get("bic")
-        return ExternalRecord(
-            kind=kind,
-            external_id=str(key),
-            modified_at=parse_datetime(raw.get("modified")),
-            payload=payload,
-            archived=raw.get("is_nonactive") is True,
-            raw=raw,
-        )
+        return self.record(kind, key, raw, payload, archived=raw.get("is_nonactive") is True)

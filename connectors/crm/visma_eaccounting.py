@@ -1,13 +1,13 @@
 """Visma eAccounting (eEkonomi) API v2 — GET {base}/v2/customers, base e.g.
 https://eaccountingapi.vismaonline.com.
 
-Facts (reference/visma_eaccounting/): OAuth2 bearer token (the credential is the access token; refreshing
+Facts (Visma's API documentation): OAuth2 bearer token (the credential is the access token; refreshing
 it is the caller's business); 600 requests per minute per client and endpoint (the default limit here),
 over which the API answers 429 with {"ErrorCode": 4010, "DeveloperErrorMessage": "… Try again in 55
 seconds.", …} — the base reads that wait when there is no Retry-After; wire JSON is PascalCase; envelope
 {"Meta": {"CurrentPage", "PageSize", "TotalNumberOfPages", "TotalNumberOfResults", "ServerTimeUtc"},
-"Data": [...]} (customers_page_SHAPE.json, itself built from generated-client model names). Customers
-only.
+"Data": [...]} (tests/fixtures/eaccounting_customers_page_shape.json, built from the names of a generated
+client's models). Customers only.
 
 NOT CONFIRMED and decided here: query `$page` (1-based) / `$pagesize` and the incremental filter
 `$filter=ChangedUtc gt 2024-01-31T09:15:00Z` (OData-style, as Visma's API uses elsewhere). Paging follows
@@ -29,8 +29,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-import httpx
-
 from registry.fields import Kind
 
 from .base import (
@@ -38,12 +36,10 @@ from .base import (
     ExternalRecord,
     PageNumberPaginator,
     Paginator,
-    Raw,
     first_filled,
     iso_utc,
-    json_body,
+    last_by_page_count,
     nested,
-    parse_datetime,
 )
 
 
@@ -53,8 +49,7 @@ class VismaEAccountingConnector(Connector):
     kinds: ClassVar[tuple[Kind, ...]] = ("customers",)
     paths: ClassVar[dict[Kind, str]] = {"customers": "/v2/customers"}
     records_path: ClassVar[str] = "Data"
-    primary_key: ClassVar[dict[Kind, str]] = {"customers": "Id"}
-    replication_key: ClassVar[str | None] = "ChangedUtc"
+    replication_key: ClassVar[str] = "ChangedUtc"
     max_page_size: ClassVar[int] = 1000
     default_page_size: ClassVar[int | None] = 500
     default_rate_per_minute: ClassVar[float | None] = 600.0
@@ -63,8 +58,8 @@ class VismaEAccountingConnector(Connector):
         return {"Authorization": f"Bearer {self.credential.get_secret_value()}"}
 
     def paginator(self, kind: Kind, since: datetime | None) -> Paginator:
-        extra = {"$filter": f"ChangedUtc gt {iso_utc(since)}"} if since is not None else {}
-        return PageNumberPaginator("$page", "$pagesize", self.page_size, extra=extra, is_last=_last_page)
+        extra = {"$filter": f"{self.replication_key} gt {iso_utc(since)}"} if since is not None else {}
+        return PageNumberPaginator("$page", "$pagesize", self.page_size, extra=extra, is_last=_LAST_PAGE)
 
     def map_record(self, raw: dict[str, object], kind: Kind) -> ExternalRecord | None:
         key = raw.get("Id")
@@ -89,19 +84,7 @@ class VismaEAccountingConnector(Connector):
         days = nested(raw, "TermsOfPayment", "NumberOfDays")
         if isinstance(days, int):
             payload["default_payment_terms"] = days
-        return ExternalRecord(
-            kind=kind,
-            external_id=str(key),
-            modified_at=parse_datetime(raw.get("ChangedUtc")),
-            payload=payload,
-            archived=raw.get("IsActive") is False,
-            raw=raw,
-        )
+        return self.record(kind, key, raw, payload, archived=raw.get("IsActive") is False)
 
 
-def _last_page(response: httpx.Response, records: list[Raw]) -> bool | None:
-    body = json_body(response)
-    current, total = nested(body, "Meta", "CurrentPage"), nested(body, "Meta", "TotalNumberOfPages")
-    if isinstance(current, int) and isinstance(total, int):
-        return current >= total
-    return None
+_LAST_PAGE = last_by_page_count("Meta", "CurrentPage", "TotalNumberOfPages")

@@ -1,12 +1,10 @@
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.crm import CONNECTORS, EconomicConnector, ExternalRecord, FatalError
+from connectors.crm import CONNECTORS, EconomicConnector, ExternalRecord, FatalError, VismaEAccountingConnector
 from connectors.crm.economic import NextPageLinkPaginator
 from tests.fakes.crm_server import (
     ECONOMIC_CREDENTIAL,
@@ -16,20 +14,14 @@ from tests.fakes.crm_server import (
     economic_customer,
     economic_supplier,
 )
+from tests.fakes.recorded import recorded
 
-REFERENCE = Path("/work/shared/reference/economic")
-SAMPLE_CUSTOMERS = json.loads((REFERENCE / "customers_page0_trimmed.json").read_text())
-SAMPLE_SUPPLIERS = json.loads((REFERENCE / "suppliers_page_trimmed.json").read_text())
-
-
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(trust_env=False, timeout=5.0) as c:
-        yield c
+SAMPLE_CUSTOMERS = recorded("economic_customers_page0.json")
+SAMPLE_SUPPLIERS = recorded("economic_suppliers_page.json")
 
 
-def connector(fake: FakeCRM, client: httpx.AsyncClient, **kwargs) -> EconomicConnector:
-    return EconomicConnector(fake.url, SecretStr(ECONOMIC_CREDENTIAL), client, **kwargs)
+def connector(fake: FakeCRM, http: httpx.AsyncClient, **kwargs) -> EconomicConnector:
+    return EconomicConnector(fake.url, SecretStr(ECONOMIC_CREDENTIAL), http, **kwargs)
 
 
 async def read(conn, kind="customers", since=None) -> list[list[ExternalRecord]]:
@@ -41,9 +33,17 @@ def test_registered():
     assert EconomicConnector.max_page_size == 1000
 
 
-async def test_reads_all_pages_in_order_following_next_page(client):
+def test_home_country_is_the_one_option_of_its_own(http):
+    conn = EconomicConnector("http://127.0.0.1:9", SecretStr(ECONOMIC_CREDENTIAL), http, home_country=" se ")
+    assert (conn.home_country, conn.page_size) == ("SE", 1000)
+    assert EconomicConnector("http://127.0.0.1:9", SecretStr(ECONOMIC_CREDENTIAL), http).home_country == "DK"
+    with pytest.raises(TypeError, match="home_country"):
+        VismaEAccountingConnector("http://127.0.0.1:9", SecretStr("t"), http, home_country="SE")
+
+
+async def test_reads_all_pages_in_order_following_next_page(http):
     with FakeCRM(EconomicFake(), {"customers": [economic_customer(i) for i in range(45)]}) as fake:
-        pages = await read(connector(fake, client, page_size=20))
+        pages = await read(connector(fake, http, page_size=20))
     assert [len(p) for p in pages] == [20, 20, 5]
     assert [r.external_id for p in pages for r in p] == [str(n) for n in range(1, 46)]
     sent = [r.query for r in fake.page_requests("/customers")]
@@ -52,9 +52,9 @@ async def test_reads_all_pages_in_order_following_next_page(client):
     assert fake.requests[0].headers["x-agreementgranttoken"] == "fake-agreement-grant-token"
 
 
-async def test_real_sample_page_served_over_http_maps_field_by_field(client):
+async def test_real_sample_page_served_over_http_maps_field_by_field(http):
     with FakeCRM(EconomicFake(), {"customers": SAMPLE_CUSTOMERS["collection"]}) as fake:
-        (page,) = await read(connector(fake, client, page_size=1000))
+        (page,) = await read(connector(fake, http, page_size=1000))
     first, demo, eight = page
     assert first.external_id == "1"
     assert first.modified_at == datetime(2019, 1, 10, 14, 5, 8, tzinfo=UTC)
@@ -119,10 +119,10 @@ def test_saved_supplier_page_maps():
     assert test_supplier.payload["supplier_number"] == 123572
 
 
-async def test_suppliers_over_http_bank_account_expense_account_and_barred(client):
+async def test_suppliers_over_http_bank_account_expense_account_and_barred(http):
     suppliers = [economic_supplier(i) for i in range(8)]
     with FakeCRM(EconomicFake(), {"suppliers": suppliers}) as fake:
-        (page,) = await read(connector(fake, client), "suppliers")
+        (page,) = await read(connector(fake, http), "suppliers")
     by_id = {r.external_id: r for r in page}
     iban_like = by_id["100"]  # "DK50 0040 0440 1162 43"
     assert iban_like.payload["iban"] == suppliers[0]["bankAccount"]
@@ -133,9 +133,9 @@ async def test_suppliers_over_http_bank_account_expense_account_and_barred(clien
     assert [r.external_id for r in page if r.archived] == ["106"]
 
 
-async def test_incremental_customers_filter_and_changed_records(client):
+async def test_incremental_customers_filter_and_changed_records(http):
     with FakeCRM(EconomicFake(), {"customers": [economic_customer(i) for i in range(30)]}) as fake:
-        conn = connector(fake, client, page_size=10)
+        conn = connector(fake, http, page_size=10)
         since = EPOCH + timedelta(minutes=24, seconds=30)
         pages = await read(conn, since=since)
         assert fake.requests[-1].query["filter"] == "lastUpdated$gt:2024-01-01T00:24:30Z"
@@ -148,18 +148,18 @@ async def test_incremental_customers_filter_and_changed_records(client):
         assert changed[0].archived is True
 
 
-async def test_incremental_filter_is_kept_across_pages(client):
+async def test_incremental_filter_is_kept_across_pages(http):
     customers = [economic_customer(i) for i in range(25)]
     with FakeCRM(EconomicFake(), {"customers": customers}) as fake:
-        pages = await read(connector(fake, client, page_size=5), since=EPOCH + timedelta(minutes=9, seconds=1))
+        pages = await read(connector(fake, http, page_size=5), since=EPOCH + timedelta(minutes=9, seconds=1))
     assert [len(p) for p in pages] == [5, 5, 5]
     assert {r.query["filter"] for r in fake.page_requests()} == {"lastUpdated$gt:2024-01-01T00:09:01Z"}
     assert [r.query["skippages"] for r in fake.page_requests()] == ["0", "1", "2"]
 
 
-async def test_suppliers_are_read_in_full_even_with_since(client):
+async def test_suppliers_are_read_in_full_even_with_since(http):
     with FakeCRM(EconomicFake(), {"suppliers": [economic_supplier(i) for i in range(3)]}) as fake:
-        pages = await read(connector(fake, client), "suppliers", since=EPOCH)
+        pages = await read(connector(fake, http), "suppliers", since=EPOCH)
     assert len(pages[0]) == 3
     assert "filter" not in fake.requests[0].query
 
@@ -179,8 +179,8 @@ def test_next_page_params_come_from_the_link_not_a_counter():
     assert paginator.get_next(httpx.Response(200, json={"collection": [], "pagination": {}}), []) is None
 
 
-async def test_malformed_credential_is_fatal_without_leaking_it(client):
-    conn = EconomicConnector("http://127.0.0.1:9", SecretStr("only-one-token-xyz"), client)
+async def test_malformed_credential_is_fatal_without_leaking_it(http):
+    conn = EconomicConnector("http://127.0.0.1:9", SecretStr("only-one-token-xyz"), http)
     with pytest.raises(FatalError) as caught:
         await read(conn)
     assert "only-one-token-xyz" not in str(caught.value)

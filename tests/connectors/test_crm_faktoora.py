@@ -1,13 +1,12 @@
 from datetime import timedelta
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from connectors.crm import CONNECTORS, FaktooraConnector, FatalError
 from tests.fakes.crm_server import EPOCH, FAKTOORA_API_KEY, FakeCRM, FaktooraFake, faktoora_customer
 
-# The company from seed 003's "Create a company customer" example, as the list would return it.
+# The company from faktoora's documented "Create a company customer" example, as the list would return it.
 ACME = {
     "id": "cust_abc123",
     "customerId": "CUST-0042",
@@ -25,14 +24,8 @@ ACME = {
 }
 
 
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(trust_env=False, timeout=5.0) as c:
-        yield c
-
-
-def connector(fake, client, **kwargs) -> FaktooraConnector:
-    return FaktooraConnector(fake.url, SecretStr(FAKTOORA_API_KEY), client, **kwargs)
+def connector(fake, http, **kwargs) -> FaktooraConnector:
+    return FaktooraConnector(fake.url, SecretStr(FAKTOORA_API_KEY), http, **kwargs)
 
 
 async def read(conn, since=None):
@@ -75,10 +68,10 @@ def test_person_gives_name_hints():
     assert (record.payload["first_name"], record.payload["last_name"]) == ("Anna", "Schmidt")
 
 
-async def test_full_read_pages_in_creation_order(client):
+async def test_full_read_pages_in_creation_order(http):
     customers = [faktoora_customer(i) for i in range(7)]
     with FakeCRM(FaktooraFake(), {"customers": list(reversed(customers))}) as fake:
-        pages = await read(connector(fake, client, page_size=3))
+        pages = await read(connector(fake, http, page_size=3))
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [r.external_id for p in pages for r in p] == [c["id"] for c in customers]
     assert [r.query for r in fake.page_requests()] == [
@@ -87,22 +80,22 @@ async def test_full_read_pages_in_creation_order(client):
     assert fake.requests[0].headers["x-api-key"] == FAKTOORA_API_KEY
 
 
-async def test_meta_total_pages_ends_the_read_without_an_extra_request(client):
+async def test_meta_total_pages_ends_the_read_without_an_extra_request(http):
     with FakeCRM(FaktooraFake(), {"customers": [faktoora_customer(i) for i in range(6)]}) as fake:
-        pages = await read(connector(fake, client, page_size=3))
+        pages = await read(connector(fake, http, page_size=3))
     assert [len(p) for p in pages] == [3, 3]
     assert len(fake.page_requests()) == 2
 
 
-async def test_bare_list_envelope(client):
+async def test_bare_list_envelope(http):
     with FakeCRM(FaktooraFake(bare_list=True), {"customers": [faktoora_customer(i) for i in range(6)]}) as fake:
-        pages = await read(connector(fake, client, page_size=3))
+        pages = await read(connector(fake, http, page_size=3))
     assert [len(p) for p in pages] == [3, 3, 0]  # without meta an empty page ends the read
 
 
-async def test_incremental_reads_newest_first_and_stops_at_older_records(client):
+async def test_incremental_reads_newest_first_and_stops_at_older_records(http):
     with FakeCRM(FaktooraFake(), {"customers": [faktoora_customer(i) for i in range(20)]}) as fake:
-        conn = connector(fake, client, page_size=3)
+        conn = connector(fake, http, page_size=3)
         since = EPOCH + timedelta(minutes=15, seconds=30)
         pages = await read(conn, since)
         assert [r.external_id for p in pages for r in p] == [faktoora_customer(i)["id"] for i in (19, 18, 17, 16)]
@@ -117,8 +110,8 @@ async def test_incremental_reads_newest_first_and_stops_at_older_records(client)
         assert len(changed) == 5
 
 
-async def test_suppliers_are_not_offered(client):
-    conn = FaktooraConnector("http://127.0.0.1:9", SecretStr(FAKTOORA_API_KEY), client)
+async def test_suppliers_are_not_offered(http):
+    conn = FaktooraConnector("http://127.0.0.1:9", SecretStr(FAKTOORA_API_KEY), http)
     with pytest.raises(FatalError, match="faktoora has no suppliers"):
         await anext(conn.pages("suppliers"))
     assert conn.map_record(ACME, "suppliers") is None

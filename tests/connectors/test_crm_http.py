@@ -1,11 +1,9 @@
 """The HTTP behaviour every connector shares (connectors/crm/base.py), exercised through e-conomic."""
 
 import itertools
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,8 +18,7 @@ from tests.fakes.crm_server import (
     FakeCRM,
     economic_customer,
 )
-
-REFERENCE = Path("/work/shared/reference/economic")
+from tests.fakes.recorded import recorded
 
 
 @pytest.fixture
@@ -74,7 +71,7 @@ def test_retry_after_forms():
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "7"})) == 7
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 28 <= (retry_after_seconds(httpx.Response(429, headers={"Retry-After": later})) or 0) <= 30
-    body = json.loads(Path("/work/shared/reference/visma_eaccounting/error_429_rate_limit.json").read_text())
+    body = recorded("eaccounting_error_429.json")
     assert retry_after_seconds(httpx.Response(429, json=body)) == 55
     assert retry_after_seconds(httpx.Response(429)) is None
 
@@ -151,7 +148,7 @@ async def test_other_4xx_is_fatal_with_the_body_message(client):
 
 
 async def test_validation_error_shape_is_flattened(client):
-    body = json.loads((REFERENCE / "error_400_validation_annotated.json").read_text())
+    body = recorded("economic_error_400_validation.json")
     transport = httpx.MockTransport(lambda request: httpx.Response(400, json=body))
     async with httpx.AsyncClient(transport=transport) as mock:
         with pytest.raises(FatalError) as caught:

@@ -1,8 +1,5 @@
-import json
 from datetime import timedelta
-from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -15,18 +12,13 @@ from tests.fakes.crm_server import (
     LemonsoftFake,
     lemonsoft_record,
 )
+from tests.fakes.recorded import recorded
 
-SWAGGER_EXAMPLE = json.loads(Path("/work/shared/reference/lemonsoft/customer_model_example_swagger.json").read_text())
-
-
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(trust_env=False, timeout=5.0) as c:
-        yield c
+SWAGGER_EXAMPLE = recorded("lemonsoft_customer_model.json")
 
 
-def connector(fake, client, credential=LEMONSOFT_SESSION, **kwargs) -> VismaConnector:
-    return VismaConnector(fake.url, SecretStr(credential), client, **kwargs)
+def connector(fake, http, credential=LEMONSOFT_SESSION, **kwargs) -> VismaConnector:
+    return VismaConnector(fake.url, SecretStr(credential), http, **kwargs)
 
 
 async def read(conn, kind="customers", since=None):
@@ -79,10 +71,10 @@ def test_kind_flags_and_archived():
     assert VismaConnector.parse_saved_page([no_number], "customers")[0].external_id == str(no_number["id"])
 
 
-async def test_reads_customers_and_suppliers_from_one_endpoint(client):
+async def test_reads_customers_and_suppliers_from_one_endpoint(http):
     records = [lemonsoft_record(i) for i in range(24)]
     with FakeCRM(LemonsoftFake(), {"customers": records}) as fake:
-        conn = connector(fake, client, page_size=5)
+        conn = connector(fake, http, page_size=5)
         customers = [r for p in await read(conn) for r in p]
         suppliers = [r for p in await read(conn, "suppliers") for r in p]
     assert [r.external_id for r in customers] == [str(x["number"]) for x in records if x["is_customer"]]
@@ -96,25 +88,25 @@ async def test_reads_customers_and_suppliers_from_one_endpoint(client):
     assert fake.requests[0].headers["session-id"] == LEMONSOFT_SESSION
 
 
-async def test_an_exactly_full_last_page_is_followed_by_an_empty_one(client):
+async def test_an_exactly_full_last_page_is_followed_by_an_empty_one(http):
     records = [r for r in map(lemonsoft_record, range(20)) if r["is_customer"]][:6]
     with FakeCRM(LemonsoftFake(), {"customers": records}) as fake:
-        pages = await read(connector(fake, client, page_size=3))
+        pages = await read(connector(fake, http, page_size=3))
     assert [len(p) for p in pages] == [3, 3, 0]
 
 
-async def test_incremental_modified_after(client):
+async def test_incremental_modified_after(http):
     records = [lemonsoft_record(i) for i in range(12)]
     with FakeCRM(LemonsoftFake(), {"customers": records}) as fake:
         since = EPOCH + timedelta(minutes=8, seconds=30)
-        changed = [r for p in await read(connector(fake, client), since=since) for r in p]
+        changed = [r for p in await read(connector(fake, http), since=since) for r in p]
     assert fake.requests[0].query["filter.modified_after"] == "2024-01-01T00:08:30Z"
     assert [r.external_id for r in changed] == [str(x["number"]) for x in records[9:] if x["is_customer"]]
 
 
-async def test_login_with_username_password_database_apikey(client):
+async def test_login_with_username_password_database_apikey(http):
     with FakeCRM(LemonsoftFake(), {"customers": [lemonsoft_record(1)]}) as fake:
-        conn = connector(fake, client, credential=LEMONSOFT_LOGIN)
+        conn = connector(fake, http, credential=LEMONSOFT_LOGIN)
         (page,) = await read(conn)
         await read(conn)  # the session is reused
     assert len(page) == 1
@@ -126,9 +118,9 @@ async def test_login_with_username_password_database_apikey(client):
     assert fake.requests[1].headers["session-id"] == LEMONSOFT_SESSION
 
 
-async def test_wrong_login_is_rejected(client):
+async def test_wrong_login_is_rejected(http):
     with FakeCRM(LemonsoftFake()) as fake:
-        conn = connector(fake, client, credential="api-user:wrong:DEMO_DB:fake-lemonsoft-apikey")
+        conn = connector(fake, http, credential="api-user:wrong:DEMO_DB:fake-lemonsoft-apikey")
         with pytest.raises(CredentialsRejected) as caught:
             await read(conn)
     assert str(caught.value) == "credentials rejected by Lemonsoft"

@@ -1,36 +1,27 @@
-import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from connectors.crm import CONNECTORS, VismaEAccountingConnector
 from tests.fakes.crm_server import EACCOUNTING_TOKEN, EPOCH, EAccountingFake, FakeCRM, eaccounting_customer
+from tests.fakes.recorded import recorded
 
-REFERENCE = Path("/work/shared/reference/visma_eaccounting")
-SAMPLE_PAGE = json.loads((REFERENCE / "customers_page_SHAPE.json").read_text())
-
-
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(trust_env=False, timeout=5.0) as c:
-        yield c
+SAMPLE_PAGE = recorded("eaccounting_customers_page_shape.json")
 
 
-def connector(fake, client, **kwargs) -> VismaEAccountingConnector:
-    return VismaEAccountingConnector(fake.url, SecretStr(EACCOUNTING_TOKEN), client, **kwargs)
+def connector(fake, http, **kwargs) -> VismaEAccountingConnector:
+    return VismaEAccountingConnector(fake.url, SecretStr(EACCOUNTING_TOKEN), http, **kwargs)
 
 
 async def read(conn, since=None):
     return [page async for page in conn.pages("customers", since)]
 
 
-def test_registered_with_the_documented_rate_limit(client):
+def test_registered_with_the_documented_rate_limit(http):
     assert CONNECTORS["visma-eaccounting"] is VismaEAccountingConnector
-    conn = VismaEAccountingConnector("http://127.0.0.1:9", SecretStr("t"), client)
+    conn = VismaEAccountingConnector("http://127.0.0.1:9", SecretStr("t"), http)
     assert conn.limiter is not None
     assert conn.limiter.interval == pytest.approx(0.1)
 
@@ -68,32 +59,32 @@ def test_private_person_inactive_note_and_payment_days():
     assert record.payload["phone"] == raw["MobilePhone"]
 
 
-async def test_pages_by_meta(client):
+async def test_pages_by_meta(http):
     with FakeCRM(EAccountingFake(), {"customers": [eaccounting_customer(i) for i in range(7)]}) as fake:
-        pages = await read(connector(fake, client, page_size=3))
+        pages = await read(connector(fake, http, page_size=3))
     assert [len(p) for p in pages] == [3, 3, 1]
     assert [r.query for r in fake.page_requests()] == [{"$page": str(n), "$pagesize": "3"} for n in (1, 2, 3)]
     assert fake.requests[0].headers["authorization"] == f"Bearer {EACCOUNTING_TOKEN}"
 
 
-async def test_a_server_capped_page_size_still_reads_everything(client):
+async def test_a_server_capped_page_size_still_reads_everything(http):
     with FakeCRM(EAccountingFake(max_page_size=2), {"customers": [eaccounting_customer(i) for i in range(7)]}) as fake:
-        pages = await read(connector(fake, client, page_size=5))
+        pages = await read(connector(fake, http, page_size=5))
     assert [len(p) for p in pages] == [2, 2, 2, 1]
 
 
-async def test_incremental_changed_utc_filter(client):
+async def test_incremental_changed_utc_filter(http):
     with FakeCRM(EAccountingFake(), {"customers": [eaccounting_customer(i) for i in range(10)]}) as fake:
-        changed = [r for p in await read(connector(fake, client), EPOCH + timedelta(minutes=6, seconds=59)) for r in p]
+        changed = [r for p in await read(connector(fake, http), EPOCH + timedelta(minutes=6, seconds=59)) for r in p]
     assert fake.requests[0].query["$filter"] == "ChangedUtc gt 2024-01-01T00:06:59Z"
     assert [r.payload["customer_number"] for r in changed] == ["8", "9", "10"]
 
 
-async def test_429_without_retry_after_waits_what_the_body_says_capped(client):
+async def test_429_without_retry_after_waits_what_the_body_says_capped(http):
     with FakeCRM(EAccountingFake(), {"customers": [eaccounting_customer(0)]}, fail_pages={1: [429]}) as fake:
         fake.retry_after = None  # only the body's "Try again in 55 seconds."
         started = time.monotonic()
-        pages = await read(connector(fake, client, max_retry_after_s=0.3))
+        pages = await read(connector(fake, http, max_retry_after_s=0.3))
         elapsed = time.monotonic() - started
     assert len(pages[0]) == 1
     assert [r.status for r in fake.requests] == [429, 200]

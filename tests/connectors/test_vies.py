@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -34,16 +33,6 @@ class FakeClock:
 def fake() -> Iterator[FakeVies]:
     with FakeVies(valid_numbers={"DE136695976", "CZ12345674", "EL094259216", "XI123456789"}) as vies:
         yield vies
-
-
-# Loading CA certificates costs up to ~0.2 s per client on a busy machine; the fake speaks plain HTTP anyway.
-_TLS = ssl.create_default_context()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, verify=_TLS) as client:
-        yield client
 
 
 def make_client(http: httpx.AsyncClient, url: str, **overrides: Any) -> ViesClient:

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from registry.clock import utc
+from tests.fakes.recorded import recorded
 from tests.fakes.rows import vat_number
 
 Record = dict[str, Any]
@@ -132,8 +134,7 @@ def _modified_since(records: list[Record], field_name: str, bound: datetime, str
         value = record.get(field_name)
         if not value:
             return False
-        moment = datetime.fromisoformat(value)
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = utc(datetime.fromisoformat(value))
         return moment > bound if strict else moment >= bound
 
     return [r for r in records if newer(r)]
@@ -144,7 +145,7 @@ def _parse_time(text: str, error: Any) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise HttpError(400, error(400, f"Invalid date-time {text!r}.")) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc(moment)
 
 
 class EconomicFake(FakeSystem):
@@ -274,7 +275,7 @@ class FaktooraFake(FakeSystem):
 
 
 class LemonsoftFake(FakeSystem):
-    """Seed 001 (Lemonsoft): /api/customers with filter.*; Session-Id; POST /api/auth/login."""
+    """Lemonsoft: /api/customers with filter.*; Session-Id; POST /api/auth/login."""
 
     routes: ClassVar[dict[str, str]] = {"/api/customers": "customers"}
     key_fields: ClassVar[dict[str, str]] = {"customers": "number"}
@@ -340,13 +341,8 @@ class EAccountingFake(FakeSystem):
             "ErrorId": "fake-error-id",
         }
 
-    def rate_limited_body(self) -> object:  # reference/visma_eaccounting/error_429_rate_limit.json
-        return {
-            "ErrorCode": 4010,
-            "DeveloperErrorMessage": "API calls quota exceeded! maximum admitted 600 per Minute. "
-            "Try again in 55 seconds.",
-            "ErrorId": "3fa7da17-eeb2-48f6-997d-0be158f4cba4",
-        }
+    def rate_limited_body(self) -> object:
+        return recorded("eaccounting_error_429.json")
 
     def page_request(self, query: dict[str, str]) -> PageRequest:
         page = max(1, _int(query, "$page", 1, self.error_body))
@@ -741,7 +737,7 @@ def faktoora_customer(i: int, *, modified: datetime | None = None) -> Record:
 
 
 def lemonsoft_record(i: int, *, modified: datetime | None = None) -> Record:
-    """A seed-001 (Lemonsoft) customer-register row: Finnish/Swedish companies; every 3rd a supplier (every
+    """A Lemonsoft customer-register row: Finnish/Swedish companies; every 3rd a supplier (every
     6th both), every 11th non-active."""
     fi = i % 2 == 0
     supplier = i % 3 == 2 or i % 6 == 0

@@ -5,7 +5,7 @@
             client = ViesClient(http, vies.url)
 
 Follows the official swagger (POST /check-vat-number, POST /check-vat-test-service, GET /check-status) with
-bodies shaped like the captured samples in /work/shared/reference/vies/. Every attribute may be changed while
+bodies shaped like the answers captured from VIES. Every attribute may be changed while
 the server runs. What a POST answers, first rule that applies:
 
 1. more than `global_limit` / `per_state_limit` requests in flight → GLOBAL_/MS_MAX_CONCURRENT_REQ (at once)

@@ -1,11 +1,10 @@
 """Scheduled CRM syncs against the fake e-conomic on 127.0.0.1 and the real databases."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -26,12 +25,6 @@ def fake() -> Iterator[FakeCRM]:
     }
     with FakeCRM(EconomicFake(), records) as server:
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,6 @@ SVENSK = "Svensk AB;Sverige;;556036-0793\n"
 def vies() -> Any:
     with FakeVies(valid_numbers={"DE136695976"}, latency_s=0.01) as fake:
         yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False) as client:
-        yield client
 
 
 def checker(engine: Any, http: httpx.AsyncClient, vies: FakeVies, **kw: Any) -> VatChecker:

@@ -1,4 +1,4 @@
-"""bulk_create against real Postgres and SQLite: the seed's partial-success and idempotency rules."""
+"""bulk_create against real Postgres and SQLite: the API's partial-success and idempotency rules."""
 
 import asyncio
 import hashlib

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from registry.countries import EU_MEMBER_STATES, ISO_ALPHA2, country_code, is_eu_member, vat_prefix
+from registry.countries import EU_MEMBER_STATES, ISO_ALPHA2, VIES_PREFIXES, country_code, is_eu_member, vat_prefix
 
 
 def exactly(message: str) -> str:
@@ -206,3 +206,9 @@ def test_vat_prefix() -> None:
     assert vat_prefix("GR") == "EL"
     assert vat_prefix("SE") == "SE"
     assert vat_prefix("de") == "DE"
+
+
+def test_vies_prefixes_are_the_member_states_and_northern_ireland() -> None:
+    assert len(VIES_PREFIXES) == len(EU_MEMBER_STATES) + 1 == 28
+    assert {"EL", "XI", "SE", "DE"} <= VIES_PREFIXES
+    assert not {"GR", "GB", "NO", "CH"} & VIES_PREFIXES

@@ -117,7 +117,7 @@ def test_personnummer_given_for_a_business_is_a_warning() -> None:
         {"name": "Anna Svenssons Måleri", "customer_type": "swedish_business", "org_number": "19880320-0016"}
     )
     assert customer.org_number == "880320-0016"
-    assert codes(customer) == ["personnummer_as_org_number"]
+    assert codes(customer) == ["PERSONNUMMER_AS_ORG_NUMBER"]
     assert "0016" not in customer.warnings[0].message
 
 
@@ -125,7 +125,7 @@ def test_vat_number_that_does_not_match_the_org_number_is_a_warning() -> None:
     customer = CustomerCreate.model_validate(
         {"name": "Acme AB", "country": "SE", "org_number": "556036-0793", "vat_number": "SE556677889901"}
     )
-    assert codes(customer) == ["vat_org_mismatch"]
+    assert codes(customer) == ["VAT_ORG_MISMATCH"]
 
 
 # --- Individuals --------------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_northern_ireland_vat_number_for_a_uk_customer() -> None:
 def test_eu_business_without_vat_number_is_a_warning() -> None:
     customer = CustomerCreate.model_validate({"name": "Cloud GmbH", "country": "DE"})
     assert customer.customer_type == "eu_business"
-    assert codes(customer) == ["vat_number_recommended"]
+    assert codes(customer) == ["VAT_NUMBER_RECOMMENDED"]
 
 
 def test_malformed_vat_number_names_the_field() -> None:
@@ -239,7 +239,7 @@ def test_malformed_vat_number_names_the_field() -> None:
 def test_vat_number_from_another_country_is_a_warning() -> None:
     customer = CustomerCreate.model_validate({"name": "Cloud GmbH", "country": "AT", "vat_number": "DE136695976"})
     assert customer.vat_number == "DE136695976"
-    assert codes(customer) == ["vat_country_mismatch"]
+    assert codes(customer) == ["VAT_COUNTRY_MISMATCH"]
 
 
 def test_non_eu_business() -> None:
@@ -298,7 +298,7 @@ def test_type_that_contradicts_the_country_is_a_warning() -> None:
         {"name": "X", "customer_type": "eu_business", "country": "SE", "vat_number": "SE556036079301"}
     )
     assert customer.customer_type == "eu_business"
-    assert codes(customer) == ["type_country_mismatch"]
+    assert codes(customer) == ["TYPE_COUNTRY_MISMATCH"]
 
 
 # --- Input cleaning and limits ------------------------------------------------------------------------------
@@ -453,10 +453,10 @@ def test_invalid_banking_fields_are_warnings_not_failures() -> None:
         "ESSE",
     )
     assert [(w.field, w.code) for w in supplier.warnings] == [
-        ("bankgiro", "invalid_bankgiro"),
-        ("plusgiro", "invalid_plusgiro"),
-        ("iban", "invalid_iban"),
-        ("bic", "invalid_bic"),
+        ("bankgiro", "INVALID_BANKGIRO"),
+        ("plusgiro", "INVALID_PLUSGIRO"),
+        ("iban", "INVALID_IBAN"),
+        ("bic", "INVALID_BIC"),
     ]
     assert all(isinstance(w, FieldWarning) for w in supplier.warnings)
 
@@ -464,13 +464,13 @@ def test_invalid_banking_fields_are_warnings_not_failures() -> None:
 def test_person_supplier_is_a_business_of_their_country() -> None:
     supplier = SupplierCreate.model_validate({"name": "Anna Svensson", "is_person": "ja", "org_number": "880320-0016"})
     assert (supplier.supplier_type, supplier.org_number) == ("swedish_business", "880320-0016")
-    assert codes(supplier) == ["personnummer_as_org_number"]
+    assert codes(supplier) == ["PERSONNUMMER_AS_ORG_NUMBER"]
 
 
 def test_individual_supplier_type_becomes_a_business_type_with_a_warning() -> None:
     supplier = SupplierCreate.model_validate({"name": "Anna Svensson", "supplier_type": "individual", "country": "DK"})
     assert supplier.supplier_type == "eu_business"
-    assert codes(supplier) == ["no_individual_supplier_type"]
+    assert codes(supplier) == ["NO_INDIVIDUAL_SUPPLIER_TYPE"]
 
 
 def test_supplier_field_errors() -> None:

@@ -320,7 +320,7 @@ def test_iban_invalid_is_a_warning_and_kept_as_supplied() -> None:
     value, warning = iban("  SE45 5000 0000 0583 9825 7467 ")
     assert value == "SE45 5000 0000 0583 9825 7467"
     assert warning is not None
-    assert (warning.field, warning.code) == ("iban", "invalid_iban")
+    assert (warning.field, warning.code) == ("iban", "INVALID_IBAN")
     assert "checksum" in warning.message
 
 
@@ -360,7 +360,7 @@ def test_bic() -> None:
     assert bic("essesess xxx") == ("ESSESESSXXX", None)
     value, warning = bic("ESSE")
     assert value == "ESSE"
-    assert warning == FieldWarning("bic", "invalid_bic", "'ESSE' is not a valid BIC (wrong length); stored as supplied")
+    assert warning == FieldWarning("bic", "INVALID_BIC", "'ESSE' is not a valid BIC (wrong length); stored as supplied")
 
 
 def test_bic_agrees_with_stdnum() -> None:
@@ -393,7 +393,7 @@ def test_bankgiro_invalid_is_a_warning(value: str, reason: str) -> None:
     stored, warning = bankgiro(value)
     assert stored == value
     assert warning is not None
-    assert warning.code == "invalid_bankgiro"
+    assert warning.code == "INVALID_BANKGIRO"
     assert reason in warning.message
 
 
@@ -403,7 +403,7 @@ def test_plusgiro() -> None:
     stored, warning = plusgiro("4 12 34-5")
     assert stored == "4 12 34-5"
     assert warning is not None
-    assert warning.code == "invalid_plusgiro"
+    assert warning.code == "INVALID_PLUSGIRO"
     assert plusgiro("1")[1] is not None
 
 

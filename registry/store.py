@@ -1,0 +1,49 @@
+"""What bulk-create asks of the database: `Store`, with one implementation per backend (`registry.store_pg`
+for Postgres, `registry.store_sql` for SQLite). Every operation runs in the caller's transaction."""
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class Store(Protocol):
+    async def claim_and_insert(
+        self,
+        conn: AsyncConnection,
+        company_id: str,
+        claims: Sequence[tuple[str, str, str]],
+        now: datetime,
+        table: Table,
+        records: Sequence[tuple[Any, ...]],
+        owners: Sequence[int],
+        *,
+        optimistic: bool = False,
+    ) -> tuple[set[str], set[str]]:
+        """Claim idempotency keys ((key, request hash, response to store) each) and insert the records (all the
+        table's columns, in order) of the keys claimed now, skipping records whose org number exists; `owners`
+        gives each record's key as its 1-based position in `claims`. Returns the keys claimed now and the ids
+        inserted, as text. `optimistic`: the caller expects the org numbers to be new (the outcome is the same
+        either way)."""
+        ...
+
+    async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
+        """The request hash and the response a claimed key stored."""
+        ...
+
+    async def save_responses(self, conn: AsyncConnection, company_id: str, responses: Mapping[str, str]) -> None:
+        """Replace the stored responses (JSON texts) of keys claimed in this transaction."""
+        ...
+
+    async def append(self, conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows (all with the same keys) that cannot conflict: the caller owns their keys. Ids may be
+        given as text; the rows are the caller's scratch dicts, which a backend may change."""
+        ...
+
+    async def existing_org_numbers(
+        self, conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
+    ) -> set[str]:
+        """Which of the org numbers the company's customers or suppliers (`table`) hold already."""
+        ...
