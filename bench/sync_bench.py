@@ -20,6 +20,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from jobs.records import NewConnection  # noqa: E402
 from jobs.sync import connections, crm  # noqa: E402
 from registry.db import create_engine, upgrade  # noqa: E402
 from tests.fakes.crm_server import ECONOMIC_CREDENTIAL, EconomicFake, FakeCRM, economic_customer  # noqa: E402
@@ -45,10 +46,10 @@ async def main() -> None:
         await upgrade(engine)
         with FakeCRM(EconomicFake(), records, latency_s=args.latency) as server:
             async with httpx.AsyncClient(trust_env=False, timeout=60) as http:
-                cid = await connections.add(
-                    engine, company_id="bench", connector="economic", base_url=server.url,
-                    credential_ref="env:BENCH_ECONOMIC_TOKEN", every_s=900, options={"page_size": args.page_size},
-                )  # fmt: skip
+                new = NewConnection(
+                    "bench", "economic", server.url, "env:BENCH_ECONOMIC_TOKEN", 900, {"page_size": args.page_size}
+                )
+                cid = await connections.add(engine, new)
                 timings = []
                 for full in (False, False, True):
                     pages_before = len(server.requests)
@@ -61,17 +62,17 @@ async def main() -> None:
         await admin.close()
 
     (first_s, first_pages, first), (second_s, second_pages, second), (full_s, full_pages, full) = timings
-    rows = first["processed"]
+    rows = first.processed
     print(
         f"first sync           {first_s:8.2f} s  {first_pages} pages ({first_pages / first_s:.1f} pages/s), "
-        f"{rows} rows ({rows / first_s:,.0f} rows/s): {first['created']} created, {first['archived']} archived"
+        f"{rows} rows ({rows / first_s:,.0f} rows/s): {first.created} created, {first.archived} archived"
     )
     print(
-        f"second, unchanged    {second_s:8.2f} s  {second_pages} page(s), {second['processed']} rows read "
+        f"second, unchanged    {second_s:8.2f} s  {second_pages} page(s), {second.processed} rows read "
         f"-> {second_s / first_s:.1%} of the first (must be < 20%)"
     )
-    print(f"full re-read         {full_s:8.2f} s  {full_pages} pages, {full['skipped']} skipped, "
-          f"{full['created'] + full['updated']} written -> {full_s / first_s:.1%} of the first")  # fmt: skip
+    print(f"full re-read         {full_s:8.2f} s  {full_pages} pages, {full.skipped} skipped, "
+          f"{full.created + full.updated} written -> {full_s / first_s:.1%} of the first")  # fmt: skip
 
 
 if __name__ == "__main__":

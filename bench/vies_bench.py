@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from connectors.vies import ViesClient  # noqa: E402
-from jobs.pipeline import starting  # noqa: E402
+from jobs.pipeline import importer, starting  # noqa: E402
+from jobs.records import ImportRequest  # noqa: E402
 from jobs.vat import VatChecker  # noqa: E402
 from registry.db import create_engine, upgrade  # noqa: E402
 from tests.fakes.rows import VAT_STATES, write_csv  # noqa: E402
@@ -39,11 +40,11 @@ async def timed_import(pg: str, path: Path, vat_for: "callable") -> tuple[float,
         await upgrade(engine)
         vat = vat_for(engine)
         started = time.perf_counter()
-        run_id, opened = await starting.start_import(engine, str(path), company_id="bench", kind="customers")
-        run = await starting.execute(engine, run_id, opened=opened, vat=vat)
+        run_id, opened = await starting.start_import(engine, ImportRequest(str(path), "bench", "customers"))
+        run = await importer.run_import(engine, run_id, opened=opened, vat=vat)
         elapsed = time.perf_counter() - started
         outcomes = dict(vat.outcomes) if vat is not None else {}
-        return elapsed, {"created": run["created"], **outcomes}
+        return elapsed, {"created": run.created, **outcomes}
     finally:
         await engine.dispose()
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")

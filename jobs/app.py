@@ -21,6 +21,7 @@ from jobs.records import (
     ImportRequest,
     NewConnection,
     PartyPage,
+    PartyQuery,
     RecheckSummary,
     ReimportRequest,
     RowsPage,
@@ -31,7 +32,7 @@ from jobs.records import (
 from jobs.sync import connections
 from jobs.sync.connections import parse_every as parse_every
 from jobs.vat import pending_count
-from registry.fields import Kind
+from registry.db import upgrade
 
 Progress = Callable[[int], None]  # told how many rows are processed so far
 
@@ -45,23 +46,18 @@ class Started:
     opened: Input | None = None
 
 
+async def upgrade_schema(ctx: Context) -> None:
+    """Apply the database migrations (the operator's step for a shared Postgres)."""
+    await upgrade(ctx.engine)
+
+
 # Runs: imports and reimports
 
 
 async def start_import(ctx: Context, request: ImportRequest) -> Started:
     """Check the file (readable, its columns, the mapping) and create a queued run; nothing is written when the
     file is refused."""
-    run_id, opened = await starting.start_import(
-        ctx.engine,
-        request.path,
-        company_id=request.company_id,
-        kind=request.kind,
-        source=request.source,
-        mapping_path=request.mapping_path,
-        encoding=request.encoding,
-        delimiter=request.delimiter,
-        dry_run=request.dry_run,
-    )
+    run_id, opened = await starting.start_import(ctx.engine, request)
     return Started(await runs.current_run(ctx.engine, run_id), opened)
 
 
@@ -161,15 +157,7 @@ async def write_report(
 
 
 async def add_connection(ctx: Context, new: NewConnection) -> Connection:
-    connection_id = await connections.add(
-        ctx.engine,
-        company_id=new.company_id,
-        connector=new.connector,
-        base_url=new.base_url,
-        credential_ref=new.credential_ref,
-        every_s=new.every_s,
-        options=new.options,
-    )
+    connection_id = await connections.add(ctx.engine, new)
     return Connection.of(await connections.get(ctx.engine, connection_id))
 
 
@@ -190,6 +178,11 @@ async def sync(ctx: Context, connection_id: str, *, full: bool = False, company_
         raise RuntimeError("a sync needs the context's HTTP client (open_context(..., http=True))")
     row = await connections.get(ctx.engine, connection_id, company_id)
     return await crm.sync(ctx.engine, row["id"], http=ctx.http, vat=ctx.vat_checker(), full=full)
+
+
+async def due_connections(ctx: Context) -> list[str]:
+    """The connections whose next sync is due."""
+    return [str(connection_id) for connection_id in await connections.due(ctx.engine)]
 
 
 async def enqueue_sync(
@@ -215,20 +208,10 @@ async def reimport_sync(
 # The registry and its VAT checks
 
 
-async def list_parties(
-    ctx: Context,
-    kind: Kind,
-    company_id: str,
-    *,
-    search: str | None = None,
-    include_archived: bool = False,
-    limit: int = 50,
-) -> PartyPage:
+async def list_parties(ctx: Context, query: PartyQuery) -> PartyPage:
     from jobs.parties import list_parties
 
-    return await list_parties(
-        ctx.engine, kind, company_id, search=search, include_archived=include_archived, limit=limit
-    )
+    return await list_parties(ctx.engine, query)
 
 
 async def recheck_vat(ctx: Context, company_id: str | None = None, *, all_pending: bool = False) -> RecheckSummary:

@@ -6,8 +6,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.records import PartyPage
-from registry.fields import Kind
+from jobs.records import PartyPage, PartyQuery
 from registry.normalize import mask_personnummer
 from registry.tables import PARTY_TABLES
 
@@ -19,25 +18,17 @@ def _masked(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-async def list_parties(
-    engine: AsyncEngine,
-    kind: Kind,
-    company_id: str,
-    *,
-    search: str | None = None,
-    include_archived: bool = False,
-    limit: int = 50,
-) -> PartyPage:
-    """The first `limit` records that match (`search`: in the name or the org number, ignoring case)."""
-    table = PARTY_TABLES[kind]
-    where = [table.c.company_id == company_id]
-    if not include_archived:
+async def list_parties(engine: AsyncEngine, query: PartyQuery) -> PartyPage:
+    """The first `query.limit` records that match, oldest first; `total` says how many match in all."""
+    table = PARTY_TABLES[query.kind]
+    where = [table.c.company_id == query.company_id]
+    if not query.include_archived:
         where.append(table.c.archived_at.is_(None))
-    if search:
-        pattern = f"%{search.strip().lower()}%"
+    if query.search:
+        pattern = f"%{query.search.strip().lower()}%"
         where.append(or_(func.lower(table.c.name).like(pattern), func.lower(table.c.org_number).like(pattern)))
-    query = select(table).where(*where).order_by(table.c.created_at, table.c.id).limit(limit)
+    page = select(table).where(*where).order_by(table.c.created_at, table.c.id).limit(query.limit)
     async with engine.connect() as conn:
         total = int((await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one())
-        rows = [_masked(dict(r)) for r in (await conn.execute(query)).mappings()]
+        rows = [_masked(dict(r)) for r in (await conn.execute(page)).mappings()]
     return PartyPage(rows, total)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from registry.clock import utc_or_none
-from registry.fields import Kind
+from registry.fields import Kind as Kind  # re-exported: the faces name kinds through this module
 
 RUN_STATES = ("queued", "running", "succeeded", "partially_succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
@@ -286,6 +286,17 @@ class SyncSummary:
             "error": self.error,
             "runs": [r.to_json() for r in self.runs],
         }
+
+
+@dataclass(frozen=True)
+class PartyQuery:
+    """Which customers or suppliers to list: one company's, matching `search` (name or org number)."""
+
+    kind: Kind
+    company_id: str
+    search: str | None = None
+    include_archived: bool = False
+    limit: int = 50
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from registry import clock
 from registry.fields import Kind
 from registry.plan import Payload, Prepared, Result, prepare
-from registry.store import Store
+from registry.store import Insertion, Store
 from registry.store_pg import PostgresStore
 from registry.store_sql import SqlStore
 from registry.tables import PARTY_TABLES, vat_checks
@@ -140,7 +140,7 @@ async def _write(
     owners = [n for n, (_, p) in enumerate(requests, 1) for _ in p.records]
     table = PARTY_TABLES[kind]
     claimed, inserted = await db.claim_and_insert(
-        conn, company_id, claims, stamp, table, records, owners, optimistic=optimistic
+        conn, company_id, Insertion(claims, stamp, table, records, owners, optimistic)
     )
     results: list[Result] = []
     new: list[Result] = []

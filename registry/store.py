@@ -2,6 +2,7 @@
 for Postgres, `registry.store_sql` for SQLite). Every operation runs in the caller's transaction."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -9,24 +10,25 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
+@dataclass(frozen=True, slots=True)
+class Insertion:
+    """Keys to claim and the records that go with them, for one transaction."""
+
+    claims: Sequence[tuple[str, str, str]]  # (key, request hash, response to store) each
+    now: datetime
+    table: Table
+    records: Sequence[tuple[Any, ...]]  # all the table's columns, in order
+    owners: Sequence[int]  # each record's key, as its 1-based position in `claims`
+    optimistic: bool = False  # the caller expects the org numbers to be new (the outcome is the same either way)
+
+
+Claimed = tuple[set[str], set[str]]  # the keys claimed now, the ids inserted
+
+
 class Store(Protocol):
-    async def claim_and_insert(
-        self,
-        conn: AsyncConnection,
-        company_id: str,
-        claims: Sequence[tuple[str, str, str]],
-        now: datetime,
-        table: Table,
-        records: Sequence[tuple[Any, ...]],
-        owners: Sequence[int],
-        *,
-        optimistic: bool = False,
-    ) -> tuple[set[str], set[str]]:
-        """Claim idempotency keys ((key, request hash, response to store) each) and insert the records (all the
-        table's columns, in order) of the keys claimed now, skipping records whose org number exists; `owners`
-        gives each record's key as its 1-based position in `claims`. Returns the keys claimed now and the ids
-        inserted, as text. `optimistic`: the caller expects the org numbers to be new (the outcome is the same
-        either way)."""
+    async def claim_and_insert(self, conn: AsyncConnection, company_id: str, batch: Insertion) -> Claimed:
+        """Claim the batch's idempotency keys and insert the records of the keys claimed now, skipping records
+        whose org number exists. Returns the keys claimed now and the ids inserted, as text."""
         ...
 
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:

@@ -11,13 +11,14 @@ defaults.
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 import asyncpg
 from sqlalchemy import JSON, Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from registry.store import Claimed, Insertion
 
 STORED = "SELECT request_hash, response FROM idempotency_keys WHERE company_id = $1 AND key = $2"
 SAVE = (
@@ -112,29 +113,19 @@ def _org_index(table: Table) -> str:
 class PostgresStore:
     """`registry.store.Store` on asyncpg."""
 
-    async def claim_and_insert(
-        self,
-        conn: AsyncConnection,
-        company_id: str,
-        claims: Sequence[tuple[str, str, str]],
-        now: datetime,
-        table: Table,
-        records: Sequence[tuple[Any, ...]],
-        owners: Sequence[int],
-        *,
-        optimistic: bool = False,
-    ) -> tuple[set[str], set[str]]:
+    async def claim_and_insert(self, conn: AsyncConnection, company_id: str, batch: Insertion) -> Claimed:
         """One statement claims the keys and inserts their records, `ON CONFLICT DO NOTHING` on the org number.
 
         `optimistic`: insert as if no org number existed yet, by binary COPY after the claim. `ON CONFLICT`
         looks for each row's org number before inserting it; COPY finds a clash only as it happens, and then
         both are undone (to a savepoint) and the one careful statement is sent."""
+        claims, now, table, records, owners = batch.claims, batch.now, batch.table, batch.records, batch.owners
         driver = await _driver(conn)
         keys, digests, responses = ([c[i] for c in claims] for i in range(3))
         if not records:
             claimed = await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)
             return {r[0] for r in claimed}, set()
-        if optimistic:
+        if batch.optimistic:
             try:
                 async with driver.transaction():  # a savepoint: the caller's transaction is open
                     claimed = {r[0] for r in await driver.fetch(CLAIM_MANY, company_id, keys, digests, now, responses)}

@@ -2,7 +2,6 @@
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, Uuid, select, update
@@ -10,6 +9,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.ids import as_uuid
+from registry.store import Claimed, Insertion
 from registry.tables import idempotency_keys
 
 KEY = idempotency_keys.c
@@ -30,20 +30,10 @@ def _typed(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
 class SqlStore:
     """`registry.store.Store` in SQLAlchemy Core."""
 
-    async def claim_and_insert(
-        self,
-        conn: AsyncConnection,
-        company_id: str,
-        claims: Sequence[tuple[str, str, str]],
-        now: datetime,
-        table: Table,
-        records: Sequence[tuple[Any, ...]],
-        owners: Sequence[int],
-        *,
-        optimistic: bool = False,  # (SQLite's ON CONFLICT costs it nothing worth saving)
-    ) -> tuple[set[str], set[str]]:
+    async def claim_and_insert(self, conn: AsyncConnection, company_id: str, batch: Insertion) -> Claimed:
         """A statement per key claimed, then one for the records of the keys claimed now; a record that hits a
-        unique constraint is skipped."""
+        unique constraint is skipped (SQLite's ON CONFLICT is cheap: `optimistic` changes nothing here)."""
+        claims, now, table, records, owners = batch.claims, batch.now, batch.table, batch.records, batch.owners
         claimed = set()
         for key, digest, response in claims:
             values = {"company_id": company_id, "key": key, "request_hash": digest, "response": json.loads(response),

@@ -12,10 +12,9 @@ from arq.worker import Function, async_check_health, func
 from jobs import app as application
 from jobs import queue
 from jobs.context import open_context
-from jobs.errors import RunError
+from jobs.errors import RunError, SyncBusy
 from jobs.records import SyncSummary
 from jobs.settings import Settings
-from jobs.sync.connections import SyncBusy, due
 
 HEALTH_CHECK_S = 30  # how often a worker says it is alive (what `rostersync worker --check` reads)
 
@@ -65,9 +64,9 @@ async def sync_connection(ctx: WorkerContext, connection_id: str, full: bool = F
 async def enqueue_due_syncs(ctx: WorkerContext) -> int:
     """Cron: queue every connection whose next sync is due (repeated ticks and many workers queue one job)."""
     queued = 0
-    for connection_id in await due(ctx["app"].engine):
+    for connection_id in await application.due_connections(ctx["app"]):
         job_id = queue.sync_job_id(connection_id)
-        queued += await ctx["redis"].enqueue_job(queue.SYNC_JOB, str(connection_id), _job_id=job_id) is not None
+        queued += await ctx["redis"].enqueue_job(queue.SYNC_JOB, connection_id, _job_id=job_id) is not None
     return queued
 
 

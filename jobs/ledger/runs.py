@@ -8,7 +8,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -45,20 +45,13 @@ async def create_run(engine: AsyncEngine, new: NewRun) -> uuid.UUID:
     async with engine.begin() as conn:
         await conn.execute(
             import_runs.insert().values(
-                id=run_id,
-                company_id=new.company_id,
-                kind=new.kind,
-                source=new.source,
-                source_name=new.source_name,
-                source_sha256=new.source_sha256,
-                options=new.options,
-                headers=list(new.headers) if new.headers is not None else None,
-                status="queued",
-                dry_run=new.dry_run,
-                total=new.total,
-                parent_run_id=new.parent_run_id,
-                warnings=new.warnings,
-                created_at=now(),
+                {
+                    **asdict(new),
+                    "id": run_id,
+                    "headers": list(new.headers) if new.headers is not None else None,
+                    "status": "queued",
+                    "created_at": now(),
+                }
             )
         )
     return run_id
@@ -249,3 +242,27 @@ async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: i
     async with engine.connect() as conn:
         # As `current_run` shows them (a query per unfinished run: there are few at a time).
         return [await _with_committed_counts(conn, run) for run in (await conn.execute(query)).mappings()]
+
+
+async def family(conn: AsyncConnection, run_id: uuid.UUID) -> list[RowMapping]:
+    """The first run of a file and every reimport that descends from it (id, status, headers, options)."""
+    c = import_runs.c
+    root = run_id
+    while (up := await conn.scalar(select(c.parent_run_id).where(c.id == root))) is not None:
+        root = up
+    ids, frontier = {root}, {root}
+    while frontier:
+        frontier = set((await conn.execute(select(c.id).where(c.parent_run_id.in_(frontier)))).scalars()) - ids
+        ids |= frontier
+    query = select(c.id, c.status, c.headers, c.options).where(c.id.in_(ids))
+    return list((await conn.execute(query)).mappings())
+
+
+async def close_orphans(engine: AsyncEngine, source_name: str, reason: str) -> None:
+    """Runs of this source left queued or running by a process that died: close them, saying why."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.source_name == source_name, import_runs.c.status.in_(("queued", "running")))
+            .values(status="failed", error=reason, lease_owner=None, lease_expires_at=None, finished_at=now())
+        )

@@ -9,13 +9,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.headers import HeaderMapping, build_mapping, row_payload
-from jobs.ledger import run_rows
+from jobs.ledger import run_rows, runs
 from registry.fields import Kind
-from registry.tables import import_runs
 
 
 @dataclass(frozen=True)
@@ -61,27 +59,6 @@ def name_print(name: str) -> int:
     return zlib.crc32(" ".join(name.casefold().split()).encode())
 
 
-async def _family(conn: AsyncConnection, run_id: uuid.UUID) -> set[uuid.UUID]:
-    """The first run of a file and every reimport that descends from it."""
-    root = run_id
-    parent_of = select(import_runs.c.parent_run_id)
-    while (up := await conn.scalar(parent_of.where(import_runs.c.id == root))) is not None:
-        root = up
-    family, frontier = {root}, {root}
-    while frontier:
-        children = await conn.execute(select(import_runs.c.id).where(import_runs.c.parent_run_id.in_(frontier)))
-        frontier = {c for (c,) in children} - family
-        family |= frontier
-    return family
-
-
-async def family_runs(engine: AsyncEngine, run_id: uuid.UUID) -> list[Any]:
-    async with engine.connect() as conn:
-        family = await _family(conn, run_id)
-        query = select(import_runs.c.id, import_runs.c.status).where(import_runs.c.id.in_(family))
-        return list((await conn.execute(query)).mappings())
-
-
 async def lineage(
     engine: AsyncEngine,
     parent_id: uuid.UUID,
@@ -94,15 +71,15 @@ async def lineage(
     its done rows of that kind (for a reimport from a file)."""
     files: dict[uuid.UUID, HeaderMapping] = {}
     async with engine.connect() as conn:
-        family = await _family(conn, parent_id) - {leave_out}
+        family = {r["id"] for r in await runs.family(conn, parent_id)} - {leave_out}
         failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
         highest = await run_rows.highest_row(conn, family)
         if names_of is not None:
-            c = import_runs.c
-            for run_id, headers, options in await conn.execute(
-                select(c.id, c.headers, c.options).where(c.id.in_(family))
-            ):
-                if headers:  # a run that read a file: an API's records have no row numbers to confuse
+            for run in await runs.family(conn, parent_id):
+                run_id, headers, options = run["id"], run["headers"], run["options"]
+                if (
+                    headers and run_id in family
+                ):  # a run that read a file: an API's records have no row numbers to confuse
                     # Its rows as it mapped them (its own --mapping), so a name is the name it imported.
                     files[run_id] = build_mapping(headers, names_of, (options or {}).get("mapping"))
         outcomes = await run_rows.outcomes(conn, family - files.keys())

@@ -25,48 +25,38 @@ from jobs.pipeline.inputs import (
     mapping_overrides,
     sha256_of,
 )
-from jobs.pipeline.lineage import family_runs, lineage
-from jobs.records import FINISHED
+from jobs.pipeline.lineage import lineage
+from jobs.records import FINISHED, ImportRequest
 from registry.fields import Kind
 
 CONNECTOR_SOURCES = ("economic", "faktoora", "visma", "visma-eaccounting")
 
 
-async def start_import(
-    engine: AsyncEngine,
-    path: str,
-    *,
-    company_id: str,
-    kind: Kind,
-    source: str = "auto",
-    mapping_path: str | None = None,
-    encoding: str | None = None,
-    delimiter: str | None = None,
-    dry_run: bool = False,
-) -> tuple[uuid.UUID, Input]:
+async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uuid.UUID, Input]:
     """Check the file and create a queued run; returns the run id and the opened input."""
-    overrides = mapping_overrides(mapping_path)
-    source = detect_source(path) if source == "auto" else source
+    path, kind = request.path, request.kind
+    overrides = mapping_overrides(request.mapping_path)
+    source = detect_source(path) if request.source == "auto" else request.source
     options: dict[str, Any] = {"path": str(Path(path).resolve()), "mapping": overrides}
     inp: CsvInput | SavedPageInput
     if source in CONNECTOR_SOURCES and path.lower().endswith(".json"):
         inp = SavedPageInput(path, kind, source)
     else:
-        inp = CsvInput(path, kind, encoding=encoding, delimiter=delimiter, overrides=overrides)
+        inp = CsvInput(path, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides)
         options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
         source = "csv" if source == "auto" else source
     options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
     run_id = await runs.create_run(
         engine,
         runs.NewRun(
-            company_id=company_id,
+            company_id=request.company_id,
             kind=kind,
             source=source,
             source_name=options["path"],
             options=options,
             headers=inp.headers,
             total=inp.total,
-            dry_run=dry_run,
+            dry_run=request.dry_run,
             source_sha256=sha256_of(path),
             warnings=inp.warnings,
         ),
@@ -153,7 +143,9 @@ async def _reimport_input(
 
 async def _family_idle(engine: AsyncEngine, parent_id: uuid.UUID, own_id: uuid.UUID) -> None:
     """Two reimports of one family running at once would each think the other's rows are not done yet."""
-    busy = [r for r in await family_runs(engine, parent_id) if r["id"] != own_id and r["status"] == "running"]
+    async with engine.connect() as conn:
+        family = await runs.family(conn, parent_id)
+    busy = [r for r in family if r["id"] != own_id and r["status"] == "running"]
     if busy:
         raise RunError(f"run {busy[0]['id']} of the same file is running; reimport once it has finished")
 

@@ -7,6 +7,7 @@ lease on the connection row keeps two syncs of one connection from overlapping, 
 import os
 import re
 import uuid
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs.errors import NotFound, RunError
+from jobs.errors import NotFound, RunError, SyncBusy
 from jobs.ledger.runs import owner_is_dead
+from jobs.records import NewConnection
 from registry.clock import now
 from registry.ids import as_uuid
 from registry.tables import connections
@@ -53,33 +55,22 @@ def credential(ref: str) -> SecretStr:
     raise RunError(f"unknown credential reference {ref!r}")
 
 
-async def add(
-    engine: AsyncEngine,
-    *,
-    company_id: str,
-    connector: str,
-    base_url: str,
-    credential_ref: str,
-    every_s: int,
-    options: dict[str, Any] | None = None,
-) -> uuid.UUID:
+async def add(engine: AsyncEngine, new: NewConnection) -> uuid.UUID:
     from connectors.crm import CONNECTORS  # the HTTP clients: only when a connection is added
 
-    if connector not in CONNECTORS:
-        raise RunError(f"unknown connector {connector!r}: use one of {', '.join(sorted(CONNECTORS))}")
+    if new.connector not in CONNECTORS:
+        raise RunError(f"unknown connector {new.connector!r}: use one of {', '.join(sorted(CONNECTORS))}")
     connection_id = uuid.uuid4()
     async with engine.begin() as conn:
         await conn.execute(
             connections.insert().values(
-                id=connection_id,
-                company_id=company_id,
-                connector=connector,
-                base_url=base_url.rstrip("/"),
-                credential_ref=credential_ref,
-                options=options or {},
-                every_s=every_s,
-                next_sync_at=now(),
-                created_at=now(),
+                {
+                    **asdict(new),
+                    "id": connection_id,
+                    "base_url": new.base_url.rstrip("/"),
+                    "next_sync_at": now(),
+                    "created_at": now(),
+                }
             )
         )
     return connection_id
@@ -151,7 +142,3 @@ async def release(engine: AsyncEngine, connection_id: uuid.UUID, owner: str, **v
             .where(connections.c.id == connection_id, connections.c.lease_owner == owner)
             .values(lease_owner=None, lease_expires_at=None, **values)
         )
-
-
-class SyncBusy(RunError):
-    """Another process is syncing this connection right now."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, select, text, update
+from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,7 +32,7 @@ from registry.clock import now, utc_or_none
 from registry.fields import Kind
 from registry.ids import as_uuid
 from registry.items import Rejected, Valid, duplicate_error, needs_vies, validate
-from registry.tables import PARTY_TABLES, external_refs, import_runs, vat_checks
+from registry.tables import PARTY_TABLES, external_refs, vat_checks
 
 if TYPE_CHECKING:
     import httpx
@@ -284,22 +284,6 @@ def _vat_status(values: dict[str, Any]) -> str:
     return "pending" if needs_vies(values) else "not_applicable"
 
 
-async def _close_orphans(engine: AsyncEngine, connection_id: uuid.UUID) -> None:
-    """Runs of this connection left 'running' by a sync process that died: say so, and close them."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(import_runs)
-            .where(
-                and_(
-                    import_runs.c.source_name == f"connection {connection_id}",
-                    import_runs.c.status.in_(("queued", "running")),
-                )
-            )
-            .values(status="failed", error="the sync process died; a later sync read these records again",
-                    lease_owner=None, lease_expires_at=None, finished_at=now())
-        )  # fmt: skip
-
-
 async def sync(
     engine: AsyncEngine,
     connection_id: uuid.UUID | str,
@@ -319,7 +303,9 @@ async def sync(
     error: str | None = None
     completed = False
     try:
-        await _close_orphans(engine, connection["id"])
+        await runs.close_orphans(
+            engine, f"connection {connection['id']}", "the sync process died; a later sync read these records again"
+        )
         cursor = utc_or_none(connection["cursor"])
         since = None if full or cursor is None else cursor - OVERLAP
         options = connection["options"] or {}

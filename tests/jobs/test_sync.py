@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from jobs.records import SyncSummary
+from jobs.errors import SyncBusy
+from jobs.records import NewConnection, SyncSummary
 from jobs.sync import connections, crm
 from jobs.vat import VatChecker
 from registry.tables import customers, external_refs, suppliers
@@ -35,10 +36,7 @@ def token(monkeypatch: pytest.MonkeyPatch) -> str:
 
 async def connect(engine: Any, fake: FakeCRM, token: str, **options: Any) -> Any:
     options = {"page_size": 20, "retry_budget_s": 0.3, **options}
-    return await connections.add(
-        engine, company_id="acme", connector="economic", base_url=fake.url, credential_ref=token,
-        every_s=900, options=options,
-    )  # fmt: skip
+    return await connections.add(engine, NewConnection("acme", "economic", fake.url, token, 900, options))
 
 
 async def count(engine: Any, table: Any) -> int:
@@ -134,7 +132,7 @@ async def test_two_syncs_of_one_connection_never_overlap(pg_engine: Any, http: A
     with FakeCRM(EconomicFake(), records, latency_s=0.05) as server:
         cid = await connect(pg_engine, server, token)
         results = await asyncio.gather(*(crm.sync(pg_engine, cid, http=http) for _ in range(3)), return_exceptions=True)
-    busy = [r for r in results if isinstance(r, connections.SyncBusy)]
+    busy = [r for r in results if isinstance(r, SyncBusy)]
     done = [r for r in results if isinstance(r, SyncSummary)]
     assert len(busy) == 2 and len(done) == 1
     assert await count(pg_engine, customers) == done[0].created

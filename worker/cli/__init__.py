@@ -7,7 +7,12 @@ import typer
 
 from worker.cli import connections, imports, registry, runs, system, vat
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Import and sync customers and suppliers.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # click's plain help: a flag shows as a flag, with no type column
+    help="Import and sync customers and suppliers.",
+)
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -17,9 +17,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from connectors.csv_source import SourceError
 from jobs.context import Context, NoDatabase, NotMigrated, open_context
-from jobs.errors import RunError
+from jobs.errors import RunError, SourceError
 from jobs.records import RunSummary
 from jobs.settings import Settings
 
@@ -51,7 +50,9 @@ Company = Annotated[str, typer.Option("--company", callback=company_id, help="Te
 AnyCompany = Annotated[
     str | None, typer.Option("--company", callback=company_id, help="Only this tenant's (default: all).")
 ]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object (the result) on stdout instead.")]
+Json = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout: one object (a listing: an array of them).")
+]
 
 
 def settings() -> Settings:
@@ -80,9 +81,9 @@ def run_async(
 
     try:
         return asyncio.run(main())
-    except NoDatabase:
+    except NoDatabase as exc:
         if empty is None:
-            raise
+            fail(str(exc))
         return empty()
     except BrokenPipeError:
         raise  # not the database: whoever read our output stopped reading; click ends quietly
@@ -95,6 +96,13 @@ def run_async(
 
 def print_json(data: Mapping[str, Any] | list[Any]) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def printed_as_json(found: Sequence[Any], as_json: bool) -> bool:
+    """With --json, print a listing of records as one array (and say so)."""
+    if as_json:
+        print_json([record.to_json() for record in found])
+    return as_json
 
 
 def print_run(run: RunSummary) -> None:

@@ -6,7 +6,7 @@ import typer
 
 from jobs import app as application
 from jobs.records import Connection, NewConnection, SyncSummary
-from worker.cli.common import AnyCompany, Company, Json, err, fail, out, print_json, run_async
+from worker.cli.common import AnyCompany, Company, Json, err, fail, out, print_json, printed_as_json, run_async
 
 app = typer.Typer(no_args_is_help=True, help="Connected CRMs synced on a schedule.")
 sync_app = typer.Typer()
@@ -46,8 +46,7 @@ def add(
 def list_(company: AnyCompany = None, as_json: Json = False) -> None:
     """List connections with their schedule and how the last sync ended."""
     found = run_async(lambda ctx: application.list_connections(ctx, company), create=False, empty=list[Connection])
-    if as_json:
-        print_json([c.to_json() for c in found])
+    if printed_as_json(found, as_json):
         return
     for c in found:
         out.print(

@@ -59,8 +59,12 @@ def import_(
     kind: Annotated[KindOption, typer.Option("--kind")],
     source: Annotated[SourceOption, typer.Option("--source")] = SourceOption.auto,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="JSON {header: field|null}.")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", callback=_encoding)] = None,
-    delimiter: Annotated[str | None, typer.Option("--delimiter", callback=_delimiter)] = None,
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", callback=_encoding, help="The file's encoding (default: detected).")
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option("--delimiter", callback=_delimiter, help="One character, or tab (default: detected).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     queue: Queue = False,
     as_json: Json = False,
@@ -110,7 +114,7 @@ def reimport(
         started = await application.start_reimport(ctx, request)
         return await _run_or_queue(ctx, started, queue=queue, show_progress=not as_json)
 
-    finish(run_async(work, vies=not queue), as_json)
+    finish(run_async(work, create=False, vies=not queue), as_json)
 
 
 @app.command()
@@ -118,7 +122,7 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The run (or a unique prefix of its id).")], as_json: Json = False
 ) -> None:
     """Continue a run whose process died, at its first unfinished batch."""
-    finish(run_async(lambda ctx: application.resume(ctx, run_id), vies=True), as_json)
+    finish(run_async(lambda ctx: application.resume(ctx, run_id), vies=True, create=False), as_json)
 
 
 @app.command()

@@ -1,13 +1,13 @@
 """`rostersync customers list` / `suppliers list`: the registry as a person may see it (personnummer masked)."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from jobs import app as application
-from jobs.records import PartyPage
-from registry.fields import Kind
+from jobs.records import Kind, PartyPage, PartyQuery
 from worker.cli.common import Company, Json, out, print_json, run_async
 
 customers_app = typer.Typer(no_args_is_help=True, help="The customer registry.")
@@ -24,44 +24,32 @@ Search = Annotated[str | None, typer.Option("--search", help="Only names or org 
 Limit = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")]
 
 
-def show(kind: Kind, company: str, search: str | None, include_archived: bool, limit: int, as_json: bool) -> None:
-    page = run_async(
-        lambda ctx: application.list_parties(
-            ctx, kind, company, search=search, include_archived=include_archived, limit=limit
-        ),
-        create=False,
-        empty=lambda: PartyPage([], 0),
-    )
+def show(query: PartyQuery, as_json: bool) -> None:
+    page = run_async(lambda ctx: application.list_parties(ctx, query), create=False, empty=lambda: PartyPage([], 0))
     if as_json:
         print_json(page.records)
         return
-    table = Table(*COLUMNS[kind])
+    table = Table(*COLUMNS[query.kind])
     for row in page.records:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in COLUMNS[kind]))
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in COLUMNS[query.kind]))
     out.print(table)
     if page.more:
         out.print(f"... and {page.more} more of {page.total}: --limit {page.total} shows them all", markup=False)
 
 
-@customers_app.command("list")
-def customers_list(
-    company: Company,
-    search: Search = None,
-    include_archived: IncludeArchived = False,
-    limit: Limit = 50,
-    as_json: Json = False,
-) -> None:
-    """List a company's customers with their VAT check status."""
-    show("customers", company, search, include_archived, limit, as_json)
+def list_command(kind: Kind, summary: str) -> Callable[..., None]:
+    def list_(
+        company: Company,
+        search: Search = None,
+        include_archived: IncludeArchived = False,
+        limit: Limit = 50,
+        as_json: Json = False,
+    ) -> None:
+        show(PartyQuery(kind, company, search, include_archived, limit), as_json)
+
+    list_.__doc__ = summary
+    return list_
 
 
-@suppliers_app.command("list")
-def suppliers_list(
-    company: Company,
-    search: Search = None,
-    include_archived: IncludeArchived = False,
-    limit: Limit = 50,
-    as_json: Json = False,
-) -> None:
-    """List a company's suppliers."""
-    show("suppliers", company, search, include_archived, limit, as_json)
+customers_app.command("list")(list_command("customers", "List a company's customers with their VAT check status."))
+suppliers_app.command("list")(list_command("suppliers", "List a company's suppliers."))

@@ -8,7 +8,7 @@ import typer
 
 from jobs import app as application
 from jobs.records import RunSummary
-from worker.cli.common import AnyCompany, Json, err, out, print_json, print_run, run_async
+from worker.cli.common import AnyCompany, Json, err, out, print_json, print_run, printed_as_json, run_async
 
 app = typer.Typer()
 
@@ -31,8 +31,7 @@ def status(run_id: RunId, as_json: Json = False) -> None:
 def list_runs(company: AnyCompany = None, as_json: Json = False) -> None:
     """List recent runs, newest first."""
     found = run_async(lambda ctx: application.list_runs(ctx, company), create=False, empty=list[RunSummary])
-    if as_json:
-        print_json([r.to_json() for r in found])
+    if printed_as_json(found, as_json):
         return
     from rich.table import Table
 

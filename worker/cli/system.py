@@ -4,8 +4,7 @@ from typing import Annotated
 
 import typer
 
-from jobs.context import Context
-from registry.db import upgrade
+from jobs import app as application
 from worker.cli.common import err, fail, run_async, settings
 
 app = typer.Typer()
@@ -41,8 +40,5 @@ def worker(
 def db_upgrade() -> None:
     """Apply the database migrations."""
 
-    async def work(ctx: Context) -> None:
-        await upgrade(ctx.engine)
-
-    run_async(work, migrate=False)
+    run_async(application.upgrade_schema, migrate=False)
     err.print("database schema is current", markup=False)
