@@ -11,7 +11,7 @@ read every source value again.
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -37,6 +37,11 @@ class Outcome(NamedTuple):
     error_field: str | None = None
     error_message: str | None = None
     entity_id: str | None = None
+
+
+def rejected(row_number: int, error: Mapping[str, Any], status: str = "failed") -> Outcome:
+    """A row's outcome from a bulk-create error: its code, the fields it names, its message."""
+    return Outcome(row_number, status, error["code"], ",".join(error.get("fields") or {}) or None, error["message"])
 
 
 _ROW, _STATUS, _CODE, _FIELD = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from jobs.ledger.run_rows import BatchRows, Outcome, encode_raw
+from jobs.ledger.run_rows import BatchRows, Outcome, encode_raw, rejected
 from jobs.pipeline.inputs import Item
 from registry.bulk import MAX_ITEMS
 from registry.errors import FieldWarning
@@ -55,7 +55,7 @@ def row_outcomes(entries: Sequence[Entry], result: Result) -> list[Outcome]:
 
 def _outcome(row: int, error: dict[str, Any] | None, entity_id: str | None, warnings: list[FieldWarning]) -> Outcome:
     if error is not None:
-        return Outcome(row, "failed", error["code"], ",".join(error.get("fields") or {}) or None, error["message"])
+        return rejected(row, error)
     if not warnings:
         return Outcome(row, "created", entity_id=entity_id)
     codes, fields = ",".join(w.code for w in warnings), ",".join(w.field for w in warnings)

@@ -19,6 +19,7 @@ from connectors.headers import HeaderMapping, MappingFileError, build_mapping, l
 from jobs.ledger import run_rows
 from jobs.pipeline.lineage import Lineage
 from registry.fields import Kind
+from registry.ids import as_uuid
 
 
 class Item(NamedTuple):
@@ -179,7 +180,7 @@ class CsvInput(_FileItems):
             if status_at is not None:
                 done = values[status_at].strip().lower()
                 if done in ("created", "updated", "skipped"):
-                    entity = _uuid(values[entity_at]) if entity_at is not None else None
+                    entity = _entity_id(values[entity_at]) if entity_at is not None else None
                     yield Item(row_number, raw, skip=f"already {done} by the earlier run", entity_id=entity)
                     continue
             if self.lineage is not None and (reason := self.lineage.skip_reason(row_number)) is not None:
@@ -287,9 +288,9 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _uuid(text: str | None) -> str | None:
+def _entity_id(text: str | None) -> str | None:
     """The canonical text of an id from a report's column, or None."""
     try:
-        return str(uuid.UUID(text)) if text else None
+        return str(as_uuid(text)) if text else None
     except ValueError:
         return None

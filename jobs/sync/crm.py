@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from connectors.crm import CONNECTORS, ConnectorError, ExternalRecord
 from jobs.errors import RunError
 from jobs.ledger import run_rows, runs
-from jobs.ledger.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw
+from jobs.ledger.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw, rejected
 from jobs.pipeline.importer import batch_key
 from jobs.records import FINISHED, RunSummary, SyncSummary
 from jobs.sync import connections
@@ -268,9 +268,7 @@ class KindSync:
     def _outcome(self, p: Planned) -> Outcome:
         status = {"create": "created", "update": "updated", "skip": "skipped", "fail": "failed"}[p.action]
         if isinstance(p.model, Rejected):
-            error = p.model.error
-            return Outcome(p.row_number, status, error["code"], ",".join(error.get("fields") or {}) or None,
-                           error["message"])  # fmt: skip
+            return rejected(p.row_number, p.model.error, status)
         entity = str(p.entity_id) if p.entity_id is not None else None
         if p.note is not None:
             return Outcome(p.row_number, status, p.note, entity_id=entity)
