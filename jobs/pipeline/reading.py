@@ -21,7 +21,7 @@ import traceback
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import fields
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 
 from connectors.csv_source import SourceError
 from jobs.ledger.run_rows import BatchRows, Counts
@@ -129,46 +129,22 @@ async def _receive(stream: asyncio.StreamReader) -> bytes:
 def _read(
     inp: LocalInput, kind: Kind, company_id: str, k: int, n: int, write_fd: int, pipes: Sequence[tuple[int, int]]
 ) -> None:
-    for read_fd, other_write_fd in pipes:
-        # Else a pipe stays open when this process's parent dies, and nothing stops the child.
-        os.close(read_fd)
-        if other_write_fd != write_fd:
-            os.close(other_write_fd)
+    """Child k of n: its slots' batches, in order, then the end or the error that stopped it, sent to write_fd."""
+    _close_others(write_fd, pipes)
     out = open(write_fd, "wb")  # noqa: SIM115 - closed in the finally below
     slot: list[Batch] = []
     failure: BaseException | None = None
-
-    def send(data: bytes) -> None:
-        out.write(_HEADER.pack(len(data)))
-        out.write(data)
-        out.flush()
-
-    def mine(position: int) -> bool:
-        return (position // (MAX_ITEMS * BATCHES_PER_SLOT)) % n == k
-
     try:
         try:
-            if (slots := inp.slots()) is not None:
-                # Each slot is read on its own: this process reads only its share of the file.
-                for number in range(k, slots, n):
-                    for batch in batches(inp.iter_items(slot=number), kind, company_id, number * SLOT_ROWS):
-                        slot.append(batch)
-                    send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
-                    slot = []
-            else:
-                for batch in batches(inp.iter_items(mine), kind, company_id):
-                    slot.append(batch)
-                    if len(slot) == BATCHES_PER_SLOT:
-                        send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
-                        slot = []
+            _read_share(inp, kind, company_id, k, n, out, slot)
         except SourceError as exc:
             failure = exc
         except Exception:  # reported to the parent, which decides
             failure = ReaderCrashed(traceback.format_exc())
         # What was read before a failure goes first, as it would in-process; a last slot may be short.
         if slot:
-            send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
-        send(_END if failure is None else pickle.dumps(failure))
+            _send_slot(out, slot)
+        _send(out, _END if failure is None else pickle.dumps(failure))
     except BrokenPipeError:
         pass  # the parent is gone or stopped reading: nothing to tell
     finally:
@@ -177,6 +153,45 @@ def _read(
         # Skip the interpreter's shutdown: it would run the parent's atexit handlers and finalizers (open
         # database connections among them) in this copy of the process.
         os._exit(0)
+
+
+def _close_others(write_fd: int, pipes: Sequence[tuple[int, int]]) -> None:
+    for read_fd, other_write_fd in pipes:
+        # Else a pipe stays open when this process's parent dies, and nothing stops the child.
+        os.close(read_fd)
+        if other_write_fd != write_fd:
+            os.close(other_write_fd)
+
+
+def _read_share(inp: LocalInput, kind: Kind, company_id: str, k: int, n: int, out: BinaryIO, slot: list[Batch]) -> None:
+    """Sends child k of n's full slots; a short last slot, or what was read before an error, stays in `slot`."""
+    if (slots := inp.slots()) is not None:
+        # Each slot is read on its own: this process reads only its share of the file.
+        for number in range(k, slots, n):
+            for batch in batches(inp.iter_items(slot=number), kind, company_id, number * SLOT_ROWS):
+                slot.append(batch)
+            _send_slot(out, slot)
+        return
+
+    def mine(position: int) -> bool:
+        return (position // (MAX_ITEMS * BATCHES_PER_SLOT)) % n == k
+
+    for batch in batches(inp.iter_items(mine), kind, company_id):
+        slot.append(batch)
+        if len(slot) == BATCHES_PER_SLOT:
+            _send_slot(out, slot)
+
+
+def _send_slot(out: BinaryIO, slot: list[Batch]) -> None:
+    """Sends the slot's batches and empties it; a failed send leaves them in it."""
+    _send(out, pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
+    slot.clear()
+
+
+def _send(out: BinaryIO, data: bytes) -> None:
+    out.write(_HEADER.pack(len(data)))
+    out.write(data)
+    out.flush()
 
 
 # Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple and dataclass,
