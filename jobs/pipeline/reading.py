@@ -1,13 +1,11 @@
-"""Reading and validating a file in child processes while this process writes.
+"""Reading and validating a file in forked child processes while this process writes: a row costs more Python
+time to read, map and validate than to write.
 
-Reading, mapping and validating a row costs more Python time than writing it, so forked children do it, each
-a share of the batches: the input is cut into slots of SLOT_ROWS items, and child k of n takes slots k, k+n,
-k+2n, ... A file whose slots can be read on their own (a plain file, where the check noted where each slot
-starts) is read by each child only where its slots are; otherwise every child reads the whole file, which is
-cheap next to validating it, and maps and validates only its own slots. This process takes the slots back in
-order, so the batches arrive exactly as one in-process reader makes them; the in-file duplicate rule is
-applied here, in that order. Each pipe's buffer (a megabyte) bounds what its child reads ahead, and memory with
-it.
+The input is cut into slots of SLOT_ROWS items; child k of n takes slots k, k+n, k+2n, ... It reads only those
+where the file's slots can be read on their own, else the whole file (cheap next to validating it), mapping and
+validating only its own. This process takes the slots back in order, so the batches, and the in-file duplicate
+rule applied here, come out exactly as in-process. Each pipe's buffer bounds how far its child reads ahead, and
+memory with it.
 """
 
 import asyncio
@@ -90,9 +88,8 @@ PIPE_BYTES = 1 << 20
 
 
 def _widen(fd: int) -> None:
-    """Let a pipe hold a few slots (a slot is some 170 kB; a pipe holds 64 kB unless asked): with room for one
-    slot only, a child waited for the writer at every slot and the writer for a child at every other, and the
-    import was a sixth slower. Linux only; elsewhere, or above the system's limit, the pipe stays as it is."""
+    """Let a pipe hold a few slots, so a child and the writer do not keep waiting for each other. Linux only;
+    elsewhere, or above the system's limit, the pipe stays as it is."""
     with contextlib.suppress(AttributeError, OSError):
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
@@ -194,8 +191,8 @@ def _send(out: BinaryIO, data: bytes) -> None:
     out.flush()
 
 
-# Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple and dataclass,
-# which cost more than all the rest of the pickling; tuple.__new__ rebuilds them without a Python call.
+# Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple and dataclass;
+# tuple.__new__ rebuilds them without a Python call.
 _Packed = list[tuple[Any, ...]]
 _entry = partial(tuple.__new__, Entry)
 

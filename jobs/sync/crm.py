@@ -93,7 +93,7 @@ class KindSync:
                 # A sync grows external_refs and the registry from empty within one connection's life; a cached
                 # generic plan for the lookups from then (a sequential scan) would make every later batch scan
                 # the whole table. Only here: for every statement (foreign-key checks included, once per row)
-                # it would cost the import a third of Postgres' time.
+                # it would slow the import down.
                 await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             await self._decide(conn, planned)
             for p in planned:
