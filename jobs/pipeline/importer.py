@@ -179,8 +179,8 @@ async def run_import(
 
 @contextmanager
 def _rare_collections() -> Iterator[None]:
-    """Every row allocates a few dozen short-lived containers, nearly none in cycles; at the default thresholds
-    the cycle collector ran every 700 allocations and took a tenth of the writer's time."""
+    """At the default thresholds the cycle collector runs far too often for the short-lived containers every row
+    makes, nearly none of them in cycles."""
     thresholds = gc.get_threshold()
     gc.set_threshold(10_000, 50, 1_000)
     try:
