@@ -223,8 +223,8 @@ class KindSync:
     async def _recheck_vat(
         self, conn: AsyncConnection, entity: uuid.UUID, values: dict[str, Any], now: datetime
     ) -> None:
-        """A changed VAT number is checked again (seed 000: re-validation on commit). Called once the update
-        succeeded, so a refused update leaves the customer's pending check alone."""
+        """A changed VAT number is checked again, as a new one is on commit. Called once the update succeeded,
+        so a refused update leaves the customer's pending check alone."""
         await conn.execute(delete(vat_checks).where(vat_checks.c.customer_id == entity))
         if values["vat_check_status"] == "pending":
             check = {
