@@ -74,8 +74,8 @@ class Importer:
         async with asyncio.TaskGroup() as group:
             heartbeat = group.create_task(self._heartbeat())
             tasks = [group.create_task(self._writer(queue)) for _ in range(writers)]
-            # Closed on the way out, whatever the way: a reading child process must not outlive the run.
             first_lines = FirstLines(self.run["kind"])
+            # Closed on the way out, whatever the way: a reading child process must not outlive the run.
             async with aclosing(self._batches(inp)) as source:
                 async for batch in source:
                     first_lines(batch)  # done batches too: their org numbers came first
