@@ -86,8 +86,7 @@ def _round(pg: str, path: Path, rows: int, n: int) -> tuple[float, float, float]
     """One import and one \\copy of the file, each into a fresh schema: their times in seconds and the import's
     peak memory in MB.
 
-    Rounds, because this kind of machine's speed drifts by a fifth within minutes: a pair run back to back
-    sees the same machine."""
+    Rounds, because the machine's speed drifts within minutes: a pair run back to back sees the same machine."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -103,8 +102,7 @@ def _round(pg: str, path: Path, rows: int, n: int) -> tuple[float, float, float]
             [str(CLI), "import", str(path), "--company", "bench", "--kind", "customers", "--json"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
         )  # fmt: skip
-        # The clock stops when the import ends; the memory is sampled beside it (a sampling loop that also
-        # waited for the end noticed it up to one sampling interval late, and the import looked that much slower).
+        # The memory is sampled beside the import, so the clock stops when the import ends, not at the next sample.
         samples: list[float] = []
         sampler = threading.Thread(target=_sample_footprint, args=(proc, samples))
         sampler.start()
@@ -149,7 +147,7 @@ def _sample_footprint(proc: subprocess.Popen[bytes], samples: list[float]) -> No
 def _peak_rss_kb() -> int:
     import resource
 
-    # The imports are the only children that run long enough to matter (psql's RSS is a few MB).
+    # The largest child is an import: psql's footprint is far smaller.
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 

@@ -25,7 +25,6 @@ from registry.tables import customers, vat_checks, vies_results
 if TYPE_CHECKING:
     from connectors.vies import ViesClient
 
-# After the check at commit: about 1 min, 5 min, 30 min, 2 h, 6 h, then daily, for 7 days.
 SCHEDULE = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6))
 DAILY = timedelta(days=1)
 GIVE_UP_AFTER = timedelta(days=7)

@@ -2,10 +2,9 @@
 
 A batch's rows are one row of `import_batches`: the batch's counts, its rows' outcomes as one JSON array
 (`[row_number, status, error_code, error_field, error_message, entity_id]` each) and their raw source values as
-another (a list of cells, or a record of an API). One database row per batch instead of one per source row: an
-import of a million rows writes 20,000 rows of bookkeeping, not a million, and reads them back as fast.
-The outcomes are apart from the raw values, so finding which rows a family of runs already created does not
-read every source value again.
+another (a list of cells, or a record of an API). One database row per batch instead of one per source row
+keeps the bookkeeping a fiftieth of the rows to write and read back. The outcomes are apart from the raw
+values, so finding which rows a family of runs already created does not read every source value again.
 """
 
 import json

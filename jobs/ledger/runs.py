@@ -101,10 +101,8 @@ async def resolve_run_id(conn: AsyncConnection, run_id: uuid.UUID | str, company
 
 
 async def current_run(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: str | None = None) -> RunSummary:
-    """A run as `status` shows it: while it is unfinished, its counts are what its committed batches say.
-
-    The heartbeat's counts lag by up to its interval, and stop at the last beat when the process dies; the
-    batches are what the run has actually written, so a status taken during a run or after a crash is exact."""
+    """A run as `status` shows it: while it is unfinished, its counts are those of its committed batches, exact
+    during a run and after a crash (the heartbeat's lag, and stop when the process dies)."""
     async with engine.connect() as conn:
         return await _with_committed_counts(conn, await get_run(conn, run_id, company_id))
 

@@ -74,8 +74,8 @@ class Importer:
         async with asyncio.TaskGroup() as group:
             heartbeat = group.create_task(self._heartbeat())
             tasks = [group.create_task(self._writer(queue)) for _ in range(writers)]
-            # Closed on the way out, whatever the way: a reading child process must not outlive the run.
             first_lines = FirstLines(self.run["kind"])
+            # Closed on the way out, whatever the way: a reading child process must not outlive the run.
             async with aclosing(self._batches(inp)) as source:
                 async for batch in source:
                     first_lines(batch)  # done batches too: their org numbers came first
@@ -179,8 +179,8 @@ async def run_import(
 
 @contextmanager
 def _rare_collections() -> Iterator[None]:
-    """Every row allocates a few dozen short-lived containers, nearly none in cycles; at the default thresholds
-    the cycle collector ran every 700 allocations and took a tenth of the writer's time."""
+    """At the default thresholds the cycle collector runs far too often for the short-lived containers every row
+    makes, nearly none of them in cycles."""
     thresholds = gc.get_threshold()
     gc.set_threshold(10_000, 50, 1_000)
     try:

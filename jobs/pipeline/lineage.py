@@ -18,8 +18,7 @@ from registry.fields import Kind
 
 @dataclass(frozen=True)
 class Lineage:
-    """What a run and its reimports already did. Reimports keep the first run's row numbers, so a row number
-    names the same source row across the whole family of runs."""
+    """What a run and its reimports already did, by row number (the same source row across the family)."""
 
     failed: set[int]  # rows that failed in the run being reimported
     done: set[int]  # rows created or updated by any run of the family

@@ -1,13 +1,11 @@
-"""Reading and validating a file in child processes while this process writes.
+"""Reading and validating a file in forked child processes while this process writes: a row costs more Python
+time to read, map and validate than to write.
 
-Reading, mapping and validating a row costs more Python time than writing it, so forked children do it, each
-a share of the batches: the input is cut into slots of SLOT_ROWS items, and child k of n takes slots k, k+n,
-k+2n, ... A file whose slots can be read on their own (a plain file, where the check noted where each slot
-starts) is read by each child only where its slots are; otherwise every child reads the whole file, which is
-cheap next to validating it, and maps and validates only its own slots. This process takes the slots back in
-order, so the batches arrive exactly as one in-process reader makes them; the in-file duplicate rule is
-applied here, in that order. Each pipe's buffer (a megabyte) bounds what its child reads ahead, and memory with
-it.
+The input is cut into slots of SLOT_ROWS items; child k of n takes slots k, k+n, k+2n, ... It reads only those
+where the file's slots can be read on their own, else the whole file (cheap next to validating it), mapping and
+validating only its own. This process takes the slots back in order, so the batches, and the in-file duplicate
+rule applied here, come out exactly as in-process. Each pipe's buffer bounds how far its child reads ahead, and
+memory with it.
 """
 
 import asyncio
@@ -21,7 +19,7 @@ import traceback
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import fields
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 
 from connectors.csv_source import SourceError
 from jobs.ledger.run_rows import BatchRows, Counts
@@ -90,9 +88,8 @@ PIPE_BYTES = 1 << 20
 
 
 def _widen(fd: int) -> None:
-    """Let a pipe hold a few slots (a slot is some 170 kB; a pipe holds 64 kB unless asked): with room for one
-    slot only, a child waited for the writer at every slot and the writer for a child at every other, and the
-    import was a sixth slower. Linux only; elsewhere, or above the system's limit, the pipe stays as it is."""
+    """Let a pipe hold a few slots, so a child and the writer do not keep waiting for each other. Linux only;
+    elsewhere, or above the system's limit, the pipe stays as it is."""
     with contextlib.suppress(AttributeError, OSError):
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
@@ -129,46 +126,22 @@ async def _receive(stream: asyncio.StreamReader) -> bytes:
 def _read(
     inp: LocalInput, kind: Kind, company_id: str, k: int, n: int, write_fd: int, pipes: Sequence[tuple[int, int]]
 ) -> None:
-    for read_fd, other_write_fd in pipes:
-        # Else a pipe stays open when this process's parent dies, and nothing stops the child.
-        os.close(read_fd)
-        if other_write_fd != write_fd:
-            os.close(other_write_fd)
+    """Child k of n: its slots' batches, in order, then the end or the error that stopped it, sent to write_fd."""
+    _close_others(write_fd, pipes)
     out = open(write_fd, "wb")  # noqa: SIM115 - closed in the finally below
     slot: list[Batch] = []
     failure: BaseException | None = None
-
-    def send(data: bytes) -> None:
-        out.write(_HEADER.pack(len(data)))
-        out.write(data)
-        out.flush()
-
-    def mine(position: int) -> bool:
-        return (position // (MAX_ITEMS * BATCHES_PER_SLOT)) % n == k
-
     try:
         try:
-            if (slots := inp.slots()) is not None:
-                # Each slot is read on its own: this process reads only its share of the file.
-                for number in range(k, slots, n):
-                    for batch in batches(inp.iter_items(slot=number), kind, company_id, number * SLOT_ROWS):
-                        slot.append(batch)
-                    send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
-                    slot = []
-            else:
-                for batch in batches(inp.iter_items(mine), kind, company_id):
-                    slot.append(batch)
-                    if len(slot) == BATCHES_PER_SLOT:
-                        send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
-                        slot = []
+            _read_share(inp, kind, company_id, k, n, out, slot)
         except SourceError as exc:
             failure = exc
         except Exception:  # reported to the parent, which decides
             failure = ReaderCrashed(traceback.format_exc())
         # What was read before a failure goes first, as it would in-process; a last slot may be short.
         if slot:
-            send(pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
-        send(_END if failure is None else pickle.dumps(failure))
+            _send_slot(out, slot)
+        _send(out, _END if failure is None else pickle.dumps(failure))
     except BrokenPipeError:
         pass  # the parent is gone or stopped reading: nothing to tell
     finally:
@@ -179,8 +152,47 @@ def _read(
         os._exit(0)
 
 
-# Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple and dataclass,
-# which cost more than all the rest of the pickling; tuple.__new__ rebuilds them without a Python call.
+def _close_others(write_fd: int, pipes: Sequence[tuple[int, int]]) -> None:
+    for read_fd, other_write_fd in pipes:
+        # Else a pipe stays open when this process's parent dies, and nothing stops the child.
+        os.close(read_fd)
+        if other_write_fd != write_fd:
+            os.close(other_write_fd)
+
+
+def _read_share(inp: LocalInput, kind: Kind, company_id: str, k: int, n: int, out: BinaryIO, slot: list[Batch]) -> None:
+    """Sends child k of n's full slots; a short last slot, or what was read before an error, stays in `slot`."""
+    if (slots := inp.slots()) is not None:
+        # Each slot is read on its own: this process reads only its share of the file.
+        for number in range(k, slots, n):
+            for batch in batches(inp.iter_items(slot=number), kind, company_id, number * SLOT_ROWS):
+                slot.append(batch)
+            _send_slot(out, slot)
+        return
+
+    def mine(position: int) -> bool:
+        return (position // (MAX_ITEMS * BATCHES_PER_SLOT)) % n == k
+
+    for batch in batches(inp.iter_items(mine), kind, company_id):
+        slot.append(batch)
+        if len(slot) == BATCHES_PER_SLOT:
+            _send_slot(out, slot)
+
+
+def _send_slot(out: BinaryIO, slot: list[Batch]) -> None:
+    """Sends the slot's batches and empties it; a failed send leaves them in it."""
+    _send(out, pickle.dumps(_packed(slot), protocol=pickle.HIGHEST_PROTOCOL))
+    slot.clear()
+
+
+def _send(out: BinaryIO, data: bytes) -> None:
+    out.write(_HEADER.pack(len(data)))
+    out.write(data)
+    out.flush()
+
+
+# Batches cross the pipe as plain tuples: pickle calls back into Python for every named tuple and dataclass;
+# tuple.__new__ rebuilds them without a Python call.
 _Packed = list[tuple[Any, ...]]
 _entry = partial(tuple.__new__, Entry)
 

@@ -93,7 +93,7 @@ class KindSync:
                 # A sync grows external_refs and the registry from empty within one connection's life; a cached
                 # generic plan for the lookups from then (a sequential scan) would make every later batch scan
                 # the whole table. Only here: for every statement (foreign-key checks included, once per row)
-                # it would cost the import a third of Postgres' time.
+                # it would slow the import down.
                 await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             await self._decide(conn, planned)
             for p in planned:
@@ -223,8 +223,8 @@ class KindSync:
     async def _recheck_vat(
         self, conn: AsyncConnection, entity: uuid.UUID, values: dict[str, Any], now: datetime
     ) -> None:
-        """A changed VAT number is checked again (seed 000: re-validation on commit). Called once the update
-        succeeded, so a refused update leaves the customer's pending check alone."""
+        """A changed VAT number is checked again, as a new one is on commit. Called once the update succeeded,
+        so a refused update leaves the customer's pending check alone."""
         await conn.execute(delete(vat_checks).where(vat_checks.c.customer_id == entity))
         if values["vat_check_status"] == "pending":
             check = {

@@ -71,7 +71,7 @@ def test_one_queued_sync_per_connection(cli_env: dict[str, str], redis_url: str)
         assert again["status"] == "queued"
 
 
-# A real e-conomic page (trimmed), as captured in the project's reference material.
+# A real e-conomic customers page, trimmed to three customers.
 PAGE = Path(__file__).resolve().parents[1] / "fixtures" / "economic_customers_page0.json"
 
 
