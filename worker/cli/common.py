@@ -7,10 +7,10 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -98,11 +98,20 @@ def print_json(data: Mapping[str, Any] | list[Any]) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
-def printed_as_json(found: Sequence[Any], as_json: bool) -> bool:
-    """With --json, print a listing of records as one array (and say so)."""
+class _Record(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=_Record)
+
+
+def listing(work: Callable[[Context], Awaitable[list[R]]], as_json: bool) -> list[R] | None:
+    """A read-only listing to draw; with --json it is printed here as one array, and None is left to draw."""
+    found: list[R] = run_async(work, create=False, empty=list)
     if as_json:
         print_json([record.to_json() for record in found])
-    return as_json
+        return None
+    return found
 
 
 def print_run(run: RunSummary) -> None:

@@ -5,8 +5,8 @@ from typing import Annotated
 import typer
 
 from jobs import app as application
-from jobs.records import Connection, NewConnection, SyncSummary
-from worker.cli.common import AnyCompany, Company, Json, err, fail, out, print_json, printed_as_json, run_async
+from jobs.records import NewConnection, SyncSummary
+from worker.cli.common import AnyCompany, Company, Json, err, fail, listing, out, print_json, run_async
 
 app = typer.Typer(no_args_is_help=True, help="Connected CRMs synced on a schedule.")
 sync_app = typer.Typer()
@@ -45,10 +45,7 @@ def add(
 @app.command("list")
 def list_(company: AnyCompany = None, as_json: Json = False) -> None:
     """List connections with their schedule and how the last sync ended."""
-    found = run_async(lambda ctx: application.list_connections(ctx, company), create=False, empty=list[Connection])
-    if printed_as_json(found, as_json):
-        return
-    for c in found:
+    for c in listing(lambda ctx: application.list_connections(ctx, company), as_json) or []:
         out.print(
             f"{c.connection_id}  {c.company_id}  {c.connector}  every {c.every_s // 60} min  "
             f"last {c.last_status or 'never'} {c.last_sync_at or ''}  next {c.next_sync_at}",

@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from jobs import app as application
-from jobs.records import RunSummary
-from worker.cli.common import AnyCompany, Json, err, out, print_json, print_run, printed_as_json, run_async
+from worker.cli.common import AnyCompany, Json, err, listing, out, print_json, print_run, run_async
 
 app = typer.Typer()
 
@@ -30,8 +29,8 @@ def status(run_id: RunId, as_json: Json = False) -> None:
 @app.command("runs")
 def list_runs(company: AnyCompany = None, as_json: Json = False) -> None:
     """List recent runs, newest first."""
-    found = run_async(lambda ctx: application.list_runs(ctx, company), create=False, empty=list[RunSummary])
-    if printed_as_json(found, as_json):
+    found = listing(lambda ctx: application.list_runs(ctx, company), as_json)
+    if found is None:
         return
     from rich.table import Table
 
