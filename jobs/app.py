@@ -86,9 +86,12 @@ async def process(ctx: Context, started: Started, *, progress: Progress | None =
 async def resume(
     ctx: Context, run_id: str, *, company_id: str | None = None, progress: Progress | None = None
 ) -> RunSummary:
-    """Continue a run whose process died, at its first unfinished batch (nothing is written twice)."""
+    """Continue a run whose process died, at its first unfinished batch (nothing is written twice). A run that
+    has finished is returned as it is, so resuming again (a retrying script, a retried job) is harmless."""
     run = await runs.current_run(ctx.engine, run_id, company_id)
-    return await _run(ctx, uuid.UUID(run.run_id), progress=progress)
+    if run.finished:
+        return run
+    return await _run(ctx, run.id, progress=progress)
 
 
 async def _run(
@@ -105,9 +108,19 @@ async def _run(
     )
 
 
+async def check_queue(ctx: Context) -> None:
+    """Raise a one-line RunError unless the worker's Redis answers (before a run is created for it)."""
+    await queue.reachable(ctx.settings)
+
+
 async def enqueue(ctx: Context, run: RunSummary) -> RunSummary:
-    """Hand a queued run to `rostersync worker` (one job per run, however often it is asked)."""
-    await queue.enqueue(ctx.settings, queue.IMPORT_JOB, run.run_id, job_id=queue.import_job_id(run.run_id))
+    """Hand a queued run to `rostersync worker` (one job per run, however often it is asked). A run that
+    cannot be queued is closed as failed, with the reason: nothing is left waiting for a job that never comes."""
+    try:
+        await queue.enqueue(ctx.settings, queue.IMPORT_JOB, run.run_id, job_id=queue.import_job_id(run.run_id))
+    except RunError as exc:
+        await runs.abandon(ctx.engine, run.id, f"could not be queued: {exc}")
+        raise
     return await runs.current_run(ctx.engine, run.run_id)
 
 

@@ -51,9 +51,10 @@ class RunSummary:
     created_at: str | None
     started_at: str | None
     finished_at: str | None
+    stale: bool = False  # running, but its process stopped: it waits for a resume
 
     @classmethod
-    def of(cls, run: Mapping[Any, Any]) -> "RunSummary":
+    def of(cls, run: Mapping[Any, Any], *, stale: bool = False) -> "RunSummary":
         """From a row of `import_runs`."""
         return cls(
             run_id=str(run["id"]),
@@ -77,6 +78,7 @@ class RunSummary:
             created_at=_iso(run["created_at"]),
             started_at=_iso(run["started_at"]),
             finished_at=_iso(run["finished_at"]),
+            stale=stale,
         )
 
     @property
@@ -109,7 +111,7 @@ class RunSummary:
             **{k: data[k] for k in ("created", "updated", "skipped", "failed", "archived", "warned", "parent_run_id")},
             "warnings": self.warnings,
             "error": self.error,
-            **{k: data[k] for k in ("created_at", "started_at", "finished_at")},
+            **{k: data[k] for k in ("created_at", "started_at", "finished_at", "stale")},
         }
 
 

@@ -110,7 +110,15 @@ async def current_run(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: 
 async def _with_committed_counts(conn: AsyncConnection, run: RowMapping) -> RunSummary:
     if run["status"] not in ("queued", "running"):
         return RunSummary.of(run)
-    return RunSummary.of({**run, **(await run_rows.counts(conn, run["id"])).columns()})
+    return RunSummary.of({**run, **(await run_rows.counts(conn, run["id"])).columns()}, stale=_stale(run))
+
+
+def _stale(run: RowMapping) -> bool:
+    """Running, but nobody works on it: its lease ran out, or its owner's process is gone."""
+    if run["status"] != "running":
+        return False
+    expires = utc_or_none(run["lease_expires_at"])
+    return expires is None or expires < now() or owner_is_dead(run["lease_owner"])
 
 
 def lease_owner() -> str:
@@ -221,6 +229,16 @@ async def finish(
             )
         )
         return RunSummary.of(await get_run(conn, run_id))
+
+
+async def abandon(engine: AsyncEngine, run_id: uuid.UUID, reason: str) -> None:
+    """Close a queued run that will never be processed, saying why."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.id == run_id, import_runs.c.status == "queued")
+            .values(status="failed", error=reason, finished_at=now())
+        )
 
 
 async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:

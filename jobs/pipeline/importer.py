@@ -18,6 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
+from jobs.errors import RunError
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import BatchRows, Counts
 from jobs.pipeline import reading
@@ -161,8 +162,15 @@ async def run_import(
     run = await runs.acquire(engine, run_id, owner, tuning.lease_s)
     importer = Importer(engine, run, owner, tuning, progress, vat)
     try:
+        inp = opened if opened is not None else await open_input(engine, run)
+    except (SourceError, RunError) as exc:  # the file changed, another reimport of it runs: the run ends, saying so
+        return await runs.finish(engine, run_id, owner, error=str(exc))
+    except BaseException:
+        await asyncio.shield(runs.release(engine, run_id, owner))
+        raise
+    try:
         with _rare_collections():
-            await importer.execute(opened if opened is not None else await open_input(engine, run))
+            await importer.execute(inp)
     except (SourceError, BaseExceptionGroup) as exc:
         cause = _first_leaf(exc)
         if isinstance(cause, SourceError):

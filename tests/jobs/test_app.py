@@ -11,7 +11,8 @@ from sqlalchemy import func, select, update
 
 from jobs import app
 from jobs.errors import NotFound, RunError
-from jobs.records import ImportRequest
+from jobs.ledger import runs
+from jobs.records import ImportRequest, ReimportRequest
 from registry.tables import customers, import_runs
 from tests.conftest import ROOT, app_context
 from tests.fakes.rows import write_csv
@@ -70,8 +71,7 @@ async def test_a_queued_run_cancelled_never_starts(engine: Any) -> None:
     started = await app.start_import(ctx, ImportRequest(str(EXAMPLE), "acme", "customers"))
     cancelled = await app.cancel(ctx, started.run.run_id)
     assert (cancelled.status, cancelled.processed) == ("cancelled", 0)
-    with pytest.raises(RunError, match="already finished"):
-        await app.resume(ctx, started.run.run_id)
+    assert (await app.resume(ctx, started.run.run_id)).status == "cancelled"  # resuming changes nothing
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(customers))).scalar_one() == 0
 
@@ -89,3 +89,26 @@ async def test_a_running_run_cancelled_stops_and_keeps_what_it_wrote(pg_engine: 
     async with pg_engine.connect() as conn:
         written = (await conn.execute(select(func.count()).select_from(customers))).scalar_one()
     assert written == run.created  # every row it wrote is in its ledger, and nothing more
+
+
+async def test_a_run_whose_process_stopped_says_so(engine: Any) -> None:
+    ctx = app_context(engine)
+    started = await app.start_import(ctx, ImportRequest(str(EXAMPLE), "acme", "customers"))
+    assert not started.run.stale  # queued: waiting for a worker is not stopping
+    await runs.acquire(engine, started.run.id, "another-host:4242:abcd", lease_s=0.01)
+    await asyncio.sleep(0.05)
+    run = await app.get_run(ctx, started.run.run_id)
+    assert run.status == "running" and run.stale and run.to_json()["stale"] is True
+    assert (await app.resume(ctx, run.run_id)).status == "partially_succeeded"  # what it says to do works
+
+
+async def test_a_reimport_that_loses_to_a_running_one_ends_saying_why(engine: Any) -> None:
+    ctx = app_context(engine)
+    parent = await imported(engine)
+    first = await app.start_reimport(ctx, ReimportRequest(parent.run_id, failed_only=True))
+    second = await app.start_reimport(ctx, ReimportRequest(parent.run_id, failed_only=True))
+    await runs.acquire(engine, first.run.id, runs.lease_owner(), lease_s=60)  # the first is being processed
+    lost = await app.process(ctx, second)
+    assert lost.status == "failed" and "is running" in (lost.error or "")
+    assert lost.exit_code == 2  # nothing processed
+    assert (await app.get_run(ctx, second.run.run_id)).status == "failed"  # never left `running`

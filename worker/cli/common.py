@@ -129,6 +129,10 @@ def print_run(run: RunSummary) -> None:
         err.print(f"warning: {warning}", markup=False)
     if run.error:
         err.print(f"error: {run.error}", markup=False)
+    if run.stale:
+        err.print(
+            f"not being worked on: its process stopped; continue it with: rostersync resume {run.run_id}", markup=False
+        )
     if run.failed:
         out.print(f"failed rows: rostersync report {run.run_id} --failed-only -o failed.csv", markup=False)
 

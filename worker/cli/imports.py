@@ -82,6 +82,8 @@ def import_(
     )
 
     async def work(ctx: Context) -> RunSummary:
+        if queue:
+            await application.check_queue(ctx)
         started = await application.start_import(ctx, request)
         return await _run_or_queue(ctx, started, queue=queue, show_progress=not as_json)
 
@@ -111,6 +113,8 @@ def reimport(
             if file is not None or mapping is not None or queue:
                 fail("a sync run is reimported from the records it stored: no --file, --mapping or --queue")
             return await application.reimport_sync(ctx, parent.run_id, failed_only=failed_only)
+        if queue:
+            await application.check_queue(ctx)
         started = await application.start_reimport(ctx, request)
         return await _run_or_queue(ctx, started, queue=queue, show_progress=not as_json)
 

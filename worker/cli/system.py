@@ -32,6 +32,7 @@ def worker(
         fail(str(exc))
     if check:
         raise typer.Exit(health_check(options))
+    run_async(application.check_queue)  # one line, not a retry loop and a traceback, when Redis is away
     logging.config.dictConfig(default_log_config(verbose=True))  # job start/end lines, as arq prints them
     Worker(**options).run()
 
