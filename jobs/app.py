@@ -105,6 +105,7 @@ async def _run(
         tuning=ctx.settings.tuning(),
         progress=None if progress is None else (lambda counts: progress(counts.processed)),
         vat=vat,
+        owner=runs.lease_owner(ctx.worker),
     )
 
 
@@ -190,7 +191,29 @@ async def sync(ctx: Context, connection_id: str, *, full: bool = False, company_
     if ctx.http is None:
         raise RuntimeError("a sync needs the context's HTTP client (open_context(..., http=True))")
     row = await connections.get(ctx.engine, connection_id, company_id)
-    return await crm.sync(ctx.engine, row["id"], http=ctx.http, vat=ctx.vat_checker(), full=full)
+    owner = runs.lease_owner(ctx.worker)
+    return await crm.sync(
+        ctx.engine,
+        row["id"],
+        http=ctx.http,
+        vat=ctx.vat_checker(),
+        full=full,
+        lease_s=ctx.settings.sync_lease_s,
+        owner=owner,
+    )
+
+
+async def redispatch_orphans(ctx: Context) -> int:
+    """Queue again the runs and syncs whose queue worker died (their lease ran out); returns how many. Each
+    takes a job id made from the moment its lease ran out, so however many workers look, one job goes out."""
+    sent = 0
+    for run_id, expired in await runs.orphaned_by_workers(ctx.engine):
+        job_id = queue.import_job_id(run_id, attempt=int(expired.timestamp()))
+        sent += await queue.enqueue(ctx.settings, queue.IMPORT_JOB, str(run_id), job_id=job_id)
+    for connection_id, expired in await connections.orphaned_by_workers(ctx.engine):
+        job_id = queue.sync_job_id(connection_id, attempt=int(expired.timestamp()))
+        sent += await queue.enqueue(ctx.settings, queue.SYNC_JOB, str(connection_id), False, job_id=job_id)
+    return sent
 
 
 async def due_connections(ctx: Context) -> list[str]:

@@ -35,6 +35,7 @@ class Context:
     engine: AsyncEngine
     vies: "ViesClient | None" = None  # None: VIES is switched off, or this process makes no checks
     http: "httpx.AsyncClient | None" = None  # for the CRMs
+    worker: bool = False  # a queue worker: the runs it leaves behind when it dies are dispatched again
 
     def vat_checker(self) -> VatChecker:
         """A checker for one job (what it remembers ends with the job); without a client checks stay pending."""

@@ -1,6 +1,6 @@
 """Configuration from the environment (prefix ROSTERSYNC_). Secrets are SecretStr and never printed."""
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.pipeline.importer import Tuning
@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     batches_per_commit: int = Tuning.batches_per_commit
     readers: int = Tuning.readers
     run_lease_s: float = Tuning.lease_s
+    sync_lease_s: float = 60.0  # renewed after every page a CRM sends
     job_timeout_s: int = 3600
+    # How often a worker looks for runs and syncs whose worker died (their lease ran out) to queue them again.
+    redispatch_every_s: int = Field(default=15, ge=1, le=30)
     job_max_tries: int = 5
 
     def tuning(self) -> Tuning:

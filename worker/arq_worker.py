@@ -31,7 +31,9 @@ class WorkerContext(TypedDict):
 async def startup(ctx: dict[str, Any]) -> None:
     stack = AsyncExitStack()
     ctx["exit_stack"] = stack
-    ctx["app"] = await stack.enter_async_context(open_context(Settings(), vies=True, http=True))
+    app = await stack.enter_async_context(open_context(Settings(), vies=True, http=True))
+    app.worker = True
+    ctx["app"] = app
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -70,6 +72,12 @@ async def enqueue_due_syncs(ctx: WorkerContext) -> int:
     return queued
 
 
+async def redispatch(ctx: WorkerContext) -> int:
+    """Cron: queue again what a dead worker was doing, once its lease ran out (arq itself would wait for the
+    job's timeout, an hour)."""
+    return await application.redispatch_orphans(ctx["app"])
+
+
 async def vat_recheck(ctx: WorkerContext) -> dict[str, Any]:
     """Cron: the VIES rechecks that are due (their schedule lives in the database)."""
     return (await application.recheck_vat(ctx["app"])).to_json()
@@ -88,7 +96,7 @@ def functions(settings: Settings) -> list[Function]:
     ]
 
 
-def _cron(job: Any, name: str, second: int, settings: Settings) -> Any:
+def _cron(job: Any, name: str, second: int | set[int], settings: Settings) -> Any:
     # unique: one worker runs each tick, however many workers share the queue. Every function gets the same
     # timeout because arq keeps a dead worker's job "in progress" for the largest timeout (+10 s) before retrying.
     return cron(job, name=name, second=second, unique=True, run_at_startup=True, timeout=settings.job_timeout_s)
@@ -100,17 +108,14 @@ def worker_settings(settings: Settings, *, burst: bool = False) -> dict[str, Any
     A burst worker drains the queue and exits, so it runs no cron (a scheduled job would keep it alive)."""
     if settings.redis_url is None:
         raise ValueError("ROSTERSYNC_REDIS_URL is not set: the worker needs Redis")
-    crons = (
-        []
-        if burst
-        else [
-            _cron(vat_recheck, "vat_recheck", 0, settings),
-            _cron(enqueue_due_syncs, "enqueue_due_syncs", 30, settings),
-        ]
-    )
+    crons = [
+        _cron(vat_recheck, "vat_recheck", 0, settings),
+        _cron(enqueue_due_syncs, "enqueue_due_syncs", 30, settings),
+        _cron(redispatch, "redispatch", set(range(0, 60, settings.redispatch_every_s)), settings),
+    ]
     return {
         "functions": functions(settings),
-        "cron_jobs": crons,
+        "cron_jobs": [] if burst else crons,
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url.get_secret_value()),

@@ -9,7 +9,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, case, cast, func, select, update
@@ -20,7 +20,7 @@ from jobs.errors import NotFound, RunError
 from jobs.ledger import run_rows
 from jobs.ledger.run_rows import Counts
 from jobs.records import FINISHED, RunSummary
-from registry.clock import now, utc_or_none
+from registry.clock import now, utc, utc_or_none
 from registry.fields import Kind
 from registry.tables import import_runs
 
@@ -121,8 +121,11 @@ def _stale(run: RowMapping) -> bool:
     return expires is None or expires < now() or owner_is_dead(run["lease_owner"])
 
 
-def lease_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+WORKER_TAG = ":arq"  # ends the lease owner of a queue worker: its dead runs are dispatched again
+
+
+def lease_owner(worker: bool = False) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}" + (WORKER_TAG if worker else "")
 
 
 def owner_is_dead(owner: str | None) -> bool:
@@ -282,3 +285,14 @@ async def close_orphans(engine: AsyncEngine, source_name: str, reason: str) -> N
             .where(import_runs.c.source_name == source_name, import_runs.c.status.in_(("queued", "running")))
             .values(status="failed", error=reason, lease_owner=None, lease_expires_at=None, finished_at=now())
         )
+
+
+async def orphaned_by_workers(engine: AsyncEngine) -> list[tuple[uuid.UUID, datetime]]:
+    """Runs a queue worker was processing whose lease ran out (the worker died or hangs), with the moment it
+    ran out. A run an operator's own process left behind waits for their `resume`."""
+    c = import_runs.c
+    query = select(c.id, c.lease_expires_at).where(
+        c.status == "running", c.lease_owner.like(f"%{WORKER_TAG}"), c.lease_expires_at < now()
+    )
+    async with engine.connect() as conn:
+        return [(run_id, utc(expired)) for run_id, expired in await conn.execute(query)]

@@ -150,6 +150,7 @@ async def run_import(
     tuning: Tuning | None = None,
     progress: Progress | None = None,
     vat: VatChecker | None = None,
+    owner: str | None = None,
 ) -> RunSummary:
     """Process (or resume) a run to the end; returns the finished run.
 
@@ -158,7 +159,7 @@ async def run_import(
     unexpected error releases the lease and propagates, leaving the run resumable.
     """
     tuning = tuning or Tuning()
-    owner = runs.lease_owner()
+    owner = owner or runs.lease_owner()
     run = await runs.acquire(engine, run_id, owner, tuning.lease_s)
     importer = Importer(engine, run, owner, tuning, progress, vat)
     try:

@@ -8,7 +8,7 @@ import os
 import re
 import uuid
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,9 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.errors import NotFound, RunError, SyncBusy
-from jobs.ledger.runs import owner_is_dead
+from jobs.ledger.runs import WORKER_TAG, owner_is_dead
 from jobs.records import NewConnection
-from registry.clock import now
+from registry.clock import now, utc
 from registry.ids import as_uuid
 from registry.tables import connections
 
@@ -142,3 +142,11 @@ async def release(engine: AsyncEngine, connection_id: uuid.UUID, owner: str, **v
             .where(connections.c.id == connection_id, connections.c.lease_owner == owner)
             .values(lease_owner=None, lease_expires_at=None, **values)
         )
+
+
+async def orphaned_by_workers(engine: AsyncEngine) -> list[tuple[uuid.UUID, datetime]]:
+    """Connections a queue worker was syncing whose lease ran out, with the moment it ran out."""
+    c = connections.c
+    query = select(c.id, c.lease_expires_at).where(c.lease_owner.like(f"%{WORKER_TAG}"), c.lease_expires_at < now())
+    async with engine.connect() as conn:
+        return [(connection_id, utc(expired)) for connection_id, expired in await conn.execute(query)]

@@ -290,11 +290,12 @@ async def sync(
     vat: VatChecker | None = None,
     full: bool = False,
     lease_s: float = 60.0,
+    owner: str | None = None,
 ) -> SyncSummary:
     """One sync of one connection: a run per kind; returns a summary. Raises SyncBusy when another process
     is syncing this connection."""
     row = await connections.get(engine, connection_id)
-    owner = runs.lease_owner()
+    owner = owner or runs.lease_owner()
     connection = await connections.acquire(engine, row["id"], owner, lease_s)
     started = now()
     summaries: list[RunSummary] = []

@@ -112,3 +112,32 @@ async def test_a_reimport_that_loses_to_a_running_one_ends_saying_why(engine: An
     assert lost.status == "failed" and "is running" in (lost.error or "")
     assert lost.exit_code == 2  # nothing processed
     assert (await app.get_run(ctx, second.run.run_id)).status == "failed"  # never left `running`
+
+
+async def test_what_a_dead_worker_left_is_queued_again_once(pg_engine: Any, redis_url: str) -> None:
+    from arq.connections import RedisSettings, create_pool
+
+    from jobs.records import NewConnection
+    from jobs.sync import connections
+
+    ctx = app_context(pg_engine, redis_url=redis_url, queue_name="q-redispatch")
+    started = await app.start_import(ctx, ImportRequest(str(EXAMPLE), "acme", "customers"))
+    dead_worker = "gone-host:4242:abcd:arq"
+    await runs.acquire(pg_engine, started.run.id, dead_worker, lease_s=0.01)
+    mine = await app.start_import(ctx, ImportRequest(str(EXAMPLE), "acme", "customers"))
+    await runs.acquire(pg_engine, mine.run.id, "gone-host:4243:abcd", lease_s=0.01)  # an operator's own process
+    new = NewConnection("acme", "economic", "http://127.0.0.1:9", "env:ROSTERSYNC_CRED_X", 900)
+    connection = await app.add_connection(ctx, new)
+    await connections.acquire(pg_engine, connection.id, dead_worker, lease_s=0.01)
+    await asyncio.sleep(0.05)
+
+    assert await app.redispatch_orphans(ctx) == 2  # the worker's run and sync; the operator's run waits
+    assert await app.redispatch_orphans(ctx) == 0  # asked again (another worker's tick): no second job
+    redis = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name="q-redispatch")
+    try:
+        queued = await redis.queued_jobs()
+    finally:
+        await redis.aclose()
+    assert sorted((job.function, job.args[0]) for job in queued) == sorted(
+        [("import_run", started.run.run_id), ("sync_connection", connection.connection_id)]
+    )
