@@ -22,6 +22,7 @@ from jobs.records import (
     NewConnection,
     PartyPage,
     PartyQuery,
+    PurgeSummary,
     RecheckSummary,
     ReimportRequest,
     RowsPage,
@@ -159,6 +160,18 @@ async def run_rows_page(
     return RowsPage(rows, next_cursor, run["headers"])
 
 
+async def purge_runs(ctx: Context, older_than: str, company_id: str | None = None) -> PurgeSummary:
+    """Drop the stored source values (personnummer included) of runs that finished longer than `older_than`
+    ago ('90d', '12h'); counts and outcomes stay. Such a run reports outcomes only and is reimported from a
+    corrected file."""
+    try:
+        age = runs.parse_age(older_than)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    purged_runs, purged_rows = await runs.purge(ctx.engine, age, company_id)
+    return PurgeSummary(purged_runs, purged_rows, int(age.total_seconds()))
+
+
 async def write_report(
     ctx: Context, run_id: str, out: TextIO, *, failed_only: bool = False, company_id: str | None = None
 ) -> int:
@@ -238,6 +251,8 @@ async def reimport_sync(
     from jobs.sync import crm
 
     run = await runs.current_run(ctx.engine, run_id, company_id)
+    if run.purged_at:
+        raise RunError(f"run {run.run_id}'s stored records were purged on {run.purged_at[:10]}: sync again instead")
     return await crm.reimport(ctx.engine, run.run_id, failed_only=failed_only)
 
 

@@ -52,6 +52,7 @@ class RunSummary:
     started_at: str | None
     finished_at: str | None
     stale: bool = False  # running, but its process stopped: it waits for a resume
+    purged_at: str | None = None  # its stored source values were dropped then (retention)
 
     @classmethod
     def of(cls, run: Mapping[Any, Any], *, stale: bool = False) -> "RunSummary":
@@ -79,6 +80,7 @@ class RunSummary:
             started_at=_iso(run["started_at"]),
             finished_at=_iso(run["finished_at"]),
             stale=stale,
+            purged_at=_iso(run.get("purged_at")),
         )
 
     @property
@@ -111,7 +113,7 @@ class RunSummary:
             **{k: data[k] for k in ("created", "updated", "skipped", "failed", "archived", "warned", "parent_run_id")},
             "warnings": self.warnings,
             "error": self.error,
-            **{k: data[k] for k in ("created_at", "started_at", "finished_at", "stale")},
+            **{k: data[k] for k in ("created_at", "started_at", "finished_at", "stale", "purged_at")},
         }
 
 
@@ -311,6 +313,18 @@ class PartyPage:
     @property
     def more(self) -> int:
         return self.total - len(self.records)
+
+
+@dataclass(frozen=True)
+class PurgeSummary:
+    """What a purge dropped: the source values of this many finished runs and rows."""
+
+    runs: int
+    rows: int
+    older_than_s: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     job_timeout_s: int = 3600
     # How often a worker looks for runs and syncs whose worker died (their lease ran out) to queue them again.
     redispatch_every_s: int = Field(default=15, ge=1, le=30)
+    # Set (e.g. "90d"): every night the worker drops the stored source values of runs finished that long ago.
+    purge_after: str | None = None
     job_max_tries: int = 5
 
     def tuning(self) -> Tuning:

@@ -138,6 +138,7 @@ import_runs = Table(
     Column("created_at", TS, nullable=False),
     Column("started_at", TS),
     Column("finished_at", TS),
+    Column("purged_at", TS),  # its source values were dropped then (retention); counts and outcomes stay
     Index("ix_import_runs_company_created", "company_id", "created_at"),
 )
 

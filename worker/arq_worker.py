@@ -78,6 +78,13 @@ async def redispatch(ctx: WorkerContext) -> int:
     return await application.redispatch_orphans(ctx["app"])
 
 
+async def purge(ctx: WorkerContext) -> dict[str, Any]:
+    """Cron: the retention of stored source values (ROSTERSYNC_PURGE_AFTER)."""
+    app = ctx["app"]
+    assert app.settings.purge_after is not None  # registered only then
+    return (await application.purge_runs(app, app.settings.purge_after)).to_json()
+
+
 async def vat_recheck(ctx: WorkerContext) -> dict[str, Any]:
     """Cron: the VIES rechecks that are due (their schedule lives in the database)."""
     return (await application.recheck_vat(ctx["app"])).to_json()
@@ -113,6 +120,8 @@ def worker_settings(settings: Settings, *, burst: bool = False) -> dict[str, Any
         _cron(enqueue_due_syncs, "enqueue_due_syncs", 30, settings),
         _cron(redispatch, "redispatch", set(range(0, 60, settings.redispatch_every_s)), settings),
     ]
+    if settings.purge_after is not None:
+        crons.append(cron(purge, name="purge", hour=3, minute=0, second=0, unique=True, timeout=settings.job_timeout_s))  # type: ignore[arg-type]
     return {
         "functions": functions(settings),
         "cron_jobs": [] if burst else crons,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from registry.bulk import store
@@ -226,3 +226,16 @@ def _cursor(text: str | None) -> tuple[int, int]:
     if not (batch.isdigit() and position.isdigit()):
         raise ValueError(f"invalid cursor {text!r}")
     return int(batch), int(position)
+
+
+async def drop_raw(conn: AsyncConnection, run_id: uuid.UUID, *, records: bool) -> int:
+    """Replace the stored source values of a run's rows by empty ones (`{}` for an API's records, `[]` for a
+    file's cells), keeping outcomes and counts; returns how many rows lost their values."""
+    c = import_batches.c
+    size = c.created + c.updated + c.skipped + c.failed
+    dropped = 0
+    for (n,) in (await conn.execute(select(size).where(c.run_id == run_id).distinct())).all():
+        empty = _to_json([{} if records else []] * n)
+        done = await conn.execute(update(import_batches).where(c.run_id == run_id, size == n).values(raw=empty))
+        dropped += n * done.rowcount
+    return dropped

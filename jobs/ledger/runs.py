@@ -296,3 +296,33 @@ async def orphaned_by_workers(engine: AsyncEngine) -> list[tuple[uuid.UUID, date
     )
     async with engine.connect() as conn:
         return [(run_id, utc(expired)) for run_id, expired in await conn.execute(query)]
+
+
+async def purge(engine: AsyncEngine, older_than: timedelta, company_id: str | None = None) -> tuple[int, int]:
+    """Drop the stored source values of runs that finished more than `older_than` ago; returns (runs, rows)."""
+    c = import_runs.c
+    query = select(c.id, c.headers).where(
+        c.status.in_(FINISHED), c.finished_at < now() - older_than, c.purged_at.is_(None)
+    )
+    if company_id is not None:
+        query = query.where(c.company_id == company_id)
+    purged_runs = purged_rows = 0
+    async with engine.connect() as conn:
+        found = (await conn.execute(query)).all()
+    for run_id, headers in found:
+        async with engine.begin() as conn:  # a run at a time: a long purge never holds one big transaction
+            purged_rows += await run_rows.drop_raw(conn, run_id, records=headers is None)
+            await conn.execute(update(import_runs).where(c.id == run_id).values(purged_at=now()))
+        purged_runs += 1
+    return purged_runs, purged_rows
+
+
+def parse_age(text: str) -> timedelta:
+    """'90d' or '12h' (a retention period: at least an hour)."""
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if not number.isdigit() or unit not in ("d", "h"):
+        raise ValueError(f"invalid age {text!r}: use days or hours, e.g. 90d or 12h")
+    age = timedelta(days=int(number)) if unit == "d" else timedelta(hours=int(number))
+    if age < timedelta(hours=1):
+        raise ValueError("the age must be at least 1h")
+    return age

@@ -81,6 +81,8 @@ async def start_reimport(
         raise RunError(f"run {parent['id']} was a dry run and wrote nothing: import the file instead")
     if parent["status"] not in FINISHED:
         raise RunError(f"run {parent['id']} has not finished ({parent['status']}): resume it first")
+    if parent["purged_at"] is not None and not path:
+        raise RunError(f"run {parent['id']}'s stored source values were purged: reimport it with --file")
     kind: Kind = parent["kind"]
     overrides = mapping_overrides(mapping_path) if mapping_path else parent["options"].get("mapping")
     options: dict[str, Any] = {

@@ -41,3 +41,35 @@ def test_a_queue_that_is_not_there_is_one_line_and_leaves_nothing_queued(
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert message in result.stderr and "wrong-password" not in result.stderr
     assert json.loads(rostersync("runs", "--json", env=env).stdout) == []
+
+
+def test_a_purge_drops_old_source_values_and_keeps_the_outcomes(sqlite_cli_env: dict[str, str], tmp_path) -> None:
+    import sqlite3
+
+    args = ("import", EXAMPLE, "--company", "demo", "--kind", "customers", "--json")
+    old = json.loads(rostersync(*args, env=sqlite_cli_env).stdout)
+    recent = json.loads(rostersync(*args, env=sqlite_cli_env).stdout)
+    with sqlite3.connect(tmp_path / "embedded.db") as db:  # the first run finished long ago
+        db.execute("UPDATE import_runs SET finished_at = '2000-01-01 00:00:00.000000' WHERE id = ?",
+                   (old["run_id"].replace("-", ""),))  # fmt: skip
+
+    purged = rostersync("runs", "purge", "--older-than", "90d", "--json", env=sqlite_cli_env)
+    assert purged.returncode == 0, purged.stderr
+    assert json.loads(purged.stdout) == {"runs": 1, "rows": 37, "older_than_s": 90 * 86400}
+
+    report = rostersync("report", old["run_id"], env=sqlite_cli_env)
+    assert report.returncode == 0 and "purged on" in report.stderr
+    lines = report.stdout.splitlines()
+    assert len(lines) == 38 and "19850512" not in report.stdout  # outcomes stay; the sole trader's number is gone
+    assert lines[1].split(",")[1] == "created"
+    refused = rostersync("reimport", old["run_id"], "--failed-only", env=sqlite_cli_env)
+    assert refused.returncode == 2 and "purged" in refused.stderr
+    status = json.loads(rostersync("status", old["run_id"], "--json", env=sqlite_cli_env).stdout)
+    assert status["purged_at"] and status["created"] == 28
+
+    kept = rostersync("report", recent["run_id"], env=sqlite_cli_env).stdout
+    assert "19850512-3326" in kept  # a recent run keeps its source values
+    again = json.loads(rostersync("runs", "purge", "--older-than", "90d", "--json", env=sqlite_cli_env).stdout)
+    assert again["runs"] == 0
+    bad = rostersync("runs", "purge", "--older-than", "90", env=sqlite_cli_env)
+    assert bad.returncode == 2 and "e.g. 90d" in bad.stderr

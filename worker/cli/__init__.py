@@ -32,6 +32,7 @@ def main(
 
 app.add_typer(imports.app)
 app.add_typer(runs.app)
+app.add_typer(runs.runs_app, name="runs")
 app.add_typer(connections.sync_app)
 app.add_typer(system.app)
 app.add_typer(registry.customers_app, name="customers")

@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 
 from jobs import app as application
+from jobs.records import RunSummary
 from worker.cli.common import AnyCompany, Json, err, listing, out, print_json, print_run, run_async
 
 app = typer.Typer()
+runs_app = typer.Typer(help="List recent runs, newest first; `runs purge` drops old runs' source values.")
 
 RunId = Annotated[str, typer.Argument(help="The run, or a unique prefix of its id.")]
 
@@ -26,9 +28,11 @@ def status(run_id: RunId, as_json: Json = False) -> None:
         out.print(f"progress: {run.processed} of {run.total} rows", markup=False)
 
 
-@app.command("runs")
-def list_runs(company: AnyCompany = None, as_json: Json = False) -> None:
+@runs_app.callback(invoke_without_command=True)
+def list_runs(context: typer.Context, company: AnyCompany = None, as_json: Json = False) -> None:
     """List recent runs, newest first."""
+    if context.invoked_subcommand is not None:
+        return
     found = listing(lambda ctx: application.list_runs(ctx, company), as_json)
     if found is None:
         return
@@ -52,13 +56,30 @@ def report(
 ) -> None:
     """Per-row report as CSV: row_number,status,error_code,error_field,error_message,entity_id + source columns."""
 
-    async def work(ctx: application.Context) -> int:
+    async def work(ctx: application.Context) -> tuple[int, RunSummary]:
+        run = await application.get_run(ctx, run_id)
         if output is None:
-            return await application.write_report(ctx, run_id, sys.stdout, failed_only=failed_only)
+            return await application.write_report(ctx, run.run_id, sys.stdout, failed_only=failed_only), run
         # With a BOM so a spreadsheet shows Å, Ä and Ö; our reader skips it.
         with open(output, "w", encoding="utf-8-sig", newline="") as f:
-            return await application.write_report(ctx, run_id, f, failed_only=failed_only)
+            return await application.write_report(ctx, run.run_id, f, failed_only=failed_only), run
 
-    written = run_async(work, create=False)
+    written, run = run_async(work, create=False)
     if output is not None:
         err.print(f"wrote {written} rows to {output}", markup=False)
+    if run.purged_at:
+        err.print(f"the source values of this run were purged on {run.purged_at[:10]}: outcomes only", markup=False)
+
+
+@runs_app.command("purge")
+def purge(
+    older_than: Annotated[str, typer.Option("--older-than", help="Finished longer ago than this: 90d, 12h.")],
+    company: AnyCompany = None,
+    as_json: Json = False,
+) -> None:
+    """Drop the stored source values (personnummer included) of old finished runs; counts and outcomes stay."""
+    result = run_async(lambda ctx: application.purge_runs(ctx, older_than, company), create=False)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        out.print(f"purged the source values of {result.runs} runs ({result.rows} rows)", markup=False)
