@@ -6,17 +6,20 @@ found.
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from jobs import queue
 from jobs.context import Context as Context  # re-exported: a face needs only this module
-from jobs.errors import RunError
+from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import report, run_rows, runs
 from jobs.pipeline import importer, starting
 from jobs.pipeline.inputs import Input
+from jobs.queue import IMPORT_JOB as IMPORT_JOB  # re-exported: the worker registers its jobs by these names
+from jobs.queue import SYNC_JOB as SYNC_JOB
 from jobs.records import (
+    FINISHED,
     Connection,
     ImportRequest,
     NewConnection,
@@ -66,9 +69,7 @@ async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str
     """A new run of a finished run's rows (all, or the failed ones), from a corrected file or with a new mapping."""
     parent = await runs.current_run(ctx.engine, request.parent_run_id, company_id)
     if parent.source.startswith("sync:"):
-        raise RunError(
-            f"run {parent.run_id} is a sync run: it is reimported from the records it stored (use `reimport_sync`)"
-        )
+        raise RunError(f"run {parent.run_id} is a sync run: it is reimported from the records it stored")
     run_id = await starting.start_reimport(
         ctx.engine,
         parent.run_id,
@@ -98,16 +99,21 @@ async def resume(
 async def _run(
     ctx: Context, run_id: uuid.UUID, *, opened: Input | None = None, progress: Progress | None = None
 ) -> RunSummary:
-    vat = ctx.vat_checker()
-    return await importer.run_import(
-        ctx.engine,
-        run_id,
-        opened=opened,
-        tuning=ctx.settings.tuning(),
-        progress=None if progress is None else (lambda counts: progress(counts.processed)),
-        vat=vat,
-        owner=runs.lease_owner(ctx.worker),
-    )
+    try:
+        return await importer.run_import(
+            ctx.engine,
+            run_id,
+            opened=opened,
+            tuning=ctx.settings.tuning(),
+            progress=None if progress is None else (lambda counts: progress(counts.processed)),
+            vat=ctx.vat_checker(),
+            owner=runs.lease_owner(ctx.worker),
+        )
+    except FamilyBusy as exc:
+        if ctx.worker:
+            raise  # the queue tries again later
+        await runs.abandon(ctx.engine, run_id, str(exc))  # a person waiting for it is told now
+        return await runs.current_run(ctx.engine, run_id)
 
 
 async def check_queue(ctx: Context) -> None:
@@ -153,7 +159,9 @@ async def run_rows_page(
     """A page of a run's rows (of one status: created, updated, skipped or failed), in source order."""
     run = await runs.get_run(ctx.engine, run_id, company_id)
     try:
-        found, next_cursor = await run_rows.page(ctx.engine, run["id"], status=status, after=cursor, limit=limit)
+        found, next_cursor = await run_rows.page(
+            ctx.engine, run["id"], status=status, after=cursor, limit=limit, finished=run["status"] in FINISHED
+        )
     except ValueError as exc:
         raise RunError(str(exc)) from None
     rows = [RunRow(*outcome, source=raw) for outcome, raw in found]
@@ -219,19 +227,21 @@ async def sync(ctx: Context, connection_id: str, *, full: bool = False, company_
 async def redispatch_orphans(ctx: Context) -> int:
     """Queue again the runs and syncs whose queue worker died (their lease ran out); returns how many. Each
     takes a job id made from the moment its lease ran out, so however many workers look, one job goes out."""
-    sent = 0
+    jobs: list[tuple[str, Sequence[Any], str]] = []
     for run_id, expired in await runs.orphaned_by_workers(ctx.engine):
-        job_id = queue.import_job_id(run_id, attempt=int(expired.timestamp()))
-        sent += await queue.enqueue(ctx.settings, queue.IMPORT_JOB, str(run_id), job_id=job_id)
+        jobs.append((IMPORT_JOB, [str(run_id)], queue.import_job_id(run_id, attempt=int(expired.timestamp()))))
     for connection_id, expired in await connections.orphaned_by_workers(ctx.engine):
         job_id = queue.sync_job_id(connection_id, attempt=int(expired.timestamp()))
-        sent += await queue.enqueue(ctx.settings, queue.SYNC_JOB, str(connection_id), False, job_id=job_id)
-    return sent
+        jobs.append((SYNC_JOB, [str(connection_id), False], job_id))
+    return await queue.enqueue_many(ctx.settings, jobs) if jobs else 0
 
 
-async def due_connections(ctx: Context) -> list[str]:
-    """The connections whose next sync is due."""
-    return [str(connection_id) for connection_id in await connections.due(ctx.engine)]
+async def enqueue_due_syncs(ctx: Context) -> int:
+    """Queue a sync of every connection whose next sync is due (one job per connection, however many workers
+    tick); returns how many were queued now."""
+    due = await connections.due(ctx.engine)
+    jobs = [(SYNC_JOB, [str(connection_id)], queue.sync_job_id(connection_id)) for connection_id in due]
+    return await queue.enqueue_many(ctx.settings, jobs) if jobs else 0
 
 
 async def enqueue_sync(
@@ -251,6 +261,8 @@ async def reimport_sync(
     from jobs.sync import crm
 
     run = await runs.current_run(ctx.engine, run_id, company_id)
+    if not run.source.startswith("sync:"):
+        raise RunError(f"run {run.run_id} is not a sync run: reimport it with its file or stored rows")
     if run.purged_at:
         raise RunError(f"run {run.run_id}'s stored records were purged on {run.purged_at[:10]}: sync again instead")
     return await crm.reimport(ctx.engine, run.run_id, failed_only=failed_only)

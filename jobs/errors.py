@@ -12,5 +12,9 @@ class SyncBusy(RunError):
     """Another process is syncing this connection right now."""
 
 
+class FamilyBusy(RunError):
+    """Another run of the same file (a reimport, or the first run) is being processed: try again later."""
+
+
 class NotFound(RunError):
     """No such run or connection (within the company asked about: another company's is not found either)."""

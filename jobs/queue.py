@@ -3,7 +3,7 @@ job with an id that is queued or running, so enqueueing twice never runs the sam
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -69,10 +69,15 @@ async def reachable(settings: Settings) -> None:
 
 async def enqueue(settings: Settings, function: str, *args: Any, job_id: str) -> bool:
     """Queue one job; False when a job with that id is already queued or running."""
+    return await enqueue_many(settings, [(function, args, job_id)]) == 1
+
+
+async def enqueue_many(settings: Settings, jobs: Sequence[tuple[str, Sequence[Any], str]]) -> int:
+    """Queue (function, args, job id) jobs on one connection; returns how many were new."""
     from redis.exceptions import RedisError
 
     async with connected(settings) as redis:
         try:
-            return await redis.enqueue_job(function, *args, _job_id=job_id) is not None
+            return sum([await redis.enqueue_job(f, *args, _job_id=job_id) is not None for f, args, job_id in jobs])
         except (RedisError, OSError) as exc:
             raise RunError(f"Redis failed while queueing ({type(exc).__name__})") from None

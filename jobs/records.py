@@ -9,9 +9,7 @@ from typing import Any
 from registry.clock import utc_or_none
 from registry.fields import Kind as Kind  # re-exported: the faces name kinds through this module
 
-RUN_STATES = ("queued", "running", "succeeded", "partially_succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
-ROW_STATUSES = ("created", "updated", "skipped", "failed")
 
 
 def exit_code(status: str, *, failed: int, processed: int, error: str | None) -> int:
@@ -300,7 +298,7 @@ class PartyQuery:
     company_id: str
     search: str | None = None
     include_archived: bool = False
-    limit: int = 50
+    limit: int | None = None  # None: every record
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 FACES = sorted((ROOT / "worker").rglob("*.py"))
 # What a face may import of ours: the application layer and the records, context, errors and settings it uses.
-FACE_MAY_IMPORT = {"jobs.app", "jobs.records", "jobs.context", "jobs.errors", "jobs.settings", "jobs.queue", "jobs"}
+FACE_MAY_IMPORT = {"jobs.app", "jobs.records", "jobs.context", "jobs.errors", "jobs.settings", "jobs"}
 OURS = ("registry", "connectors", "jobs", "worker")
 
 

@@ -2,15 +2,16 @@
 share are built once at start-up into a typed context."""
 
 import asyncio
+import dataclasses
 from contextlib import AsyncExitStack
 from typing import Any, TypedDict
 
 from arq import Retry, cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Function, async_check_health, func
+from redis.exceptions import RedisError
 
 from jobs import app as application
-from jobs import queue
 from jobs.context import open_context
 from jobs.errors import RunError, SyncBusy
 from jobs.records import SyncSummary
@@ -65,11 +66,7 @@ async def sync_connection(ctx: WorkerContext, connection_id: str, full: bool = F
 
 async def enqueue_due_syncs(ctx: WorkerContext) -> int:
     """Cron: queue every connection whose next sync is due (repeated ticks and many workers queue one job)."""
-    queued = 0
-    for connection_id in await application.due_connections(ctx["app"]):
-        job_id = queue.sync_job_id(connection_id)
-        queued += await ctx["redis"].enqueue_job(queue.SYNC_JOB, connection_id, _job_id=job_id) is not None
-    return queued
+    return await application.enqueue_due_syncs(ctx["app"])
 
 
 async def redispatch(ctx: WorkerContext) -> int:
@@ -94,12 +91,12 @@ def functions(settings: Settings) -> list[Function]:
     return [
         func(
             import_run,  # type: ignore[arg-type]
-            name=queue.IMPORT_JOB,
+            name=application.IMPORT_JOB,
             max_tries=settings.job_max_tries,
             timeout=settings.job_timeout_s,
         ),
         # keep_result=0: the job id is free again as soon as the sync ends, so the next tick can queue it.
-        func(sync_connection, name=queue.SYNC_JOB, max_tries=1, timeout=settings.job_timeout_s, keep_result=0),  # type: ignore[arg-type]
+        func(sync_connection, name=application.SYNC_JOB, max_tries=1, timeout=settings.job_timeout_s, keep_result=0),  # type: ignore[arg-type]
     ]
 
 
@@ -138,6 +135,11 @@ def worker_settings(settings: Settings, *, burst: bool = False) -> dict[str, Any
 
 
 def health_check(options: dict[str, Any]) -> int:
-    """0 when a worker on this queue wrote its health-check key lately (it expires after the interval), else 1."""
+    """0 when a worker on this queue wrote its health-check key lately (it expires after the interval), else 1
+    (also when Redis cannot be reached: a health check answers, it does not retry)."""
     key = f"{options['queue_name']}:health-check"
-    return asyncio.run(async_check_health(options["redis_settings"], key, options["queue_name"]))
+    redis = dataclasses.replace(options["redis_settings"], conn_retries=0)
+    try:
+        return asyncio.run(async_check_health(redis, key, options["queue_name"]))
+    except (RedisError, OSError):
+        return 1

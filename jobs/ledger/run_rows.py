@@ -194,36 +194,53 @@ async def rows(engine: AsyncEngine, run_id: uuid.UUID, *, failed_only: bool = Fa
 
 
 async def page(
-    engine: AsyncEngine, run_id: uuid.UUID, *, status: str | None = None, after: str | None = None, limit: int = 100
+    engine: AsyncEngine,
+    run_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+    finished: bool = True,
 ) -> tuple[list[Row], str | None]:
     """Up to `limit` rows (of one status) in the order the run read them, after the cursor `after`; returns the
-    rows and the cursor of the last one when more may follow. A cursor is "batch.position": stable while a
-    run goes on, because a batch's rows never change once committed."""
+    rows and the cursor to go on from, None once a finished run has no more. A cursor is "batch.position". An
+    unfinished run's batches commit out of order, so a page stops before the first batch not committed yet,
+    and the cursor picks up there."""
+    if limit < 1:
+        raise ValueError("the limit must be at least 1")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"invalid status {status!r}: use one of {', '.join(STATUSES)}")
     start_batch, start_at = _cursor(after)
     c = import_batches.c
     query = select(c.batch_index, c.outcomes, c.raw).where(c.run_id == run_id, c.batch_index >= start_batch)
-    if status in ("created", "updated", "skipped", "failed"):
+    if status is not None and finished:  # (unfinished: every batch is read, so a gap is seen)
         query = query.where(getattr(c, status) > 0)
     found: list[Row] = []
+    cursor, expected = f"{start_batch}.{start_at}", start_batch
     async with engine.connect() as conn:
         async for index, outcomes_text, raw_text in await conn.stream(
             query.order_by(c.batch_index).execution_options(yield_per=20)
         ):
-            batch = zip(_outcomes(outcomes_text), json.loads(raw_text), strict=True)
+            if not finished and index != expected:
+                return found, cursor
+            expected = index + 1
+            batch = list(zip(_outcomes(outcomes_text), json.loads(raw_text), strict=True))
             for position, (outcome, raw) in enumerate(batch):
-                if (index, position) <= (start_batch, start_at) or (status and outcome.status != status):
+                if (index, position) <= (start_batch, start_at):
                     continue
-                found.append(Row(outcome, raw))
-                if len(found) == limit:
-                    return found, f"{index}.{position}"
-    return found, None
+                cursor = f"{index}.{position}"
+                if status is None or outcome.status == status:
+                    found.append(Row(outcome, raw))
+                    if len(found) == limit:
+                        return found, cursor
+    return found, None if finished else cursor
 
 
 def _cursor(text: str | None) -> tuple[int, int]:
     if not text:
-        return 0, -1
+        return 0, -1  # before the first row of batch 0
     batch, _, position = text.partition(".")
-    if not (batch.isdigit() and position.isdigit()):
+    if not (batch.isdigit() and (position.isdigit() or position == "-1")):
         raise ValueError(f"invalid cursor {text!r}")
     return int(batch), int(position)
 

@@ -154,7 +154,11 @@ async def acquire(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: f
             )
         taken = await conn.execute(
             update(import_runs)
-            .where(import_runs.c.id == run_id, _same_lease(run["lease_owner"]))
+            .where(
+                import_runs.c.id == run_id,
+                _same_lease(run["lease_owner"]),
+                import_runs.c.status.in_(("queued", "running")),  # a cancel may land between the read and here
+            )
             .values(
                 lease_owner=owner,
                 lease_expires_at=now() + timedelta(seconds=lease_s),
@@ -199,8 +203,10 @@ async def cancel(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: str |
         run = await get_run(conn, run_id, company_id)
         if run["status"] in FINISHED:
             raise RunError(f"run {run['id']} already finished ({run['status']})")
+        if run["source"].startswith("sync:"):
+            raise RunError(f"run {run['id']} belongs to a sync; remove or pause its connection instead")
         values: dict[str, Any] = {"status": "cancelled", "error": "cancelled"}
-        if run["status"] == "queued" or run["lease_owner"] is None or owner_is_dead(run["lease_owner"]):
+        if run["status"] == "queued" or _stale(run):  # nobody will see the cancel at a heartbeat: close it now
             counts = await run_rows.counts(conn, run["id"])
             values.update(counts.columns(), lease_owner=None, lease_expires_at=None, finished_at=now())
         await conn.execute(
@@ -214,17 +220,20 @@ async def cancel(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: str |
 async def finish(
     engine: AsyncEngine, run_id: uuid.UUID, owner: str, *, error: str | None = None, status: str | None = None
 ) -> RunSummary:
-    """Close the run with counts recomputed from its rows (the heartbeat's counts are only progress)."""
+    """Close the run with counts recomputed from its rows (the heartbeat's counts are only progress). A run
+    cancelled after its last heartbeat stays cancelled."""
+    c = import_runs.c
     async with engine.begin() as conn:
         counts = await run_rows.counts(conn, run_id)
+        ended = status or ("failed" if error else counts.final_status())
         await conn.execute(
             update(import_runs)
-            .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner)
+            .where(c.id == run_id, c.lease_owner == owner)
             .values(
                 # A sync learns its total by reading; a file's total was counted up front.
-                total=case((import_runs.c.total < counts.processed, counts.processed), else_=import_runs.c.total),
-                status=status or ("failed" if error else counts.final_status()),
-                error=error,
+                total=case((c.total < counts.processed, counts.processed), else_=c.total),
+                status=case((c.status == "cancelled", "cancelled"), else_=ended),
+                error=case((c.status == "cancelled", c.error), else_=error),
                 **counts.columns(),
                 lease_owner=None,
                 lease_expires_at=None,
@@ -232,6 +241,22 @@ async def finish(
             )
         )
         return RunSummary.of(await get_run(conn, run_id))
+
+
+def busy(run: RowMapping) -> bool:
+    """Running, or still holding a live lease (a cancelled run finishing the batch in hand)."""
+    expires = utc_or_none(run["lease_expires_at"])
+    return run["status"] == "running" or (run["lease_owner"] is not None and expires is not None and expires > now())
+
+
+async def requeue(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
+    """Give a run back to the queue untouched (it could not start yet), releasing its lease."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(import_runs)
+            .where(import_runs.c.id == run_id, import_runs.c.lease_owner == owner, import_runs.c.status == "running")
+            .values(status="queued", lease_owner=None, lease_expires_at=None)
+        )
 
 
 async def abandon(engine: AsyncEngine, run_id: uuid.UUID, reason: str) -> None:
@@ -264,7 +289,7 @@ async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: i
 
 
 async def family(conn: AsyncConnection, run_id: uuid.UUID) -> list[RowMapping]:
-    """The first run of a file and every reimport that descends from it (id, status, headers, options)."""
+    """The first run of a file and every reimport that descends from it (id, status, headers, options, lease)."""
     c = import_runs.c
     root = run_id
     while (up := await conn.scalar(select(c.parent_run_id).where(c.id == root))) is not None:
@@ -273,7 +298,7 @@ async def family(conn: AsyncConnection, run_id: uuid.UUID) -> list[RowMapping]:
     while frontier:
         frontier = set((await conn.execute(select(c.id).where(c.parent_run_id.in_(frontier)))).scalars()) - ids
         ids |= frontier
-    query = select(c.id, c.status, c.headers, c.options).where(c.id.in_(ids))
+    query = select(c.id, c.status, c.headers, c.options, c.lease_owner, c.lease_expires_at).where(c.id.in_(ids))
     return list((await conn.execute(query)).mappings())
 
 

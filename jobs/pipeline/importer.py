@@ -18,7 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs.errors import RunError
+from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import BatchRows, Counts
 from jobs.pipeline import reading
@@ -164,6 +164,9 @@ async def run_import(
     importer = Importer(engine, run, owner, tuning, progress, vat)
     try:
         inp = opened if opened is not None else await open_input(engine, run)
+    except FamilyBusy:
+        await asyncio.shield(runs.requeue(engine, run_id, owner))
+        raise
     except (SourceError, RunError) as exc:  # the file changed, another reimport of it runs: the run ends, saying so
         return await runs.finish(engine, run_id, owner, error=str(exc))
     except BaseException:

@@ -70,17 +70,15 @@ async def lineage(
     its done rows of that kind (for a reimport from a file)."""
     files: dict[uuid.UUID, HeaderMapping] = {}
     async with engine.connect() as conn:
-        family = {r["id"] for r in await runs.family(conn, parent_id)} - {leave_out}
+        members = [r for r in await runs.family(conn, parent_id) if r["id"] != leave_out]
+        family = {r["id"] for r in members}
         failed = {o.row_number for o in await run_rows.outcomes(conn, [parent_id], failed_only=True)}
         highest = await run_rows.highest_row(conn, family)
+        # A run that read a file (an API's records have no row numbers to confuse), with its rows as it mapped
+        # them (its own --mapping), so a name is the name it imported.
         if names_of is not None:
-            for run in await runs.family(conn, parent_id):
-                run_id, headers, options = run["id"], run["headers"], run["options"]
-                if (
-                    headers and run_id in family
-                ):  # a run that read a file: an API's records have no row numbers to confuse
-                    # Its rows as it mapped them (its own --mapping), so a name is the name it imported.
-                    files[run_id] = build_mapping(headers, names_of, (options or {}).get("mapping"))
+            for run in (r for r in members if r["headers"]):
+                files[run["id"]] = build_mapping(run["headers"], names_of, (run["options"] or {}).get("mapping"))
         outcomes = await run_rows.outcomes(conn, family - files.keys())
     found = Lineage(failed, {o.row_number for o in outcomes if o.status in _DONE}, failed_only, highest)
     for run_id, mapping in files.items():

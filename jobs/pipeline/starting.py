@@ -13,7 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs.errors import RunError
+from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import runs
 from jobs.pipeline.inputs import (
     CsvInput,
@@ -147,9 +147,9 @@ async def _family_idle(engine: AsyncEngine, parent_id: uuid.UUID, own_id: uuid.U
     """Two reimports of one family running at once would each think the other's rows are not done yet."""
     async with engine.connect() as conn:
         family = await runs.family(conn, parent_id)
-    busy = [r for r in family if r["id"] != own_id and r["status"] == "running"]
+    busy = [r for r in family if r["id"] != own_id and runs.busy(r)]
     if busy:
-        raise RunError(f"run {busy[0]['id']} of the same file is running; reimport once it has finished")
+        raise FamilyBusy(f"run {busy[0]['id']} of the same file is running; reimport once it has finished")
 
 
 async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:

@@ -13,7 +13,7 @@ from jobs import app
 from jobs.errors import NotFound, RunError
 from jobs.ledger import runs
 from jobs.records import ImportRequest, ReimportRequest
-from registry.tables import customers, import_runs
+from registry.tables import customers, import_batches, import_runs
 from tests.conftest import ROOT, app_context
 from tests.fakes.rows import write_csv
 
@@ -141,3 +141,22 @@ async def test_what_a_dead_worker_left_is_queued_again_once(pg_engine: Any, redi
     assert sorted((job.function, job.args[0]) for job in queued) == sorted(
         [("import_run", started.run.run_id), ("sync_connection", connection.connection_id)]
     )
+
+
+async def test_a_running_runs_rows_page_without_skipping_a_batch_committed_late(engine: Any) -> None:
+    ctx = app_context(engine)
+    run = await imported(engine, path=EXAMPLE)
+    async with engine.begin() as conn:  # as if batch 0 had not committed yet while the run goes on
+        await conn.execute(update(import_runs).where(import_runs.c.id == run.id).values(status="running"))
+        hidden = (await conn.execute(select(import_batches).where(import_batches.c.run_id == run.id))).mappings().all()
+        await conn.execute(import_batches.delete().where(import_batches.c.run_id == run.id))
+    assert len(hidden) == 1  # the example is one batch of 37 rows
+    early = await app.run_rows_page(ctx, run.run_id, limit=10)
+    assert early.rows == [] and early.next_cursor is not None  # nothing yet, but more will come
+    async with engine.begin() as conn:
+        await conn.execute(import_batches.insert(), [dict(r) for r in hidden])
+    later = await app.run_rows_page(ctx, run.run_id, cursor=early.next_cursor, limit=100)
+    assert len(later.rows) == 37 and later.next_cursor is not None  # still running: the cursor stays open
+    for wrong in ({"limit": 0}, {"status": "exploded"}):
+        with pytest.raises(RunError):
+            await app.run_rows_page(ctx, run.run_id, **wrong)

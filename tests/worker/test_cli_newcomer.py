@@ -55,7 +55,9 @@ def test_ids_are_shown_whole_and_a_unique_prefix_is_taken(sqlite_cli_env: dict[s
 
 
 def test_listings_are_limited_and_searchable(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "many.csv", 120)
+    shop = customer_row(500)
+    shop[1] = "Åhléns Varuhus AB"
+    path = write_csv(tmp_path / "many.csv", 119, extra=[shop])
     created = rostersync("import", str(path), "--company", "big", "--kind", "customers", env=sqlite_cli_env)
     assert created.returncode == 0, created.stderr
     wide = {**sqlite_cli_env, "COLUMNS": "250"}
@@ -63,6 +65,14 @@ def test_listings_are_limited_and_searchable(sqlite_cli_env: dict[str, str], tmp
     assert "and 70 more of 120" in shown
     limited = json.loads(rostersync("customers", "list", "--company", "big", "--limit", "7", "--json", env=wide).stdout)
     assert len(limited) == 7
+    everything = json.loads(rostersync("customers", "list", "--company", "big", "--json", env=wide).stdout)
+    assert len(everything) == 120  # a program asking for JSON gets every record unless it sets a limit
+    shops = json.loads(
+        rostersync("customers", "list", "--company", "big", "--search", "åhlén", "--json", env=wide).stdout
+    )
+    assert [c["name"] for c in shops] == ["Åhléns Varuhus AB"]
+    nothing = rostersync("customers", "list", "--company", "big", "--search", "%", "--json", env=wide).stdout
+    assert json.loads(nothing) == []  # a wildcard typed is a character searched for
     name = customer_row(42)[1]
     found = json.loads(
         rostersync("customers", "list", "--company", "big", "--search", name.upper(), "--json", env=wide).stdout

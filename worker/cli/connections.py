@@ -1,10 +1,12 @@
 """`rostersync connections ...` and `rostersync sync CONNECTION_ID`."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
 
 from jobs import app as application
+from jobs.context import Context
 from jobs.records import NewConnection, SyncSummary
 from worker.cli.common import AnyCompany, Company, Json, err, fail, listing, out, print_json, run_async
 
@@ -69,14 +71,21 @@ def sync_(
 ) -> None:
     """Sync one connection now: create new records, update changed ones, skip the rest."""
     if queue:
-        result = run_async(lambda ctx: application.enqueue_sync(ctx, connection_id, full=full))
+        result = run_async(lambda ctx: application.enqueue_sync(ctx, connection_id, full=full), create=False)
     else:
-        result = run_async(lambda ctx: application.sync(ctx, connection_id, full=full), vies=True, http=True)
+        result = run_async(_sync_now(connection_id, full), create=False, vies=True, http=True)
     if as_json:
         print_json(result.to_json())
     else:
         _print_sync(result)
     raise typer.Exit(result.exit_code)
+
+
+def _sync_now(connection_id: str, full: bool) -> Callable[[Context], Awaitable[SyncSummary]]:
+    async def work(ctx: Context) -> SyncSummary:
+        return await application.sync(ctx, connection_id, full=full)
+
+    return work
 
 
 def _print_sync(result: SyncSummary) -> None:

@@ -21,7 +21,8 @@ COLUMNS: dict[Kind, tuple[str, ...]] = {
 
 IncludeArchived = Annotated[bool, typer.Option("--include-archived", help="Archived records too.")]
 Search = Annotated[str | None, typer.Option("--search", help="Only names or org numbers containing this.")]
-Limit = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")]
+Limit = Annotated[int | None, typer.Option("--limit", min=1, help="Show at most this many (a table: 50; --json: all).")]
+TABLE_ROWS = 50  # what a person reads on a terminal; a program asking for JSON gets every record
 
 
 def show(query: PartyQuery, as_json: bool) -> None:
@@ -42,9 +43,10 @@ def list_command(kind: Kind, summary: str) -> Callable[..., None]:
         company: Company,
         search: Search = None,
         include_archived: IncludeArchived = False,
-        limit: Limit = 50,
+        limit: Limit = None,
         as_json: Json = False,
     ) -> None:
+        limit = limit if limit is not None or as_json else TABLE_ROWS
         show(PartyQuery(kind, company, search, include_archived, limit), as_json)
 
     list_.__doc__ = summary

@@ -29,7 +29,7 @@ def worker(
     try:
         options = worker_settings(settings(), burst=burst)
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc), code=1 if check else 2)  # a health check answers 0 or 1
     if check:
         raise typer.Exit(health_check(options))
     run_async(application.check_queue)  # one line, not a retry loop and a traceback, when Redis is away
