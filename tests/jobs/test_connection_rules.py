@@ -1,11 +1,13 @@
 """A connection reaches only its own secret: credential references and base URLs are checked when a connection
-is added and again when a sync reads the secret."""
+is added and again when a sync reads the secret; what a CRM echoes back is scrubbed of the secret."""
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from jobs import app
 from jobs.errors import RunError
@@ -13,12 +15,15 @@ from jobs.records import NewConnection
 from jobs.sync import connections, crm
 from registry.clock import now
 from registry.tables import connections as connections_table
+from registry.tables import import_runs
 from tests.conftest import app_context
 from tests.fakes.crm_server import (
     ECONOMIC_CREDENTIAL,
     EconomicFake,
     FakeCRM,
+    FaktooraFake,
     economic_customer,
+    faktoora_customer,
 )
 
 
@@ -197,3 +202,44 @@ async def test_an_old_row_with_a_plain_http_url_is_not_synced(sqlite_engine: Any
     ctx.http = http
     with pytest.raises(RunError, match=r"^base URL 'http://crm.invalid/api' refused: the credential would travel"):
         await app.sync(ctx, str(cid))
+
+
+# --- what comes back ---------------------------------------------------------------------------------------
+
+SHORT_KEY = "k3y"
+
+
+class EchoingFaktoora(FaktooraFake):
+    """A faktoora whose error bodies name the key they were sent, as some APIs' do."""
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        self.sent = headers.get("x-api-key", "")
+        return super().authorized(headers)
+
+    def error_body(self, status: int, message: str) -> object:
+        return {"statusCode": status, "message": f"{message} (API key '{self.sent}', account ?key={self.sent})"}
+
+    def rate_limited_body(self) -> object:
+        return self.error_body(429, "Too many requests.")
+
+
+async def test_a_short_key_echoed_by_the_crm_is_scrubbed_from_stored_errors_and_logs(
+    sqlite_engine: Any, http: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ROSTERSYNC_CRED_FAKTOORA", SHORT_KEY)
+    records = {"customers": [faktoora_customer(i) for i in range(3)]}
+    with FakeCRM(EchoingFaktoora(api_key=SHORT_KEY), records, fail_pages={1: [429, 404]}, retry_after="0") as server:
+        connection = NewConnection("acme", "faktoora", server.url, "env:ROSTERSYNC_CRED_FAKTOORA", 900, {})
+        cid = await connections.add(sqlite_engine, connection)
+        with caplog.at_level(logging.WARNING, logger="connectors.crm"):
+            result = await crm.sync(sqlite_engine, cid, http=http)
+        assert [r.status for r in server.requests] == [429, 404]  # both answers named the key
+
+    assert result.status == "failed"
+    assert result.error == "faktoora: HTTP 404 Not Found: Injected failure. (API key '***', account ?key=***)"
+    async with sqlite_engine.connect() as conn:
+        stored = list((await conn.execute(select(import_runs.c.error))).scalars())
+    assert stored == [result.error]
+    assert "HTTP 429" in caplog.text and "'***'" in caplog.text
+    for text in (*stored, caplog.text, str(result)):
+        assert SHORT_KEY not in text
