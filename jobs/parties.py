@@ -7,14 +7,21 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.records import PartyPage, PartyQuery
-from registry.normalize import mask_personnummer
+from registry.normalize import looks_like_personnummer, mask_personnummer
 from registry.tables import PARTY_TABLES
 
 
 def _masked(row: dict[str, Any]) -> dict[str, Any]:
-    # A sole trader's org number is their personnummer: never shown in full.
-    if row.get("customer_type") == "individual" and row["org_number"]:
-        row["org_number"] = mask_personnummer(row["org_number"])
+    """A person's number is never shown in full. An individual customer's org number is their personnummer;
+    so is a Swedish sole trader's, customer or supplier (a supplier has no individual type): the 10-digit
+    organisation number of a sole trader is the personnummer without the century. A legal entity's number
+    has 20-99 where a personnummer has its month, so a company's is never masked."""
+    org = row.get("org_number")
+    if org and (row.get("customer_type") == "individual" or looks_like_personnummer(org)):
+        row["org_number"] = mask_personnummer(org)
+    vat = row.get("vat_number")
+    if vat and vat[:2] == "SE" and looks_like_personnummer(vat[2:12]):  # SE + the organisation number + 01
+        row["vat_number"] = f"{vat[:8]}****{vat[12:]}"
     return row
 
 
