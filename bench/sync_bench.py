@@ -35,7 +35,7 @@ async def main() -> None:
         "--pg", default=os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
     )
     args = parser.parse_args()
-    os.environ["BENCH_ECONOMIC_TOKEN"] = ECONOMIC_CREDENTIAL
+    os.environ["ROSTERSYNC_CRED_BENCH_ECONOMIC"] = ECONOMIC_CREDENTIAL
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(args.pg)
@@ -47,7 +47,12 @@ async def main() -> None:
         with FakeCRM(EconomicFake(), records, latency_s=args.latency) as server:
             async with httpx.AsyncClient(trust_env=False, timeout=60) as http:
                 new = NewConnection(
-                    "bench", "economic", server.url, "env:BENCH_ECONOMIC_TOKEN", 900, {"page_size": args.page_size}
+                    "bench",
+                    "economic",
+                    server.url,
+                    "env:ROSTERSYNC_CRED_BENCH_ECONOMIC",
+                    900,
+                    {"page_size": args.page_size},
                 )
                 cid = await connections.add(engine, new)
                 timings = []

@@ -192,7 +192,8 @@ async def write_report(
 
 
 async def add_connection(ctx: Context, new: NewConnection) -> Connection:
-    connection_id = await connections.add(ctx.engine, new)
+    """Connect a CRM; a credential reference or base URL that the settings do not allow is refused (RunError)."""
+    connection_id = await connections.add(ctx.engine, new, ctx.settings)
     return Connection.of(await connections.get(ctx.engine, connection_id))
 
 
@@ -212,6 +213,8 @@ async def sync(ctx: Context, connection_id: str, *, full: bool = False, company_
     if ctx.http is None:
         raise RuntimeError("a sync needs the context's HTTP client (open_context(..., http=True))")
     row = await connections.get(ctx.engine, connection_id, company_id)
+    # A row stored before the rules on base URLs may point anywhere: no credential is sent there.
+    connections.check_base_url(row["base_url"], ctx.settings)
     owner = runs.lease_owner(ctx.worker)
     return await crm.sync(
         ctx.engine,

@@ -7,14 +7,28 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.records import PartyPage, PartyQuery
-from registry.normalize import mask_personnummer
+from registry.normalize import has_personnummer_shape, looks_like_personnummer, mask_personnummer
 from registry.tables import PARTY_TABLES
 
 
+def _is_a_persons(number: str, country: str | None) -> bool:
+    """A personnummer (with or without the century), or a Swedish number shaped like one: a valid Swedish
+    organisation number with a month (0-1) where a legal entity's has 20-99 is a person's, a sole trader's
+    samordningsnummer (the day plus 60) among them."""
+    return looks_like_personnummer(number) or (country in (None, "SE") and has_personnummer_shape(number))
+
+
 def _masked(row: dict[str, Any]) -> dict[str, Any]:
-    # A sole trader's org number is their personnummer: never shown in full.
-    if row.get("customer_type") == "individual" and row["org_number"]:
-        row["org_number"] = mask_personnummer(row["org_number"])
+    """A person's number is never shown in full. An individual customer's org number is their personnummer;
+    so is a Swedish sole trader's, customer or supplier (a supplier has no individual type): the 10-digit
+    organisation number of a sole trader is the personnummer without the century. A Swedish VAT number is
+    SE + the organisation number + 01, so a sole trader's holds it too."""
+    org = row.get("org_number")
+    if org and (row.get("customer_type") == "individual" or _is_a_persons(org, row.get("country"))):
+        row["org_number"] = mask_personnummer(org)
+    vat = row.get("vat_number")
+    if vat and vat[:2] == "SE" and _is_a_persons(vat[2:12], "SE"):
+        row["vat_number"] = f"{vat[:8]}****{vat[12:]}"
     return row
 
 

@@ -211,7 +211,7 @@ class NewConnection:
     company_id: str
     connector: str
     base_url: str
-    credential_ref: str  # "env:VAR" or "file:/path"
+    credential_ref: str  # "env:ROSTERSYNC_CRED_…" or "file:PATH" (inside the secrets directory)
     every_s: int
     options: dict[str, Any] = field(default_factory=dict)
 

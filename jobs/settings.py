@@ -1,5 +1,7 @@
 """Configuration from the environment (prefix ROSTERSYNC_). Secrets are SecretStr and never printed."""
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,12 @@ class Settings(BaseSettings):
     database_schema: str | None = None  # Postgres search_path; lets several registries share one database
     redis_url: SecretStr | None = None
     queue_name: str = "rostersync"
+
+    # Where a connection's credential may come from: a variable named ROSTERSYNC_CRED_*, or a file inside this
+    # directory (none: no credential files at all). A CRM is reached over https; plain http only on this
+    # machine unless allowed here.
+    secrets_dir: Path | None = None
+    allow_plain_http: bool = False
 
     vies_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
     vies_enabled: bool = True

@@ -13,6 +13,7 @@ from registry.countries import VIES_PREFIXES
 from registry.errors import FieldWarning
 from registry.fields import Kind
 from registry.models import CleanPayload, CustomerCreate, SupplierCreate, field_errors
+from registry.normalize import has_personnummer_shape, mask_personnummer
 
 MODELS: dict[Kind, type[CustomerCreate] | type[SupplierCreate]] = {
     "customers": CustomerCreate,
@@ -75,10 +76,12 @@ def validation_error(fields: Mapping[str, str]) -> dict[str, Any]:
 
 
 def duplicate_error(kind: Kind, org_number: str, where: str = "for this company") -> dict[str, Any]:
+    # A sole trader's organisation number is their personnummer (or samordningsnummer): masked, as in a listing.
+    shown = mask_personnummer(org_number) if has_personnummer_shape(org_number) else org_number
     return {
         "code": DUPLICATE_CODES[kind],
-        "message": f"org number {org_number} already exists {where}",
-        "fields": {"org_number": f"{org_number} already exists {where}"},
+        "message": f"org number {shown} already exists {where}",
+        "fields": {"org_number": f"{shown} already exists {where}"},
     }
 
 

@@ -123,7 +123,8 @@ def swedish_org_number(value: str) -> str:
         try:
             digits = _orgnr.validate(digits)
         except ValidationError as exc:
-            raise ValueError(f"{text!r} is not a valid Swedish organisation number ({_reason(exc)})") from None
+            shown = _mask_tail(text) if has_personnummer_shape(text) else text  # a mistyped personnummer
+            raise ValueError(f"{shown!r} is not a valid Swedish organisation number ({_reason(exc)})") from None
     return f"{digits[:6]}-{digits[6:]}"
 
 

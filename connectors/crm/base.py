@@ -12,8 +12,8 @@ rest, once for all systems:
 - a page whose query parameters were already requested in this read → `FatalError` (never loops);
 - an optional per-connector request-rate limit (requests spaced evenly, `RateLimiter`).
 
-The credential is a `SecretStr`: it is read only when headers are built, and messages built from response
-bodies are scrubbed of it.
+The credential is a `SecretStr`: it is read only when headers are built, and every error message and log line
+is scrubbed of it (`scrub`), whatever its length.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import math
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -211,6 +212,36 @@ def _flatten_errors(errors: object, prefix: str = "") -> list[str]:
     return []
 
 
+# A secret at least this long is replaced wherever it occurs; a shorter one only where it stands on its own.
+_SCRUB_ANYWHERE = 8
+_WORD = "A-Za-z0-9"
+
+
+def _occurrences(secret: str) -> re.Pattern[str]:
+    """Where `secret` is scrubbed: anywhere when it is long; else where it is not part of a longer word or
+    number ("%3D", a URL-encoded separator, before it counts as a boundary)."""
+    if len(secret) >= _SCRUB_ANYWHERE:
+        return re.compile(re.escape(secret))
+    before = rf"(?:(?<![{_WORD}])|(?<=%[0-9A-Fa-f]{{2}}))" if re.match(f"[{_WORD}]", secret) else ""
+    after = rf"(?![{_WORD}])" if re.search(f"[{_WORD}]$", secret) else ""
+    return re.compile(before + re.escape(secret) + after)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret (also URL-encoded) replaced by "***", whatever its length.
+
+    A secret of 8 characters or more is replaced wherever it occurs. A shorter one is replaced only where it
+    is a whole word of the text, not inside a longer word or number: a 1-character key replaced everywhere
+    would turn every message into asterisks, and one of 3 characters would cut words apart. That is
+    acceptable: inside a longer word such a key cannot be told from the text around it (nothing there marks it
+    as the key), and a key that short falls to a few thousand guesses anyway; standing on its own, the way a
+    server echoes a key back ("key 'k3y' is invalid", "?key=k3y"), it is scrubbed like any other."""
+    values = {v for secret in secrets if secret for v in (secret, quote(secret, safe=""))}
+    for value in sorted(values, key=len, reverse=True):  # the longest first: a secret may contain a shorter one
+        text = _occurrences(value).sub("***", text)
+    return text
+
+
 class RateLimiter:
     """Spaces requests evenly: at most `per_minute` starts in any minute, one every 60/per_minute seconds."""
 
@@ -363,23 +394,28 @@ class Connector:
     # --- reading ----------------------------------------------------------------------------------------
 
     async def pages(self, kind: Kind, since: datetime | None = None) -> AsyncIterator[list[ExternalRecord]]:
-        """One list of mapped records per page, in page order. Raises ConnectorError subclasses."""
-        if kind not in self.kinds:
-            raise FatalError(f"{self.display_name} has no {kind}")
-        await self.prepare()
-        url = self.base_url + self.paths[kind]
-        paginator = self.paginator(kind, since)
-        params: dict[str, str] | None = paginator.first()
-        seen: set[tuple[tuple[str, str], ...]] = set()
-        while params is not None:
-            key = tuple(sorted(params.items()))
-            if key in seen:
-                raise FatalError(f"{self.display_name} returned the same page twice ({self.paths[kind]}?{params})")
-            seen.add(key)
-            response, body = await self.request_json("GET", url, params=params)
-            raws = self.extract_records(body)
-            yield self._map_page(raws, kind, since)
-            params = paginator.get_next(response, raws)
+        """One list of mapped records per page, in page order. Raises ConnectorError subclasses, whose messages
+        (which may quote a response body or a URL) are scrubbed of the credential here, once for all."""
+        try:
+            if kind not in self.kinds:
+                raise FatalError(f"{self.display_name} has no {kind}")
+            await self.prepare()
+            url = self.base_url + self.paths[kind]
+            paginator = self.paginator(kind, since)
+            params: dict[str, str] | None = paginator.first()
+            seen: set[tuple[tuple[str, str], ...]] = set()
+            while params is not None:
+                key = tuple(sorted(params.items()))
+                if key in seen:
+                    raise FatalError(f"{self.display_name} returned the same page twice ({self.paths[kind]}?{params})")
+                seen.add(key)
+                response, body = await self.request_json("GET", url, params=params)
+                raws = self.extract_records(body)
+                yield self._map_page(raws, kind, since)
+                params = paginator.get_next(response, raws)
+        except ConnectorError as exc:
+            exc.args = (self._scrub(str(exc)),)
+            raise
 
     def _map_page(self, raws: list[Raw], kind: Kind, since: datetime | None) -> list[ExternalRecord]:
         records = [record for raw in raws if (record := self.map_record(raw, kind)) is not None]
@@ -487,7 +523,7 @@ class Connector:
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
-        logger.warning("%s; retry %d in %.2fs", exc, state.attempt_number, state.upcoming_sleep)
+        logger.warning("%s; retry %d in %.2fs", self._scrub(str(exc)), state.attempt_number, state.upcoming_sleep)
 
     def remember_secret(self, value: str) -> None:
         """A further secret (e.g. a session id) to keep out of error messages."""
@@ -495,7 +531,4 @@ class Connector:
 
     def _scrub(self, text: str) -> str:
         secret = self.credential.get_secret_value()
-        candidates = [secret, *secret.split(":"), *self._secrets]
-        for value in sorted({c for c in candidates if len(c) >= 4}, key=len, reverse=True):
-            text = text.replace(value, "***")
-        return text
+        return scrub(text, [secret, *secret.split(":"), *self._secrets])

@@ -1,16 +1,21 @@
 """Connected CRMs: where they are, how to find their credential at run time, and when they sync next.
 
-The database stores only a reference to the secret ("env:VAR" or "file:/path"), never the secret itself. A
-lease on the connection row keeps two syncs of one connection from overlapping, whatever started them.
+The database stores only a reference to the secret, never the secret itself: "env:ROSTERSYNC_CRED_…" (a
+variable) or "file:/path" (a file inside the configured secrets directory). Nothing else is accepted, when a
+connection is added or when its secret is read, so a connection can reach only a secret meant for one and
+never, say, the database URL. A lease on the connection row keeps two syncs of one connection from
+overlapping, whatever started them.
 """
 
+import ipaddress
 import os
 import re
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 from sqlalchemy import delete, or_, select, update
@@ -20,12 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobs.errors import NotFound, RunError, SyncBusy
 from jobs.ledger.runs import WORKER_TAG, owner_is_dead
 from jobs.records import NewConnection
+from jobs.settings import Settings
 from registry.clock import now, utc
 from registry.ids import as_uuid
 from registry.tables import connections
 
 _EVERY = re.compile(r"(\d+)\s*([smhd]?)")
 _UNITS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
+CREDENTIAL_VARIABLES = "ROSTERSYNC_CRED_"
+_CREDENTIAL_VARIABLE = re.compile(CREDENTIAL_VARIABLES + r"[A-Za-z0-9_]+")
 
 
 def parse_every(text: str) -> int:
@@ -39,27 +47,105 @@ def parse_every(text: str) -> int:
     return seconds
 
 
-def credential(ref: str) -> SecretStr:
-    """Read the secret a connection points at; the error names where it looked, never a value."""
+def _secret_file(where: str, settings: Settings) -> tuple[Path, Path]:
+    """The file a "file:" reference names (a relative one: inside the secrets directory): as given, made
+    absolute, and with every `..` and symlink resolved. RunError unless the resolved file lies inside the
+    resolved secrets directory: the comparison is of resolved paths, so neither `..` nor a link leads out."""
+    secrets_dir = settings.secrets_dir
+    if secrets_dir is None:
+        raise RunError(f"credential file {where} refused: no secrets directory is configured (ROSTERSYNC_SECRETS_DIR)")
+    given = secrets_dir.absolute() / where
+    try:
+        base, path = secrets_dir.resolve(), given.resolve()
+    except (OSError, RuntimeError):  # a symlink loop, say
+        raise RunError(f"credential file {where} refused: it cannot be resolved") from None
+    if path == base or not path.is_relative_to(base):
+        raise RunError(f"credential file {where} refused: only files inside the secrets directory {secrets_dir}")
+    return given, path
+
+
+def check_credential_ref(ref: str, settings: Settings) -> str:
+    """The reference as it is stored: "env:ROSTERSYNC_CRED_…", or "file:" with the file's absolute path inside
+    the secrets directory (links in it kept: mounted secrets are links that are swapped on rotation).
+    Anything else raises RunError, one line naming the reference; no value is read."""
     source, _, where = ref.partition(":")
+    if source == "env":
+        if not _CREDENTIAL_VARIABLE.fullmatch(where):
+            raise RunError(
+                f"credential variable {where!r} refused: only variables named {CREDENTIAL_VARIABLES}* hold credentials"
+            )
+        return ref
+    if source == "file" and where:
+        given, _ = _secret_file(where, settings)
+        return f"file:{given}"
+    raise RunError(f"unknown credential reference {ref!r}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, settings: Settings) -> str:
+    """The base URL as it is stored (no trailing "/"), if a credential may be sent there: http(s) with a host,
+    no user name or password in it, and plain http only to this machine unless `allow_plain_http`."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise RunError("base URL refused: it is not a URL") from None
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: the password would be in the message.
+        raise RunError("base URL refused: it holds a user name or password; a secret goes in the credential reference")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RunError(f"base URL {text!r} refused: give an http(s) URL with a host")
+    if parts.scheme == "http" and not settings.allow_plain_http and not _is_loopback(parts.hostname):
+        raise RunError(
+            f"base URL {text!r} refused: the credential would travel unencrypted; use https "
+            "(plain http only to this machine, unless ROSTERSYNC_ALLOW_PLAIN_HTTP=true)"
+        )
+    return text.rstrip("/")
+
+
+def credential(ref: str, settings: Settings | None = None) -> SecretStr:
+    """Read the secret a connection points at; the error names where it looked, never a value.
+
+    The reference is checked again first, against `settings` (default: the process's environment, which is
+    where every face reads its settings from): a row stored before these rules, or a secrets directory moved
+    since, fails the sync without the value being read."""
+    settings = settings if settings is not None else Settings()
+    source, _, where = check_credential_ref(ref, settings).partition(":")
     if source == "env":
         value = os.environ.get(where)
         if not value:
             raise RunError(f"the credential variable {where} is not set")
         return SecretStr(value)
-    if source == "file":
-        try:
-            return SecretStr(Path(where).read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise RunError(f"cannot read the credential file {where}: {exc.strerror}") from None
-    raise RunError(f"unknown credential reference {ref!r}")
+    _, path = _secret_file(where, settings)
+    try:
+        # The resolved path that was checked, not the stored one: a link swapped since is not followed.
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise RunError(f"cannot read the credential file {where}: {exc.strerror}") from None
 
 
-async def add(engine: AsyncEngine, new: NewConnection) -> uuid.UUID:
+async def add(engine: AsyncEngine, new: NewConnection, settings: Settings | None = None) -> uuid.UUID:
+    """Store a connection whose credential reference and base URL pass the rules of `settings` (default: the
+    process's environment); RunError, one line, for any that does not."""
     from connectors.crm import CONNECTORS  # the HTTP clients: only when a connection is added
 
     if new.connector not in CONNECTORS:
         raise RunError(f"unknown connector {new.connector!r}: use one of {', '.join(sorted(CONNECTORS))}")
+    settings = settings if settings is not None else Settings()
+    new = replace(
+        new,
+        base_url=check_base_url(new.base_url, settings),
+        credential_ref=check_credential_ref(new.credential_ref, settings),
+    )
     connection_id = uuid.uuid4()
     async with engine.begin() as conn:
         await conn.execute(
@@ -67,7 +153,6 @@ async def add(engine: AsyncEngine, new: NewConnection) -> uuid.UUID:
                 {
                     **asdict(new),
                     "id": connection_id,
-                    "base_url": new.base_url.rstrip("/"),
                     "next_sync_at": now(),
                     "created_at": now(),
                 }

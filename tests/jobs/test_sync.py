@@ -30,8 +30,8 @@ def fake() -> Iterator[FakeCRM]:
 
 @pytest.fixture
 def token(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("ECONOMIC_TOKEN", ECONOMIC_CREDENTIAL)
-    return "env:ECONOMIC_TOKEN"
+    monkeypatch.setenv("ROSTERSYNC_CRED_ECONOMIC", ECONOMIC_CREDENTIAL)
+    return "env:ROSTERSYNC_CRED_ECONOMIC"
 
 
 async def connect(engine: Any, fake: FakeCRM, token: str, **options: Any) -> Any:
@@ -122,9 +122,9 @@ async def test_expired_credentials_fail_the_sync_at_once(engine: Any, fake: Fake
 
 
 async def test_a_missing_credential_variable_is_named(engine: Any, fake: FakeCRM, http: Any) -> None:
-    cid = await connect(engine, fake, "env:NOT_SET_ANYWHERE")
+    cid = await connect(engine, fake, "env:ROSTERSYNC_CRED_NOT_SET_ANYWHERE")
     result = await crm.sync(engine, cid, http=http)
-    assert result.error == "the credential variable NOT_SET_ANYWHERE is not set"
+    assert result.error == "the credential variable ROSTERSYNC_CRED_NOT_SET_ANYWHERE is not set"
 
 
 async def test_two_syncs_of_one_connection_never_overlap(pg_engine: Any, http: Any, token: str) -> None:
@@ -236,7 +236,10 @@ async def test_the_same_record_twice_in_one_batch(engine: Any, http: Any, token:
     assert await count(engine, customers) == 1
 
 
-async def test_the_credential_can_live_in_a_file(engine: Any, fake: FakeCRM, http: Any, tmp_path: Any) -> None:
+async def test_the_credential_can_live_in_a_file(
+    engine: Any, fake: FakeCRM, http: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROSTERSYNC_SECRETS_DIR", str(tmp_path))
     secret = tmp_path / "economic.token"
     secret.write_text(ECONOMIC_CREDENTIAL + "\n", encoding="utf-8")
     cid = await connect(engine, fake, f"file:{secret}")

@@ -272,3 +272,40 @@ def test_vies_outage_then_recheck_from_the_cli(sqlite_cli_env: dict[str, str], t
         }
     off = rostersync("vat", "recheck", env=sqlite_cli_env)
     assert off.returncode == 2 and "switched off" in off.stderr
+
+
+def test_a_sole_traders_personnummer_is_never_listed_in_full(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    """A Swedish sole trader's organisation number is their personnummer (without the century): masked for
+    suppliers as for customers, in the table and in --json, and in a VAT number that holds it."""
+    path = tmp_path / "suppliers.csv"
+    path.write_text(
+        "Namn;Organisationsnummer;Land;Momsnummer\n"
+        "Anna Lind Konsult;811218-9876;Sverige;SE811218987601\n"
+        "Bo Ek Snickeri;19850512-3326;Sverige;\n"
+        "Cem Aydin Bygg;811278-9873;Sverige;SE811278987301\n"  # a samordningsnummer: the day plus 60
+        "Leverantör AB;556036-0793;Sverige;SE556036079301\n",
+        encoding="utf-8",
+    )
+    summary = run_json("import", str(path), "--company", "w", "--kind", "suppliers", env=sqlite_cli_env, code=0)
+    assert summary["created"] == 4
+    customers = tmp_path / "customers.csv"
+    customers.write_text("Namn;Organisationsnummer;Land\nBo Ek Snickeri;850512-3326;Sverige\n", encoding="utf-8")
+    assert run_json("import", str(customers), "--company", "w", "--kind", "customers", env=sqlite_cli_env)["created"]
+
+    full = ("8112189876", "8505123326", "8112789873")
+    for kind in ("suppliers", "customers"):
+        for extra in ((), ("--json",)):
+            shown = rostersync(kind, "list", "--company", "w", *extra, env=sqlite_cli_env)
+            assert shown.returncode == 0, shown.stderr
+            for number in full:
+                assert number not in shown.stdout.replace("-", "") + "\n" + shown.stderr.replace("-", "")
+    suppliers = {s["name"]: s for s in run_json("suppliers", "list", "--company", "w", env=sqlite_cli_env)}
+    assert suppliers["Anna Lind Konsult"]["org_number"] == "19811218-****"
+    assert suppliers["Anna Lind Konsult"]["vat_number"] == "SE811218****01"
+    assert suppliers["Bo Ek Snickeri"]["org_number"] == "19850512-****"
+    assert (suppliers["Cem Aydin Bygg"]["org_number"], suppliers["Cem Aydin Bygg"]["vat_number"]) == (
+        "811278-****", "SE811278****01",
+    )  # fmt: skip
+    assert (suppliers["Leverantör AB"]["org_number"], suppliers["Leverantör AB"]["vat_number"]) == (
+        "556036-0793", "SE556036079301",
+    )  # fmt: skip  # a company's number is not a person's

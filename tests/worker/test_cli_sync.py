@@ -19,18 +19,18 @@ def records() -> dict[str, list[dict]]:
 def add_connection(env: dict[str, str], url: str) -> str:
     added = rostersync(
         "connections", "add", "--company", "acme", "--connector", "economic", "--base-url", url,
-        "--credential-env", "ECONOMIC_TOKEN", "--every", "15m", "--json", env=env,
+        "--credential-env", "ROSTERSYNC_CRED_ECONOMIC", "--every", "15m", "--json", env=env,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     return str(json.loads(added.stdout)["connection_id"])
 
 
 def test_connect_sync_report_and_remove(cli_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**cli_env, "ECONOMIC_TOKEN": ECONOMIC_CREDENTIAL}
+    env = {**cli_env, "ROSTERSYNC_CRED_ECONOMIC": ECONOMIC_CREDENTIAL}
     with FakeCRM(EconomicFake(), records()) as crm:
         connection_id = add_connection(env, crm.url)
         listed = json.loads(rostersync("connections", "list", "--json", env=env).stdout)
-        assert [c["credential_ref"] for c in listed] == ["env:ECONOMIC_TOKEN"]  # where, never the secret
+        assert [c["credential_ref"] for c in listed] == ["env:ROSTERSYNC_CRED_ECONOMIC"]  # where, never the secret
         assert ECONOMIC_CREDENTIAL not in json.dumps(listed)
 
         first = rostersync("sync", connection_id, "--json", env=env)
@@ -57,7 +57,7 @@ def test_connect_sync_report_and_remove(cli_env: dict[str, str], tmp_path: Path)
 
 
 def test_one_queued_sync_per_connection(cli_env: dict[str, str], redis_url: str) -> None:
-    env = {**cli_env, "ECONOMIC_TOKEN": ECONOMIC_CREDENTIAL, "ROSTERSYNC_REDIS_URL": redis_url}
+    env = {**cli_env, "ROSTERSYNC_CRED_ECONOMIC": ECONOMIC_CREDENTIAL, "ROSTERSYNC_REDIS_URL": redis_url}
     with FakeCRM(EconomicFake(), records()) as crm:
         connection_id = add_connection(env, crm.url)
         queued = [json.loads(rostersync("sync", connection_id, "--queue", "--json", env=env).stdout) for _ in range(3)]
@@ -120,7 +120,7 @@ def test_import_a_saved_economic_page_and_a_csv_export(sqlite_cli_env: dict[str,
 
 
 def test_reimport_of_a_sync_run_from_the_cli(cli_env: dict[str, str]) -> None:
-    env = {**cli_env, "ECONOMIC_TOKEN": ECONOMIC_CREDENTIAL}
+    env = {**cli_env, "ROSTERSYNC_CRED_ECONOMIC": ECONOMIC_CREDENTIAL}
     data = records()
     data["customers"][0].update(country="Tyskland", vatNumber="DE123", vatZone={"vatZoneNumber": 2})
     with FakeCRM(EconomicFake(), data) as crm:
@@ -133,3 +133,38 @@ def test_reimport_of_a_sync_run_from_the_cli(cli_env: dict[str, str]) -> None:
     assert (result["total"], result["failed"], result["parent_run_id"]) == (1, 1, customers_run["run_id"])
     report = rostersync("report", result["run_id"], env=env).stdout
     assert "vat_number" in report and "DE123" in report
+
+
+def test_a_connection_reaches_only_its_own_secret(cli_env: dict[str, str], tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "economic.token").write_text(ECONOMIC_CREDENTIAL, encoding="utf-8")
+    env = {**cli_env, "ROSTERSYNC_SECRETS_DIR": str(secrets)}
+    add = ("connections", "add", "--company", "acme", "--connector", "economic")
+    for extra, message in [
+        (
+            ("--base-url", "https://crm.example.com", "--credential-env", "ROSTERSYNC_DATABASE_URL"),
+            "credential variable 'ROSTERSYNC_DATABASE_URL' refused: only variables named ROSTERSYNC_CRED_* hold "
+            "credentials",
+        ),
+        (
+            ("--base-url", "https://crm.example.com", "--credential-file", "/etc/passwd"),
+            f"credential file /etc/passwd refused: only files inside the secrets directory {secrets}",
+        ),
+        (
+            ("--base-url", "http://crm.example.com", "--credential-env", "ROSTERSYNC_CRED_ECONOMIC"),
+            "base URL 'http://crm.example.com' refused: the credential would travel unencrypted; use https (plain "
+            "http only to this machine, unless ROSTERSYNC_ALLOW_PLAIN_HTTP=true)",
+        ),
+    ]:
+        result = rostersync(*add, *extra, env=env)
+        assert (result.returncode, result.stderr, result.stdout) == (2, f"rostersync: {message}\n", "")
+    assert json.loads(rostersync("connections", "list", "--json", env=env).stdout) == []
+
+    with FakeCRM(EconomicFake(), records()) as crm:
+        added = rostersync(*add, "--base-url", crm.url, "--credential-file", "economic.token", "--json", env=env)
+        assert added.returncode == 0, added.stderr
+        synced = json.loads(rostersync("sync", json.loads(added.stdout)["connection_id"], "--json", env=env).stdout)
+    assert synced["status"] == "succeeded"
+    listed = json.loads(rostersync("connections", "list", "--json", env=env).stdout)
+    assert [c["credential_ref"] for c in listed] == [f"file:{secrets / 'economic.token'}"]

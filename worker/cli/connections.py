@@ -19,15 +19,21 @@ def add(
     company: Company,
     connector: Annotated[str, typer.Option("--connector", help="economic, faktoora, visma, visma-eaccounting")],
     base_url: Annotated[str, typer.Option("--base-url")],
-    credential_env: Annotated[str | None, typer.Option("--credential-env", help="Variable holding the secret.")] = None,
-    credential_file: Annotated[str | None, typer.Option("--credential-file", help="File holding the secret.")] = None,
+    credential_env: Annotated[
+        str | None, typer.Option("--credential-env", help="Variable holding the secret: ROSTERSYNC_CRED_<NAME>.")
+    ] = None,
+    credential_file: Annotated[
+        str | None,
+        typer.Option("--credential-file", help="File holding the secret, inside ROSTERSYNC_SECRETS_DIR."),
+    ] = None,
     every: Annotated[str, typer.Option("--every", help="How often: 15m, 1h, 1d.")] = "15m",
     home_country: Annotated[
         str | None, typer.Option("--home-country", help="e-conomic: the agreement's country.")
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Connect a company's CRM. Only where to find the secret is stored, never the secret."""
+    """Connect a company's CRM. Only where to find the secret is stored, never the secret; the base URL is https
+    (plain http only to this machine, unless ROSTERSYNC_ALLOW_PLAIN_HTTP=true)."""
     if (credential_env is None) == (credential_file is None):
         fail("give exactly one of --credential-env VAR or --credential-file PATH")
     ref = f"env:{credential_env}" if credential_env else f"file:{credential_file}"
