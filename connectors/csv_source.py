@@ -683,6 +683,8 @@ class CsvSource:
                     cut = data.rfind(b"\n") + 1
                     data, tail = data[:cut], data[cut:]
                     if not data:
+                        if len(tail) > MAX_LINE_BYTES:  # check() saw no line this long
+                            raise SourceError(self.path, "the file changed while it was read; start a new import")
                         continue
                 text = data.decode(encoding, self._errors)
                 if '"' in text or "\x00" in text:

@@ -23,13 +23,13 @@ def huge(tmp_path: Path) -> Iterator[Path]:
     path.unlink(missing_ok=True)  # not kept with the test's other files
 
 
-def write_huge(path: Path, head: str, fill: str, tail: str = "", encoding: str = "utf-8") -> None:
-    """`head`, then `fill` repeated to HUGE bytes in a few big writes, then `tail`."""
+def write_huge(path: Path, head: str, fill: str, tail: str = "", encoding: str = "utf-8", size: int = HUGE) -> None:
+    """`head`, then `fill` repeated to `size` bytes in a few big writes, then `tail`."""
     body = "utf-16-le" if encoding == "utf-16" else encoding  # the BOM once, at the start
     chunk = (fill * (MiB // len(fill))).encode(body)
     with path.open("wb") as f:
         f.write(head.encode(encoding))
-        for _ in range(HUGE // len(chunk)):
+        for _ in range(size // len(chunk)):
             f.write(chunk)
         f.write(tail.encode(body))
 
@@ -130,3 +130,18 @@ def test_a_value_at_the_cap_in_utf16_is_read(tmp_path: Path) -> None:
     source = CsvSource(path)
     assert source.check() == 2
     assert [len(row.values[1]) for row in source.rows()] == [MAX_VALUE_CHARS, 4]
+
+
+def test_a_plain_file_that_grows_a_huge_line_after_its_check_is_not_read_whole(huge: Path) -> None:
+    write_huge(huge, HEAD, "Beta AB;Lund\n", size=16 * MiB)
+    source = CsvSource(huge)
+    assert source.plain is None and source.check() > 1000 and source.plain is not None
+    write_huge(huge, HEAD, "x", size=16 * MiB)  # as long: the slots the check noted end inside it
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match="changed while it was read"):
+            list(source.rows())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * MiB  # the file is 16 MiB
