@@ -314,7 +314,7 @@ class CsvSource:
         sample = text if at_eof else _first_complete_lines(text)
         self._has_sep_line = False
         if delimiter is None:
-            delimiter = self._detect_delimiter(sample)
+            delimiter = self._detect_delimiter(sample, at_eof)
         else:
             self._detect_sep_line(sample, delimiter)
         self.delimiter = delimiter
@@ -431,10 +431,18 @@ class CsvSource:
                 return sep
         return None
 
-    def _detect_delimiter(self, sample: str) -> str:
+    def _detect_delimiter(self, sample: str, at_eof: bool) -> str:
         sep = self._detect_sep_line(sample, ",")
         if sep is not None:
             return sep
+        if not at_eof and not self._sniff_records(sample, ","):
+            # The header does not end within the sample: it is read as one value (its text ends up in messages)
+            # unless refused here. With a delimiter given it is read, and the column cap applies.
+            lead = sample[: len(sample) - len(sample.lstrip(" \t\r\n"))]  # blank lines before it
+            line = 1 + _count_line_breaks(lead)
+            raise SourceError(
+                self.path, f"the header is longer than {_SAMPLE_BYTES >> 10} KiB: is this a CSV file?", line
+            )
         best: tuple[tuple[bool, int, int], str] | None = None
         for d in DELIMITERS:
             records = self._sniff_records(sample, d)[1 if self._has_sep_line else 0 :]

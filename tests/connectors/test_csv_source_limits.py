@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.csv_source import MAX_LINE_BYTES, MAX_VALUE_CHARS, CsvSource, SourceError
+from connectors.csv_source import MAX_COLUMNS, MAX_LINE_BYTES, MAX_VALUE_CHARS, CsvSource, SourceError
 
 MiB = 1 << 20
 HUGE = 40 * MiB  # far more than any bound asserted below
@@ -130,6 +130,37 @@ def test_a_value_at_the_cap_in_utf16_is_read(tmp_path: Path) -> None:
     source = CsvSource(path)
     assert source.check() == 2
     assert [len(row.values[1]) for row in source.rows()] == [MAX_VALUE_CHARS, 4]
+
+
+def test_a_header_longer_than_the_sample_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    header = ";".join(f"column number {i}" for i in range(5000))  # > 64 KiB
+    path.write_text("\r\n\r\n" + header + "\r\n" + ";".join("x" * 5000) + "\r\n", "utf-8")
+    with pytest.raises(SourceError) as info:
+        CsvSource(path)
+    assert str(info.value) == "customers.csv, line 3: the header is longer than 64 KiB: is this a CSV file?"
+    # With the delimiter given the header is read, and the column cap applies.
+    with pytest.raises(SourceError) as info:
+        CsvSource(path, delimiter=";")
+    assert str(info.value) == f"customers.csv, line 3: the header has 5000 columns, at most {MAX_COLUMNS} are supported"
+
+
+def test_one_line_of_no_line_break_is_refused_as_a_header(huge: Path) -> None:
+    write_huge(huge, "", "x")
+    text, peak, _ = refused(huge)
+    assert peak < 4 * MiB
+    assert text == "huge.csv, line 1: the header is longer than 64 KiB: is this a CSV file?"
+
+
+@pytest.mark.parametrize("delimiter", [None, ";"])
+def test_the_column_cap_applies_to_a_header_detected_or_given(tmp_path: Path, delimiter: str | None) -> None:
+    path = tmp_path / "customers.csv"
+    header = ";".join(f"c{i}" for i in range(MAX_COLUMNS + 1))
+    path.write_text(header + "\n" + header + "\n", "utf-8")
+    kwargs = {} if delimiter is None else {"delimiter": delimiter}
+    with pytest.raises(SourceError) as info:
+        CsvSource(path, **kwargs)
+    assert str(info.value) == "customers.csv, line 1: the header has 501 columns, at most 500 are supported"
 
 
 def test_a_plain_file_that_grows_a_huge_line_after_its_check_is_not_read_whole(huge: Path) -> None:
