@@ -7,9 +7,10 @@ than be dropped.
 * `CsvSource(path)` detects the encoding (BOM, UTF-16 NUL pattern, strict UTF-8, else cp1252) and the
   delimiter (`,` `;` tab `|`), and reads the header.  Problems found there raise `SourceError` at once.
 * `check()` is a full streaming pre-pass: it raises `SourceError` for anything structural (binary content,
-  undecodable bytes, an unterminated quoted field, a value longer than 1 MiB, no data rows) and returns the
-  number of data rows.
+  undecodable bytes, an unterminated quoted field, a value longer than 1 MiB, a line longer than 2 MiB, no
+  data rows) and returns the number of data rows.
 * `rows()` streams `SourceRow`s in constant memory; it raises the same `SourceError`s if it meets them.
+  Memory stays bounded on any input: a line is never held whole beyond `MAX_LINE_BYTES`.
   Row-level problems (too many values, malformed quoting) are `SourceRow.error`s and reading continues.
 
 Every value is the exact cell text: nothing is converted or stripped.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DELIMITERS",
     "MAX_COLUMNS",
+    "MAX_LINE_BYTES",
     "MAX_VALUE_CHARS",
     "CsvSource",
     "SourceError",
@@ -43,6 +45,11 @@ __all__ = [
 
 MAX_VALUE_CHARS: Final = 1 << 20  # "1 MiB": csv counts characters
 MAX_COLUMNS: Final = 500
+# A physical line of more bytes (code units in UTF-16 and UTF-32) is refused as it is read, before the text
+# layer holds it whole: a line without a break would otherwise be read into memory entire.  Room for a value at
+# the cap (in text of mostly 1-byte characters) and the rest of its row; not more, as it also bounds a row of
+# very many short values, each of them a string while the row is parsed (some 50 MB at this size).
+MAX_LINE_BYTES: Final = 2 << 20
 DELIMITERS: Final = (";", ",", "\t", "|")  # order = preference when two candidates score the same
 
 _SAMPLE_BYTES: Final = 64 * 1024
@@ -126,20 +133,32 @@ class _NulFound(Exception):
         self.offset = offset
 
 
+class _LongLine(Exception):
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset  # where the line starts
+
+
 class _GuardedRaw(io.RawIOBase):
-    """Raw reader that stops at a NUL character (binary data inside a text file).
+    """Raw reader that stops at a NUL character (binary data inside a text file), and at a line of more than
+    `max_line` bytes (`_LongLine`: the text layer's readline would otherwise hold the whole line).
 
     Called once per buffer fill (1 MiB), so it costs nothing per row.  `unit` is 1 for 8-bit encodings
     and UTF-8 (any NUL byte), 2 for UTF-16 and 4 for UTF-32 (a NUL code unit: that many zero bytes at an
-    offset that is a multiple of it).
+    offset that is a multiple of it).  `breaks` are LF and CR as the file stores them.  A line's length is
+    its bytes before its line break; `max_line` must be more than a buffer, so that only the first and the
+    last line in one can be longer.
     """
 
-    def __init__(self, raw: IO[bytes], unit: int) -> None:
+    def __init__(self, raw: IO[bytes], unit: int, breaks: tuple[bytes, ...], max_line: int) -> None:
         super().__init__()
         self._raw = raw
         self._unit = unit
         self._nul = b"\x00" * unit
+        self._breaks = breaks
+        self._max_line = max_line
         self._pos = 0
+        self._line_start = 0  # offset of the byte after the last line break read
 
     def readable(self) -> bool:
         return True
@@ -157,13 +176,73 @@ class _GuardedRaw(io.RawIOBase):
                 if (self._pos + i) % self._unit == 0:
                     raise _NulFound(self._pos + i)
                 i = data.find(self._nul, i + 1)
+        self._check_lines(data)
         buffer[:n] = data
         self._pos += n
         return n
 
+    def _check_lines(self, data: bytes) -> None:
+        """Raise `_LongLine` if the line that ends in `data`, or the one it leaves open, is too long."""
+        first = len(data)  # where the first line break in data starts
+        last, size = -1, 0  # where the last one starts, and its length
+        for unit in self._breaks:  # LF, then CR: searched only before the first LF and after the last
+            i = _first_unit(data, unit, self._pos, first)
+            if i >= 0:
+                first = i
+            i = _last_unit(data, unit, self._pos, last + 1)
+            if i > last:
+                last, size = i, len(unit)
+        if last >= 0:
+            if self._pos + first - self._line_start > self._max_line:
+                raise _LongLine(self._line_start)
+            self._line_start = self._pos + last + size
+        if self._pos + len(data) - self._line_start > self._max_line:
+            raise _LongLine(self._line_start)
+
     def close(self) -> None:
         self._raw.close()
         super().close()
+
+
+def _first_unit(data: bytes, unit: bytes, pos: int, end: int) -> int:
+    """Index of the first `unit` in `data[:end]` at a file offset (`pos` + index) that is a multiple of its
+    length, as a character of UTF-16 or UTF-32 is; -1 if none."""
+    size = len(unit)
+    i = data.find(unit, 0, end)
+    while i >= 0 and (pos + i) % size:
+        i = data.find(unit, i + 1, end)
+    return i
+
+
+def _last_unit(data: bytes, unit: bytes, pos: int, start: int) -> int:
+    """Index of the last `unit` in `data[start:]` at an offset as in `_first_unit`; -1 if none."""
+    size = len(unit)
+    i = data.rfind(unit, start)
+    while i >= 0 and (pos + i) % size:
+        i = data.rfind(unit, start, i + size - 1)
+    return i
+
+
+def _line_break_units(encoding: str) -> tuple[bytes, ...]:
+    """LF and CR in a BOM-free encoding (the ones it can encode)."""
+    units = []
+    for char in "\n\r":
+        try:
+            units.append(char.encode(encoding))
+        except UnicodeError:
+            continue
+    return tuple(units)
+
+
+def _without_bom(encoding: str, head: bytes) -> str:
+    """How the file's text after its start is decoded: a BOM comes once, at the start, and says the byte order
+    of UTF-16 and UTF-32."""
+    if encoding == "utf-8-sig":
+        return "utf-8"
+    if encoding in ("utf-16", "utf-32"):
+        bom = codecs.BOM_UTF16_BE if encoding == "utf-16" else codecs.BOM_UTF32_BE
+        return f"{encoding}-be" if head.startswith(bom) else f"{encoding}-le"
+    return encoding
 
 
 def _count_line_breaks(text: str) -> int:
@@ -201,6 +280,7 @@ class CsvSource:
     headers: tuple[str, ...]
     header_line: int
     _header_end: int  # csv line_num after the header record
+    _record_encoding: str  # how text after the file's start is decoded (`_without_bom`)
     plain: _PlainLayout | None = None  # set by check() for a file without quote characters
 
     def __init__(
@@ -225,6 +305,7 @@ class CsvSource:
                     self.encoding = self._detect_encoding(head, at_eof, f)
         except OSError as exc:
             raise SourceError(self.path, f"cannot read the file: {exc.strerror or exc}") from None
+        self._record_encoding = _without_bom(self.encoding, head)
         text = self._decode_head(head, at_eof)
         if not text.strip():
             raise SourceError(self.path, "the file is empty")
@@ -233,7 +314,7 @@ class CsvSource:
         sample = text if at_eof else _first_complete_lines(text)
         self._has_sep_line = False
         if delimiter is None:
-            delimiter = self._detect_delimiter(sample)
+            delimiter = self._detect_delimiter(sample, at_eof)
         else:
             self._detect_sep_line(sample, delimiter)
         self.delimiter = delimiter
@@ -350,10 +431,18 @@ class CsvSource:
                 return sep
         return None
 
-    def _detect_delimiter(self, sample: str) -> str:
+    def _detect_delimiter(self, sample: str, at_eof: bool) -> str:
         sep = self._detect_sep_line(sample, ",")
         if sep is not None:
             return sep
+        if not at_eof and not self._sniff_records(sample, ","):
+            # The header does not end within the sample: it is read as one value (its text ends up in messages)
+            # unless refused here. With a delimiter given it is read, and the column cap applies.
+            lead = sample[: len(sample) - len(sample.lstrip(" \t\r\n"))]  # blank lines before it
+            line = 1 + _count_line_breaks(lead)
+            raise SourceError(
+                self.path, f"the header is longer than {_SAMPLE_BYTES >> 10} KiB: is this a CSV file?", line
+            )
         best: tuple[tuple[bool, int, int], str] | None = None
         for d in DELIMITERS:
             records = self._sniff_records(sample, d)[1 if self._has_sep_line else 0 :]
@@ -378,14 +467,27 @@ class CsvSource:
 
     def _open(self) -> io.TextIOWrapper:
         raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed with the wrapper
-        unit = 2 if self.encoding.startswith("utf-16") else 4 if self.encoding.startswith("utf-32") else 1
-        buffered = io.BufferedReader(_GuardedRaw(raw, unit), _READ_BUFFER)
-        return io.TextIOWrapper(buffered, encoding=self.encoding, errors=self._errors, newline="")
+        guarded = _GuardedRaw(raw, self._unit, _line_break_units(self._record_encoding), self._max_line)
+        return io.TextIOWrapper(
+            io.BufferedReader(guarded, _READ_BUFFER), encoding=self.encoding, errors=self._errors, newline=""
+        )
+
+    @property
+    def _unit(self) -> int:
+        """Bytes of a code unit: 2 in UTF-16, 4 in UTF-32, else 1."""
+        return 2 if self.encoding.startswith("utf-16") else 4 if self.encoding.startswith("utf-32") else 1
+
+    @property
+    def _max_line(self) -> int:
+        """The longest line in bytes (`MAX_LINE_BYTES` code units)."""
+        return MAX_LINE_BYTES * self._unit
 
     def _fatal(self, exc: BaseException, start: int, reader_line: int) -> SourceError:
         """Turn an exception met while reading into the SourceError to raise."""
         if isinstance(exc, _NulFound):
             return SourceError(self.path, "not a text file (NUL byte in the data)", self._line_at_offset(exc.offset))
+        if isinstance(exc, _LongLine):
+            return self._long_line_error(exc.offset, start)
         if isinstance(exc, UnicodeError):
             bad_line, err = self._first_decode_error()
             return SourceError(self.path, self._decode_message(err or exc), bad_line)
@@ -396,7 +498,7 @@ class CsvSource:
             if reader_line > start:
                 msg = "a quoted value runs on for more than 1 MiB (unterminated quote?)"
             else:
-                msg = "a value is longer than 1 MiB"
+                msg = f"a value is longer than 1 MiB ({MAX_VALUE_CHARS:,} characters)"
             return SourceError(self.path, msg, start)
         if "unexpected end of data" in text:
             return SourceError(self.path, "unterminated quoted field (file truncated?)", start)
@@ -419,7 +521,7 @@ class CsvSource:
                             break
                         skip_sep = False
                     start = reader_line + 1
-        except (csv.Error, _NulFound, UnicodeError, OSError) as exc:
+        except (csv.Error, _NulFound, _LongLine, UnicodeError, OSError) as exc:
             raise self._fatal(exc, start, reader_line) from None
         if record is None:
             raise SourceError(self.path, "the file is empty (no header line)")
@@ -553,7 +655,7 @@ class CsvSource:
                         count += 1
                         yield SourceRow(last + 1, shadow.values(last + 1, end, n), _MALFORMED_QUOTES)
                         last = end
-            except (csv.Error, _NulFound, UnicodeError, OSError) as exc:
+            except (csv.Error, _NulFound, _LongLine, UnicodeError, OSError) as exc:
                 raise self._fatal(exc, last + 1, reader.line_num) from None
             finally:
                 shadow.close()
@@ -589,6 +691,8 @@ class CsvSource:
                     cut = data.rfind(b"\n") + 1
                     data, tail = data[:cut], data[cut:]
                     if not data:
+                        if len(tail) > MAX_LINE_BYTES:  # check() saw no line this long
+                            raise SourceError(self.path, "the file changed while it was read; start a new import")
                         continue
                 text = data.decode(encoding, self._errors)
                 if '"' in text or "\x00" in text:
@@ -602,12 +706,6 @@ class CsvSource:
                     elif (row := _shaped(rec, n, pad, line)) is not None:
                         yield row
                     line += 1
-
-    @property
-    def _record_encoding(self) -> str:
-        """How a plain file's record lines are decoded: they start after the header, so the head's BOM never
-        reaches them."""
-        return "utf-8" if self.encoding == "utf-8-sig" else self.encoding
 
     # -- error-path helpers (never on the hot path) ------------------------------------------------
 
@@ -654,12 +752,39 @@ class CsvSource:
                 pending_cr = text.endswith("\r")
                 offset += len(chunk)
 
+    def _long_line_error(self, offset: int, start: int) -> SourceError:
+        """The error for the line at byte `offset`, too long, of the record that starts on line `start`: a
+        value's when the first `_max_line` bytes hold one longer than 1 MiB, else the line's length."""
+        limit = self._max_line
+        line = self._line_at_offset(offset)
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            text = codecs.getincrementaldecoder(self._record_encoding)("replace").decode(f.read(limit))
+        try:
+            for _ in csv.reader(_delimited_pieces(text, self.delimiter), delimiter=self.delimiter):
+                pass
+        except csv.Error as exc:
+            if "field larger" in str(exc):
+                return self._fatal(exc, start, line)
+        return SourceError(self.path, f"the line is longer than {limit >> 20} MiB ({limit:,} bytes)", line)
+
     def _line_at_offset(self, offset: int) -> int:
         return self._scan(offset)[0]
 
     def _first_decode_error(self) -> tuple[int | None, UnicodeError | None]:
         line, err = self._scan(None)
         return (line, err) if err is not None else (None, None)
+
+
+def _delimited_pieces(text: str, delimiter: str, size: int = 1 << 16) -> Iterator[str]:
+    """Text without line breaks in pieces of about `size` characters, each ending just after a delimiter, for a
+    csv reader to parse in bounded memory with the same values: it ends a record at the end of a piece, where a
+    value ends anyway, and continues a quoted value across it."""
+    i = 0
+    while i < len(text):
+        j = text.find(delimiter, i + size) + 1 or len(text)
+        yield text[i:j]
+        i = j
 
 
 def _is_blank(rec: list[str]) -> bool:

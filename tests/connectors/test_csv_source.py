@@ -494,7 +494,7 @@ def test_huge_cell(tmp_path: Path) -> None:
     source = CsvSource(write(tmp_path, text))
     with pytest.raises(SourceError) as info:
         source.check()
-    assert str(info.value) == "customers.csv, line 3: a value is longer than 1 MiB"
+    assert str(info.value) == "customers.csv, line 3: a value is longer than 1 MiB (1,048,576 characters)"
 
 
 def test_value_of_exactly_the_limit_is_fine(tmp_path: Path) -> None:

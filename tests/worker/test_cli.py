@@ -118,6 +118,17 @@ def test_ten_megabyte_cell_is_refused_naming_the_line(sqlite_cli_env: dict[str, 
     assert result.returncode == 2 and "line 3" in result.stderr and "1 MiB" in result.stderr
 
 
+def test_a_header_longer_than_64_kib_is_refused_without_echoing_it(
+    sqlite_cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text(";".join(f"Kolumn {i}" for i in range(8000)) + "\n" + ";" * 7999 + "x\n", encoding="utf-8")
+    result = rostersync("import", str(path), "--company", "c", "--kind", "customers", env=sqlite_cli_env)
+    assert result.returncode == 2
+    assert result.stderr == "rostersync: wide.csv, line 1: the header is longer than 64 KiB: is this a CSV file?\n"
+    assert json.loads(rostersync("runs", "--json", env=sqlite_cli_env).stdout) == []
+
+
 def test_a_dry_run_is_marked_as_one_in_the_list_of_runs(sqlite_cli_env: dict[str, str]) -> None:
     args = ("import", EXAMPLE, "--company", "d", "--kind", "customers")
     assert rostersync(*args, "--dry-run", env=sqlite_cli_env).returncode == 1
