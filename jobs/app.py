@@ -213,8 +213,6 @@ async def sync(ctx: Context, connection_id: str, *, full: bool = False, company_
     if ctx.http is None:
         raise RuntimeError("a sync needs the context's HTTP client (open_context(..., http=True))")
     row = await connections.get(ctx.engine, connection_id, company_id)
-    # A row stored before the rules on base URLs may point anywhere: no credential is sent there.
-    connections.check_base_url(row["base_url"], ctx.settings)
     owner = runs.lease_owner(ctx.worker)
     return await crm.sync(
         ctx.engine,
@@ -224,6 +222,7 @@ async def sync(ctx: Context, connection_id: str, *, full: bool = False, company_
         full=full,
         lease_s=ctx.settings.sync_lease_s,
         owner=owner,
+        settings=ctx.settings,
     )
 
 

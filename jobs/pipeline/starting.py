@@ -1,7 +1,8 @@
 """Starting imports and reimports, and reopening a run's input, for the CLI and the arq job alike.
 
-Everything that can make a run impossible (unreadable file, missing columns, a bad mapping) is found here,
-before the run exists: a refused import writes nothing.
+What makes a run impossible from the start (an unreadable file, missing columns, a bad mapping) is found here,
+before the run exists: a refused import writes nothing. What can change until the run is processed (the file,
+the family's other runs) is checked again when its input is reopened.
 """
 
 import uuid

@@ -25,6 +25,7 @@ from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import ARCHIVED, BatchRows, Counts, Outcome, encode_raw, rejected
 from jobs.pipeline.importer import batch_key
 from jobs.records import FINISHED, RunSummary, SyncSummary
+from jobs.settings import Settings
 from jobs.sync import connections
 from jobs.vat import VatChecker
 from registry.bulk import MAX_ITEMS, bulk_create, store
@@ -291,6 +292,7 @@ async def sync(
     full: bool = False,
     lease_s: float = 60.0,
     owner: str | None = None,
+    settings: Settings | None = None,
 ) -> SyncSummary:
     """One sync of one connection: a run per kind; returns a summary. Raises SyncBusy when another process
     is syncing this connection."""
@@ -308,9 +310,10 @@ async def sync(
         cursor = utc_or_none(connection["cursor"])
         since = None if full or cursor is None else cursor - OVERLAP
         options = connection["options"] or {}
-        connector = CONNECTORS[connection["connector"]](
-            connection["base_url"], connections.credential(connection["credential_ref"]), http, **options
-        )
+        # A row stored before the rules on secrets and base URLs may point anywhere: nothing is sent there.
+        base_url = connections.check_base_url(connection["base_url"], settings or Settings())
+        secret = connections.credential(connection["credential_ref"], settings)
+        connector = CONNECTORS[connection["connector"]](base_url, secret, http, **options)
         for kind in connector.kinds:
             run = await _sync_kind(engine, connection, connector, kind, since, owner, lease_s, vat, full)
             summaries.append(run)

@@ -200,8 +200,10 @@ async def test_an_old_row_with_a_plain_http_url_is_not_synced(sqlite_engine: Any
     cid = await stored_before_the_rules(sqlite_engine, "http://crm.invalid/api", "env:ROSTERSYNC_CRED_ECONOMIC")
     ctx = app_context(sqlite_engine)
     ctx.http = http
-    with pytest.raises(RunError, match=r"^base URL 'http://crm.invalid/api' refused: the credential would travel"):
-        await app.sync(ctx, str(cid))
+    result = await app.sync(ctx, str(cid))  # recorded as a failed sync, so the schedule moves on
+    assert result.status == "failed" and result.runs == []
+    assert (result.error or "").startswith("base URL 'http://crm.invalid/api' refused: the credential would travel")
+    assert (await connections.get(sqlite_engine, cid))["last_status"] == "failed"
 
 
 # --- what comes back ---------------------------------------------------------------------------------------
