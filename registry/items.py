@@ -3,6 +3,7 @@
 Plain data, so a reading process can validate and hand items over cheaply.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -68,6 +69,20 @@ def _cross_field_errors(kind: Kind, item: Mapping[str, Any], failed: Mapping[str
     except ValidationError as exc:
         return {field: reason for field, reason in field_errors(exc).items() if field not in failed}
     return {}
+
+
+# What a database cannot store in text: Postgres refuses NUL, and no encoding holds half a surrogate pair.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE = "holds a character that cannot be stored (a NUL or half of a surrogate pair)"
+
+
+def unstorable(payload: Mapping[str, Any]) -> Rejected | None:
+    """The rejection of a record (from an API's JSON) with text no database can store, naming its fields; it
+    is checked before validation, whose messages may quote a value."""
+    bad = {
+        field: UNSTORABLE for field, value in payload.items() if isinstance(value, str) and _UNSTORABLE.search(value)
+    }
+    return Rejected(validation_error(bad)) if bad else None
 
 
 def validation_error(fields: Mapping[str, str]) -> dict[str, Any]:

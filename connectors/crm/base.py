@@ -96,7 +96,7 @@ def json_body(response: httpx.Response) -> object:
     try:
         return _BODIES[response]
     except KeyError:
-        return response.json()
+        return response.json()  # (parsed by `Connector` before: a body nested too deeply never gets here)
 
 
 def parse_datetime(value: object) -> datetime | None:
@@ -160,7 +160,7 @@ def _error_details(response: httpx.Response) -> str:
     or a generic message/error/detail; plain text when the body is not JSON."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text.strip()[:300]
     if not isinstance(body, dict):
         return str(body)[:300]
@@ -509,6 +509,8 @@ class Connector:
             body = response.json()
         except ValueError as exc:
             raise RetriableError(f"{self.display_name}: unparseable JSON in HTTP {status} response", response) from exc
+        except RecursionError:  # asking again gets the same answer
+            raise FatalError(f"{self.display_name}: the answer's JSON is nested too deeply", response) from None
         _BODIES[response] = body
         return response, body
 

@@ -8,6 +8,7 @@ values, so finding which rows a family of runs already created does not read eve
 """
 
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -126,7 +127,20 @@ class BatchRows:
 
 
 def encode_raw(raws: Sequence[Any]) -> str:
-    return _to_json(raws)
+    """The source values as JSON text a database can store: a NUL (JSON writes it as an escape, which Postgres'
+    JSON functions refuse) or half a surrogate pair (which no encoding holds) becomes U+FFFD."""
+    text = _to_json(raws)
+    if "\\u0000" in text:
+        text = text.replace("\\u0000", "\ufffd")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 async def write(conn: AsyncConnection, run_id: uuid.UUID, batches: Sequence[BatchRows]) -> Counts:

@@ -20,6 +20,7 @@ from jobs.ledger import run_rows
 from jobs.pipeline.lineage import Lineage
 from registry.fields import Kind
 from registry.ids import as_uuid
+from registry.items import unstorable
 
 
 class Item(NamedTuple):
@@ -243,6 +244,8 @@ class SavedPageInput(_FileItems):
             raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SourceError(path, f"not a JSON file: {exc}") from None
+        except RecursionError:
+            raise SourceError(path, "not a saved API page: its JSON is nested too deeply") from None
         try:
             self.records = CONNECTORS[connector].parse_saved_page(data, kind)
         except Exception as exc:  # a connector's parse error, whatever its type, means "not that system's page"
@@ -257,7 +260,11 @@ class SavedPageInput(_FileItems):
         assert slot is None, "a saved page is read whole"
         for position, record in enumerate(self.records):
             if wanted is None or wanted(position):
-                yield Item(position + 1, dict(record.raw), payload=dict(record.payload))
+                refused = unstorable(record.payload)
+                if refused is not None:
+                    yield Item(position + 1, dict(record.raw), error=refused.error)
+                else:
+                    yield Item(position + 1, dict(record.raw), payload=dict(record.payload))
             else:
                 yield None
 

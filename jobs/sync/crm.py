@@ -32,7 +32,7 @@ from registry.bulk import MAX_ITEMS, bulk_create, store
 from registry.clock import now, utc_or_none
 from registry.fields import Kind
 from registry.ids import as_uuid
-from registry.items import Rejected, Valid, duplicate_error, needs_vies, validate
+from registry.items import Rejected, Valid, duplicate_error, needs_vies, unstorable, validate
 from registry.tables import PARTY_TABLES, external_refs, vat_checks
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class KindSync:
     def plan(self, records: Sequence[ExternalRecord], row_numbers: Sequence[int]) -> list[Planned]:
         planned = []
         for record, row_number in zip(records, row_numbers, strict=True):
-            model = validate(self.kind, record.payload)
+            model = unstorable(record.payload) or validate(self.kind, record.payload)
             values = None if isinstance(model, Rejected) else model.values
             digest = None if values is None else record_hash(values, record.archived)
             planned.append(Planned(record, row_number, model, values, digest))

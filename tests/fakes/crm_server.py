@@ -8,7 +8,7 @@ incremental filter, page envelope and error bodies. Shared behaviour lives in `F
   record's modified time so the next incremental sync sees it);
 - failure injection, by 1-based page ordinal (e-conomic skippages=0 is page 1): `latency_s` per page,
   `fail_pages={7: [500, 500], 3: ["broken_json"], 2: [429]}` (each request for that page takes the next
-  failure; also "disconnect" and "sleep:<s>"), `die_at_page` (every request for it fails with 500),
+  failure; also "disconnect", "deep_json" and "sleep:<s>"), `die_at_page` (every request for it fails with 500),
   `retry_after` (the Retry-After header sent with injected 429s; None = none), `expire_credentials()`;
 - bookkeeping: `requests` (every request seen, in order) and `max_concurrent`.
 
@@ -507,6 +507,8 @@ class FakeCRM:
     def _fail(self, handler: _Handler, failure: Failure) -> int:
         if failure == "broken_json":
             return handler.send_raw(200, b'{"collection": [{"name": "Trunc', "application/json")
+        if failure == "deep_json":  # valid JSON, nested deeper than a parser's recursion goes
+            return handler.send_raw(200, b"[" * 100_000 + b"]" * 100_000, "application/json")
         if failure == "disconnect":
             handler.close_connection = True
             return 0

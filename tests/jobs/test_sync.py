@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from jobs import app
 from jobs.errors import SyncBusy
 from jobs.records import NewConnection, SyncSummary
 from jobs.sync import connections, crm
 from jobs.vat import VatChecker
 from registry.tables import customers, external_refs, suppliers
+from tests.conftest import app_context
 from tests.fakes.crm_server import ECONOMIC_CREDENTIAL, EconomicFake, FakeCRM, economic_customer, economic_supplier
 
 CUSTOMERS = 60
@@ -247,3 +249,32 @@ async def test_the_credential_can_live_in_a_file(
     secret.unlink()
     result = await crm.sync(engine, cid, http=http)
     assert result.error == f"cannot read the credential file {secret}: No such file or directory"
+
+
+async def test_text_no_database_can_store_fails_its_row_and_the_sync_goes_on(
+    engine: Any, http: Any, token: str
+) -> None:
+    records = [economic_customer(i, barred=False) for i in range(60)]
+    records[3]["name"] = "Nul\u0000 ApS"
+    records[41]["name"] = "Half \ud800 A/S"
+    with FakeCRM(EconomicFake(), {"customers": records, "suppliers": []}) as server:
+        cid = await connect(engine, server, token)
+        first = await crm.sync(engine, cid, http=http)
+        again = await crm.sync(engine, cid, http=http)
+    (run,) = [r for r in first.runs if r.kind == "customers"]
+    assert first.error is None and run.status == "partially_succeeded"
+    assert run.created + run.failed == 60 and run.failed >= 2  # every other record went in
+    assert (await connections.get(engine, cid))["cursor"] is not None  # completed: the cursor moved on
+    ctx = app_context(engine)
+    failed = (await app.run_rows_page(ctx, run.run_id, status="failed")).rows
+    unstorable = [r for r in failed if "cannot be stored" in (r.error_message or "")]
+    assert sorted(r.row_number for r in unstorable) == [4, 42] and {r.error_field for r in unstorable} == {"name"}
+    assert again.error is None  # the next sync is not stuck on them
+
+
+async def test_an_answer_nested_too_deeply_ends_the_sync_with_a_reason(engine: Any, http: Any, token: str) -> None:
+    records = {"customers": [economic_customer(i, barred=False) for i in range(5)], "suppliers": []}
+    with FakeCRM(EconomicFake(), records, fail_pages={1: ["deep_json"]}) as server:
+        cid = await connect(engine, server, token)
+        result = await crm.sync(engine, cid, http=http)
+    assert result.status == "failed" and "nested too deeply" in (result.error or "")

@@ -73,3 +73,30 @@ def test_a_purge_drops_old_source_values_and_keeps_the_outcomes(sqlite_cli_env: 
     assert again["runs"] == 0
     bad = rostersync("runs", "purge", "--older-than", "90", env=sqlite_cli_env)
     assert bad.returncode == 2 and "e.g. 90d" in bad.stderr
+
+
+def test_a_saved_page_with_text_no_database_can_store(cli_env: dict[str, str], tmp_path) -> None:
+    page = {
+        "collection": [
+            {"customerNumber": n, "name": name, "currency": "DKK", "country": "Danmark",
+             "customerGroup": {"customerGroupNumber": 1}, "paymentTerms": {"paymentTermsNumber": 1},
+             "vatZone": {"vatZoneNumber": 1}}
+            for n, name in ((1, "Nul\u0000 ApS"), (2, "Half \ud800 A/S"), (3, "Gamma ApS"))
+        ],
+        "pagination": {"results": 3},
+    }  # fmt: skip
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps(page), encoding="utf-8")  # (json escapes both: the file itself is valid)
+    result = rostersync("import", str(path), "--company", "c", "--kind", "customers", "--json", env=cli_env)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["created"], summary["failed"]) == (1, 2)
+    report = rostersync("report", summary["run_id"], "--failed-only", env=cli_env)
+    assert report.returncode == 0 and report.stdout.count("cannot be stored") == 2
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    refused = rostersync(
+        "import", str(deep), "--company", "c", "--kind", "customers", "--source", "economic", env=cli_env
+    )
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "nested too deeply" in refused.stderr
