@@ -6,6 +6,8 @@ described completely by the run's `options`, so a worker on another machine can 
 
 import hashlib
 import json
+import os
+import stat
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from functools import partial
@@ -62,6 +64,21 @@ class LocalInput(Input, Protocol):
         """How many slots of SLOT_ROWS items the input has, when one can be read without reading the items
         before it; else None."""
         ...
+
+
+_NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
+
+
+def regular_file(path: str) -> str:
+    """The absolute path of the regular file `path` names (through its symlinks). Anything else is refused
+    before it is opened: opening a named pipe waits for a writer, forever."""
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)  # follows symlinks: a loop is ELOOP here
+    except OSError as exc:
+        raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
+    if kind != stat.S_IFREG:
+        raise SourceError(path, f"not a regular file ({_NOT_REGULAR.get(kind, 'a device')})")
+    return str(Path(path).resolve())
 
 
 def sha256_of(path: str | Path) -> str:
