@@ -68,6 +68,14 @@ async def ready_engine(settings: Settings, *, create: bool = True) -> AsyncEngin
     return engine
 
 
+def database_failure(exc: BaseException) -> str:
+    """Why the database cannot be used, in words that never hold its URL (a driver's message may)."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, ConnectionError) and "rejected SSL upgrade" in str(cause):
+        return "the server does not support SSL, which the URL's sslmode requires (sslmode=prefer or disable)"
+    return type(cause).__name__
+
+
 @asynccontextmanager
 async def vies_client(settings: Settings) -> AsyncIterator["ViesClient | None"]:
     """One VIES client per process: it holds the concurrency limits and the breakers. None when switched off

@@ -1,9 +1,10 @@
 """Configuration from the environment (prefix ROSTERSYNC_). Secrets are SecretStr and never printed."""
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.pipeline.importer import Tuning
+from registry.db import async_url
 
 
 class Settings(BaseSettings):
@@ -31,6 +32,12 @@ class Settings(BaseSettings):
     run_lease_s: float = Tuning.lease_s
     job_timeout_s: int = 3600
     job_max_tries: int = 5
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: SecretStr) -> SecretStr:
+        async_url(url.get_secret_value())  # raises, saying why (never with the URL: it may hold a password)
+        return url
 
     def tuning(self) -> Tuning:
         return Tuning(

@@ -61,6 +61,30 @@ CASES: dict[str, tuple[Setup, str]] = {
     "quote delimiter": (with_delimiter('"'), "--delimiter cannot be '\"': it is the quote character"),
     "letter delimiter": (with_delimiter("a"), "--delimiter cannot be 'a': a letter or digit is part of the values"),
     "CR delimiter": (with_delimiter("\r"), "--delimiter cannot be '\\r': line breaks and spaces other than tab"),
+    "mysql URL": (
+        with_env(ROSTERSYNC_DATABASE_URL="mysql://user:not-the-password@127.0.0.1/registry"),
+        "ROSTERSYNC_DATABASE_URL: unsupported database 'mysql': use postgresql (postgresql://",
+    ),
+    "oracle URL": (
+        with_env(ROSTERSYNC_DATABASE_URL="oracle://user:not-the-password@127.0.0.1/registry"),
+        "ROSTERSYNC_DATABASE_URL: unsupported database 'oracle': use postgresql (",
+    ),
+    "port out of range": (
+        with_env(ROSTERSYNC_DATABASE_URL=PG_WITH_PASSWORD.replace(":5432", ":99999")),
+        "ROSTERSYNC_DATABASE_URL: port 99999 is out of range (1-65535)",
+    ),
+    "port not a number": (
+        with_env(ROSTERSYNC_DATABASE_URL=PG_WITH_PASSWORD.replace(":5432", ":abc")),
+        "ROSTERSYNC_DATABASE_URL: the port is not a number",
+    ),
+    "unknown URL option": (
+        with_env(ROSTERSYNC_DATABASE_URL=PG_WITH_PASSWORD + "?connect_timeout=10"),
+        "ROSTERSYNC_DATABASE_URL: unsupported option 'connect_timeout' in the URL (it takes sslmode, ssl, host)",
+    ),
+    "sslmode=require without TLS": (
+        with_env(ROSTERSYNC_DATABASE_URL=PG_WITH_PASSWORD + "?sslmode=require"),
+        "cannot use the database: the server does not support SSL, which the URL's sslmode requires",
+    ),
 }
 
 
@@ -77,3 +101,11 @@ def test_refused_in_one_line_writing_nothing(
     assert rostersync("runs", "--json", env=sqlite_cli_env).stdout == before  # no run was started
     assert json.loads(rostersync("connections", "list", "--json", env=sqlite_cli_env).stdout) == []
     assert not (tmp_path / "missing").exists()
+
+
+def test_sslmode_disable_connects_and_imports(cli_env: dict[str, str]) -> None:
+    """What a URL copied from a hosted Postgres carries works here: sslmode (disable, as this server has no TLS)."""
+    env = {**cli_env, "ROSTERSYNC_DATABASE_URL": PG_URL + "?sslmode=disable"}
+    result = rostersync("import", EXAMPLE, *IMPORT, "--json", env=env)
+    assert result.returncode == 1, result.stderr  # the example has rows that fail
+    assert json.loads(result.stdout)["created"] == 28
