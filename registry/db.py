@@ -125,9 +125,24 @@ async def is_current(engine: AsyncEngine) -> bool:
         return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == HEAD
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is there already)."""
+async def schema_exists(engine: AsyncEngine) -> bool:
+    """Whether the Postgres schema the engine's search_path names exists (SQLite has no schemas)."""
+    if engine.dialect.name != "postgresql":
+        return True
+    async with engine.connect() as conn:
+        return (await conn.execute(text("SELECT current_schema()"))).scalar() is not None
+
+
+async def upgrade(engine: AsyncEngine, schema: str | None = None) -> None:
+    """Bring the schema to the newest migration (a no-op when it is there already). `schema`: the Postgres
+    schema the engine was made for, created here when it does not exist yet."""
     if await is_current(engine):
         return
+    create = schema is not None and not await schema_exists(engine)
     async with engine.begin() as conn:
+        if create:
+            assert schema is not None
+            # As the search_path names it: an unquoted name there is lower-cased.
+            name = conn.dialect.identifier_preparer.quote_schema(schema.lower())
+            await conn.execute(text(f"CREATE SCHEMA {name}"))
         await conn.run_sync(_upgrade)

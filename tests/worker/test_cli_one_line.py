@@ -3,9 +3,11 @@ hang, whatever the file, the option or the configuration."""
 
 import json
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.conftest import PG_URL, ROOT, rostersync
@@ -85,6 +87,11 @@ CASES: dict[str, tuple[Setup, str]] = {
         with_env(ROSTERSYNC_DATABASE_URL=PG_WITH_PASSWORD + "?sslmode=require"),
         "cannot use the database: the server does not support SSL, which the URL's sslmode requires",
     ),
+    "schema that does not exist": (
+        with_env(ROSTERSYNC_DATABASE_URL=PG_WITH_PASSWORD, ROSTERSYNC_DATABASE_SCHEMA="no_such_schema"),
+        "the database schema 'no_such_schema' (ROSTERSYNC_DATABASE_SCHEMA) does not exist: "
+        "run `rostersync db upgrade` to create it",
+    ),
 }
 
 
@@ -101,6 +108,28 @@ def test_refused_in_one_line_writing_nothing(
     assert rostersync("runs", "--json", env=sqlite_cli_env).stdout == before  # no run was started
     assert json.loads(rostersync("connections", "list", "--json", env=sqlite_cli_env).stdout) == []
     assert not (tmp_path / "missing").exists()
+
+
+async def schema_exists(name: str) -> bool:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        return bool(await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", name))
+    finally:
+        await conn.close()
+
+
+async def test_db_upgrade_creates_the_schema_it_is_given(sqlite_cli_env: dict[str, str]) -> None:
+    schema = f"t_new_{uuid.uuid4().hex[:12]}"
+    env = {**sqlite_cli_env, "ROSTERSYNC_DATABASE_URL": PG_URL, "ROSTERSYNC_DATABASE_SCHEMA": schema}
+    try:
+        upgraded = rostersync("db", "upgrade", env=env)
+        assert upgraded.returncode == 0 and upgraded.stderr == "database schema is current\n", upgraded.stderr
+        assert await schema_exists(schema)
+        assert rostersync("runs", "--json", env=env).stdout == "[]\n"
+    finally:
+        conn = await asyncpg.connect(PG_URL)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
 
 
 def test_sslmode_disable_connects_and_imports(cli_env: dict[str, str]) -> None:
