@@ -92,6 +92,11 @@ CASES: dict[str, tuple[Setup, str]] = {
         "the database schema 'no_such_schema' (ROSTERSYNC_DATABASE_SCHEMA) does not exist: "
         "run `rostersync db upgrade` to create it",
     ),
+    "report into a missing folder": (
+        report_to(lambda tmp: str(tmp / "missing" / "failed.csv")),
+        "/missing/failed.csv: No such file or directory",
+    ),
+    "report onto a full disk": (report_to(lambda tmp: "/dev/full"), "cannot write /dev/full: No space left on device"),
 }
 
 
