@@ -97,6 +97,9 @@ CASES: dict[str, tuple[Setup, str]] = {
         "/missing/failed.csv: No such file or directory",
     ),
     "report onto a full disk": (report_to(lambda tmp: "/dev/full"), "cannot write /dev/full: No space left on device"),
+    "--every without a unit": (every("5"), "--every '5' needs a unit: s, m, h or d (e.g. 5m for minutes)"),
+    "--every over a week": (every("8d"), "--every '8d' is out of range: from 1m to 7d"),
+    "--every of many digits": (every("9" * 30 + "d"), "is out of range: from 1m to 7d"),
 }
 
 
