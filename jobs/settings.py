@@ -1,10 +1,14 @@
 """Configuration from the environment (prefix ROSTERSYNC_). Secrets are SecretStr and never printed."""
 
+from urllib.parse import urlsplit
+
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.pipeline.importer import Tuning
 from registry.db import async_url
+
+VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
 
 
 class Settings(BaseSettings):
@@ -16,7 +20,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     queue_name: str = "rostersync"
 
-    vies_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    vies_url: str = VIES_URL
     vies_enabled: bool = True
     vies_timeout_s: float = 10.0  # one request
     vies_retry_budget_s: float = 20.0  # retries of one number at commit time; then it is pending
@@ -37,6 +41,15 @@ class Settings(BaseSettings):
     @classmethod
     def _usable_database_url(cls, url: SecretStr) -> SecretStr:
         async_url(url.get_secret_value())  # raises, saying why (never with the URL: it may hold a password)
+        return url
+
+    @field_validator("vies_url")
+    @classmethod
+    def _http_vies_url(cls, url: str) -> str:
+        # Anything else fails every request as a transport error, and every check would stay pending.
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r} (the default is {VIES_URL})")
         return url
 
     def tuning(self) -> Tuning:

@@ -100,6 +100,10 @@ CASES: dict[str, tuple[Setup, str]] = {
     "--every without a unit": (every("5"), "--every '5' needs a unit: s, m, h or d (e.g. 5m for minutes)"),
     "--every over a week": (every("8d"), "--every '8d' is out of range: from 1m to 7d"),
     "--every of many digits": (every("9" * 30 + "d"), "is out of range: from 1m to 7d"),
+    "VIES URL not http": (
+        with_env(ROSTERSYNC_VIES_ENABLED="true", ROSTERSYNC_VIES_URL="ftp://ec.europa.eu/vies"),
+        "invalid configuration: ROSTERSYNC_VIES_URL: not an http(s) URL: 'ftp://ec.europa.eu/vies'",
+    ),
 }
 
 
