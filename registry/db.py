@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
@@ -71,6 +71,14 @@ def _driver_options(driver: str, query: Mapping[str, str | tuple[str, ...]]) -> 
     if "ssl" in options and options["ssl"] not in SSL_MODES:
         raise DatabaseUrlError(f"unknown sslmode {options['ssl']!r}: use one of {', '.join(SSL_MODES)}")
     return options
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """A unique key refused a row: SQLAlchemy's IntegrityError, or asyncpg's own error where bulk writes use the
+    driver directly (`registry.store_pg`)."""
+    import asyncpg
+
+    return isinstance(exc, (IntegrityError, asyncpg.UniqueViolationError))
 
 
 def create_engine(url: str, *, schema: str | None = None, pool_size: int = 8) -> AsyncEngine:
