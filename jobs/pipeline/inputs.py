@@ -92,6 +92,7 @@ def sha256_of(path: str | Path) -> str:
 def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
     if path is None:
         return None
+    regular_file(path)
     try:
         overrides: dict[str, str | None] = load_mapping_file(path)
     except MappingFileError as exc:

@@ -60,6 +60,10 @@ def every(value: str) -> Setup:
 CASES: dict[str, tuple[Setup, str]] = {
     "symlink loop": (importing(symlink_loop), "loop.csv: cannot read the file: Too many levels of symbolic links"),
     "fifo": (importing(fifo), "pipe.csv: not a regular file (a named pipe)"),
+    "fifo as --mapping": (
+        lambda tmp, env: (("import", EXAMPLE, *IMPORT, "--mapping", str(fifo(tmp))), env),
+        "pipe.csv: not a regular file (a named pipe)",
+    ),
     "quote delimiter": (with_delimiter('"'), "--delimiter cannot be '\"': it is the quote character"),
     "letter delimiter": (with_delimiter("a"), "--delimiter cannot be 'a': a letter or digit is part of the values"),
     "CR delimiter": (with_delimiter("\r"), "--delimiter cannot be '\\r': line breaks and spaces other than tab"),
