@@ -52,7 +52,7 @@ class Started:
 
 async def upgrade_schema(ctx: Context) -> None:
     """Apply the database migrations (the operator's step for a shared Postgres)."""
-    await upgrade(ctx.engine)
+    await upgrade(ctx.engine, schema=ctx.settings.database_schema)
 
 
 # Runs: imports and reimports

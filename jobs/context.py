@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.settings import Settings
 from jobs.vat import VatChecker
-from registry.db import create_engine, is_current, upgrade
+from registry.db import create_engine, is_current, schema_exists, upgrade
 
 if TYPE_CHECKING:
     import httpx
@@ -64,9 +64,32 @@ async def ready_engine(settings: Settings, *, create: bool = True) -> AsyncEngin
     if engine.dialect.name == "sqlite":
         await upgrade(engine)
     elif not await is_current(engine):
+        missing = not await schema_exists(engine)
         await engine.dispose()
-        raise NotMigrated("the database schema is not current: run `rostersync db upgrade` first")
+        raise NotMigrated(
+            _no_schema(settings) if missing else "the database schema is not current: run `rostersync db upgrade` first"
+        )
     return engine
+
+
+def _no_schema(settings: Settings) -> str:
+    if settings.database_schema:
+        return (
+            f"the database schema {settings.database_schema!r} (ROSTERSYNC_DATABASE_SCHEMA) does not exist: "
+            "run `rostersync db upgrade` to create it"
+        )
+    return (
+        "no schema of the database's search_path exists: create one, or set ROSTERSYNC_DATABASE_SCHEMA and run "
+        "`rostersync db upgrade`"
+    )
+
+
+def database_failure(exc: BaseException) -> str:
+    """Why the database cannot be used, in words that never hold its URL (a driver's message may)."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, ConnectionError) and "rejected SSL upgrade" in str(cause):
+        return "the server does not support SSL, which the URL's sslmode requires (sslmode=prefer or disable)"
+    return type(cause).__name__
 
 
 @asynccontextmanager

@@ -1,11 +1,15 @@
 """Configuration from the environment (prefix ROSTERSYNC_). Secrets are SecretStr and never printed."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.pipeline.importer import Tuning
+from registry.db import async_url
+
+VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
 
 
 class Settings(BaseSettings):
@@ -23,7 +27,7 @@ class Settings(BaseSettings):
     secrets_dir: Path | None = None
     allow_plain_http: bool = False
 
-    vies_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    vies_url: str = VIES_URL
     vies_enabled: bool = True
     vies_timeout_s: float = 10.0  # one request
     vies_retry_budget_s: float = 20.0  # retries of one number at commit time; then it is pending
@@ -44,6 +48,21 @@ class Settings(BaseSettings):
     # Set (e.g. "90d"): every night the worker drops the stored source values of runs finished that long ago.
     purge_after: str | None = None
     job_max_tries: int = 5
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: SecretStr) -> SecretStr:
+        async_url(url.get_secret_value())  # raises, saying why (never with the URL: it may hold a password)
+        return url
+
+    @field_validator("vies_url")
+    @classmethod
+    def _http_vies_url(cls, url: str) -> str:
+        # Anything else fails every request as a transport error, and every check would stay pending.
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r} (the default is {VIES_URL})")
+        return url
 
     def tuning(self) -> Tuning:
         return Tuning(

@@ -1,10 +1,12 @@
 """Engines and schema upgrades for Postgres (asyncpg) and the embedded SQLite default (aiosqlite)."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
@@ -16,17 +18,67 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD = "0009"
 
 
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+SUPPORTED = "postgresql (postgresql://user:password@host:5432/db) or sqlite (sqlite:///path/to/file.db)"
+# libpq's sslmode (what hosted Postgres asks for) is asyncpg's `ssl`, which takes the same words.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_POSTGRES_OPTIONS = ("sslmode", "ssl", "host")  # host: the directory of a Unix socket
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL cannot be used as written. The message never holds the URL: it may hold a password."""
+
+
 def async_url(url: str) -> str:
-    """Accept the URLs people write (postgresql://, sqlite:///) and pick the async driver."""
-    parsed = make_url(url)
-    driver = {
-        "postgresql": "postgresql+asyncpg",
-        "postgres": "postgresql+asyncpg",
-        "sqlite": "sqlite+aiosqlite",
-    }
-    if parsed.drivername in driver:
-        parsed = parsed.set(drivername=driver[parsed.drivername])
+    """Accept the URLs people write (postgresql://, sqlite:///) and pick the async driver; anything the drivers
+    would fail on later (another database, a port that is no port, an option they do not take) is refused here."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(f"not a database URL: use {SUPPORTED}") from None
+    except ValueError:  # the port is not a number
+        raise DatabaseUrlError("the port is not a number (1-65535)") from None
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise DatabaseUrlError(f"unsupported database {parsed.drivername!r}: use {SUPPORTED}")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise DatabaseUrlError(f"port {parsed.port} is out of range (1-65535)")
+    parsed = parsed.set(drivername=driver, query=_driver_options(driver, parsed.query))
     return parsed.render_as_string(hide_password=False)
+
+
+def _driver_options(driver: str, query: Mapping[str, str | tuple[str, ...]]) -> dict[str, str]:
+    """The URL's options as the driver takes them."""
+    taken = () if driver.startswith("sqlite") else _POSTGRES_OPTIONS
+    options: dict[str, str] = {}
+    for name, value in query.items():
+        if name not in taken:
+            allowed = f"it takes {', '.join(taken)}" if taken else "a SQLite URL takes none"
+            raise DatabaseUrlError(f"unsupported option {name!r} in the URL ({allowed})")
+        if not isinstance(value, str):
+            raise DatabaseUrlError(f"the option {name!r} is given more than once")
+        options[name] = value
+    if "sslmode" in options:
+        if "ssl" in options:
+            raise DatabaseUrlError("give sslmode or ssl, not both")
+        options["ssl"] = options.pop("sslmode")
+    if "ssl" in options and options["ssl"] not in SSL_MODES:
+        raise DatabaseUrlError(f"unknown sslmode {options['ssl']!r}: use one of {', '.join(SSL_MODES)}")
+    return options
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """A unique key refused a row: SQLAlchemy's IntegrityError, or asyncpg's own error where bulk writes use the
+    driver directly (`registry.store_pg`)."""
+    import asyncpg
+
+    return isinstance(exc, (IntegrityError, asyncpg.UniqueViolationError))
 
 
 def create_engine(url: str, *, schema: str | None = None, pool_size: int = 8) -> AsyncEngine:
@@ -87,9 +139,24 @@ async def is_current(engine: AsyncEngine) -> bool:
         return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar() == HEAD
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is there already)."""
+async def schema_exists(engine: AsyncEngine) -> bool:
+    """Whether the Postgres schema the engine's search_path names exists (SQLite has no schemas)."""
+    if engine.dialect.name != "postgresql":
+        return True
+    async with engine.connect() as conn:
+        return (await conn.execute(text("SELECT current_schema()"))).scalar() is not None
+
+
+async def upgrade(engine: AsyncEngine, schema: str | None = None) -> None:
+    """Bring the schema to the newest migration (a no-op when it is there already). `schema`: the Postgres
+    schema the engine was made for, created here when it does not exist yet."""
     if await is_current(engine):
         return
+    create = schema is not None and not await schema_exists(engine)
     async with engine.begin() as conn:
+        if create:
+            assert schema is not None
+            # As the search_path names it: an unquoted name there is lower-cased.
+            name = conn.dialect.identifier_preparer.quote_schema(schema.lower())
+            await conn.execute(text(f"CREATE SCHEMA {name}"))
         await conn.run_sync(_upgrade)

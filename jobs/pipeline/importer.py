@@ -29,6 +29,7 @@ from jobs.records import RunSummary
 from jobs.vat import VatChecker
 from registry.bulk import write
 from registry.clock import now
+from registry.db import is_unique_violation
 
 Progress = Callable[[Counts], None]
 
@@ -117,6 +118,34 @@ class Importer:
             await self._commit(group)
 
     async def _commit(self, group: list[Batch]) -> None:
+        while group:
+            try:
+                return await self._write(group)
+            except Exception as exc:
+                if not is_unique_violation(exc):
+                    raise
+                group = await self._unwritten(group, exc)
+
+    async def _unwritten(self, group: list[Batch], clash: Exception) -> list[Batch]:
+        """The batches of `group` still to write, after one of them clashed with a batch the run has already.
+
+        Two processes write one run only when one of them stalled past its lease and another took the run over
+        (a resume, a retried job). The one that lost the lease stops here; the one that holds it goes on without
+        the batches the other wrote (the same rows: their idempotency keys returned the other's results)."""
+        async with self.engine.connect() as conn:
+            holder = (await runs.get_run(conn, self.run_id))["lease_owner"]
+            done = await run_rows.done_batches(conn, self.run_id)
+        if holder != self.owner:
+            raise RunError(
+                f"run {self.run_id}: lost the lease to another process, which took the run over; this process "
+                f"stopped (see rostersync status {self.run_id})"
+            ) from None
+        rest = [batch for batch in group if batch.index not in done]
+        if len(rest) == len(group):
+            raise clash  # not a batch written twice
+        return rest
+
+    async def _write(self, group: list[Batch]) -> None:
         company_id, kind, dry_run = self.run["company_id"], self.run["kind"], self.run["dry_run"]
         stored: list[BatchRows] = []
         created: list[dict[str, Any]] = []

@@ -6,6 +6,8 @@ described completely by the run's `options`, so a worker on another machine can 
 
 import hashlib
 import json
+import os
+import stat
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from functools import partial
@@ -65,6 +67,21 @@ class LocalInput(Input, Protocol):
         ...
 
 
+_NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}
+
+
+def regular_file(path: str, what: str = "the file") -> str:
+    """The absolute path of the regular file `path` names (through its symlinks). Anything else is refused
+    before it is opened: opening a named pipe waits for a writer, forever."""
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)  # follows symlinks: a loop is ELOOP here
+    except OSError as exc:
+        raise SourceError(path, f"cannot read {what}: {exc.strerror}") from None
+    if kind != stat.S_IFREG:
+        raise SourceError(path, f"not a regular file ({_NOT_REGULAR.get(kind, 'a device')})")
+    return str(Path(path).resolve())
+
+
 def sha256_of(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -76,6 +93,7 @@ def sha256_of(path: str | Path) -> str:
 def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
     if path is None:
         return None
+    regular_file(path, "the mapping file")
     try:
         overrides: dict[str, str | None] = load_mapping_file(path)
     except MappingFileError as exc:

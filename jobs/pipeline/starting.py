@@ -7,7 +7,6 @@ the family's other runs) is checked again when its input is reopened.
 
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -24,6 +23,7 @@ from jobs.pipeline.inputs import (
     checked_mapping,
     detect_source,
     mapping_overrides,
+    regular_file,
     sha256_of,
 )
 from jobs.pipeline.lineage import lineage
@@ -36,9 +36,10 @@ CONNECTOR_SOURCES = ("economic", "faktoora", "visma", "visma-eaccounting")
 async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uuid.UUID, Input]:
     """Check the file and create a queued run; returns the run id and the opened input."""
     path, kind = request.path, request.kind
+    resolved = regular_file(path)
     overrides = mapping_overrides(request.mapping_path)
     source = detect_source(path) if request.source == "auto" else request.source
-    options: dict[str, Any] = {"path": str(Path(path).resolve()), "mapping": overrides}
+    options: dict[str, Any] = {"path": resolved, "mapping": overrides}
     inp: CsvInput | SavedPageInput
     if source in CONNECTOR_SOURCES and path.lower().endswith(".json"):
         inp = SavedPageInput(path, kind, source)
@@ -90,7 +91,7 @@ async def start_reimport(
         "parent": str(parent["id"]),
         "failed_only": failed_only,
         "mapping": overrides,
-        "path": str(Path(path).resolve()) if path else None,
+        "path": regular_file(path) if path else None,
     }
     if path:
         corrected = CsvInput(path, kind, overrides=overrides)
@@ -162,7 +163,7 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
         )
     if run["source_sha256"] and options.get("path"):
         try:
-            digest = sha256_of(options["path"])
+            digest = sha256_of(regular_file(options["path"]))
         except OSError as exc:
             raise SourceError(options["path"], f"cannot read the file: {exc.strerror}") from None
         if digest != run["source_sha256"]:

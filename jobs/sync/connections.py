@@ -30,20 +30,27 @@ from registry.clock import now, utc
 from registry.ids import as_uuid
 from registry.tables import connections
 
-_EVERY = re.compile(r"(\d+)\s*([smhd]?)")
-_UNITS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_EVERY = re.compile(r"([0-9]+)\s*([smhd]?)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+EVERY_RANGE_S = (60, 7 * 86400)
 CREDENTIAL_VARIABLES = "ROSTERSYNC_CRED_"
 _CREDENTIAL_VARIABLE = re.compile(CREDENTIAL_VARIABLES + r"[A-Za-z0-9_]+")
 
 
 def parse_every(text: str) -> int:
-    """'15m', '1h', '90s', '2d' or plain minutes → seconds (at least a minute)."""
-    match = _EVERY.fullmatch(text.strip().lower())
+    """'15m', '1h', '90s' or '2d' → seconds, from a minute to a week. The unit is required: a bare number
+    has been read as minutes by one person and as seconds by the next."""
+    plain = text.strip().lower()
+    match = _EVERY.fullmatch(plain)
     if match is None:
-        raise ValueError(f"invalid --every {text!r}: use e.g. 15m, 1h, 1d")
-    seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 60:
-        raise ValueError("--every must be at least 1m")
+        raise ValueError(f"invalid --every {text!r}: a number and a unit (s, m, h or d), e.g. 15m, 1h, 1d")
+    digits, unit = match.groups()
+    if not unit:
+        raise ValueError(f"--every {text!r} needs a unit: s, m, h or d (e.g. {digits}m for minutes)")
+    # A number of more than nine digits is out of range whatever its unit (and int() of thousands of them fails).
+    seconds = int(digits) * _UNITS[unit] if len(digits.lstrip("0")) <= 9 else EVERY_RANGE_S[1] + 1
+    if not EVERY_RANGE_S[0] <= seconds <= EVERY_RANGE_S[1]:
+        raise ValueError(f"--every {text!r} is out of range: from 1m to 7d")
     return seconds
 
 

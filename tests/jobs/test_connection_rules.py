@@ -172,7 +172,8 @@ async def test_an_old_row_with_a_bad_reference_fails_its_sync_without_reading_it
 ) -> None:
     outside = secrets.parent / "outside.token"
     monkeypatch.setenv("ROSTERSYNC_SECRETS_DIR", str(secrets))
-    monkeypatch.setenv("ROSTERSYNC_DATABASE_URL", ECONOMIC_CREDENTIAL)
+    database_url = f"sqlite:///{secrets.parent}/{ECONOMIC_CREDENTIAL}.db"  # a secret of its own
+    monkeypatch.setenv("ROSTERSYNC_DATABASE_URL", database_url)
     monkeypatch.setenv("ECONOMIC_TOKEN", ECONOMIC_CREDENTIAL)
     outside.write_text(ECONOMIC_CREDENTIAL, encoding="utf-8")
     cid = await stored_before_the_rules(sqlite_engine, fake.url, ref.format(outside=outside))

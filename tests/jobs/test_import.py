@@ -4,19 +4,26 @@ import asyncio
 import csv
 import io
 import json
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Uuid, bindparam, func, select, text
+from sqlalchemy import Uuid, bindparam, func, select, text, update
 
 from jobs import app
 from jobs.context import Context
 from jobs.errors import RunError
 from jobs.ledger import run_rows, runs
+from jobs.pipeline.importer import Importer, Tuning
+from jobs.pipeline.starting import open_input
 from jobs.records import ImportRequest, ReimportRequest, RunSummary
-from registry.tables import customers, import_batches
-from tests.conftest import app_context
+from registry.clock import now
+from registry.db import create_engine
+from registry.tables import customers, import_batches, import_runs
+from tests.conftest import PG_URL, app_context
 from tests.fakes.rows import HEADERS, customer_row, write_csv
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "customers.csv"
@@ -394,3 +401,99 @@ async def test_lines_added_to_an_edited_report_get_their_own_numbers(engine: Any
     again = await app.process(ctx(engine), new_started)
     assert (again.created, again.failed) == (3, 0)
     assert await scalar(engine, select(func.count()).select_from(customers)) == 4
+
+
+def another_process(request: pytest.FixtureRequest, engine: Any, work: Callable[[Any], Awaitable[None]]) -> None:
+    """Run `work(engine of its own)` to its end, as another process would, while this one is stuck where it calls
+    this (in a progress callback: between two commits)."""
+
+    async def main() -> None:
+        if engine.dialect.name == "postgresql":
+            other = create_engine(PG_URL, schema=request.getfixturevalue("pg_schema"))
+        else:
+            other = create_engine(engine.url.render_as_string(hide_password=False))
+        try:
+            await work(other)
+        finally:
+            await other.dispose()
+
+    failed: list[BaseException] = []
+    thread = threading.Thread(target=lambda: failed.extend(_errors_of(main)))
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive() and not failed, failed
+
+
+def _errors_of(main: Callable[[], Coroutine[Any, Any, None]]) -> list[BaseException]:
+    try:
+        asyncio.run(main())
+    except BaseException as exc:  # handed to the test's thread
+        return [exc]
+    return []
+
+
+async def test_a_process_that_lost_its_lease_stops_saying_so(
+    engine: Any, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process stalls past its lease; another resumes the run and finishes it. The stalled one, waking, meets
+    the other's batches at its next commit and stops with the lease's message, not a unique-key violation."""
+    monkeypatch.setattr(runs, "heartbeat", _no_heartbeat)  # the batch write, not the heartbeat, notices here
+    path = write_csv(tmp_path / "c.csv", 300)  # six batches
+    started = await start(engine, path)
+    run_id = started.run.id
+
+    async def resume_elsewhere(other: Any) -> None:
+        async with other.begin() as conn:  # the stalled process's lease ran out
+            await conn.execute(
+                update(import_runs).where(import_runs.c.id == run_id).values(lease_expires_at=now() - timedelta(1))
+            )
+        resumed = await app.resume(ctx(other), str(run_id))
+        assert resumed.status == "succeeded"
+
+    stalled = False
+
+    def stall_once(processed: int) -> None:
+        nonlocal stalled
+        if not stalled:
+            stalled = True
+            another_process(request, engine, resume_elsewhere)
+
+    with pytest.raises(RunError, match=f"run {run_id}: lost the lease to another process"):
+        await app.process(ctx(engine, batches_per_commit=1, writers=1), started, progress=stall_once)
+    run = await app.get_run(ctx(engine), str(run_id))
+    assert (run.status, run.created) == ("succeeded", 300)
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 300
+    assert await scalar(engine, ROWS_RECORDED) == 300
+
+
+async def test_the_lease_holder_goes_on_past_batches_a_stalled_process_wrote(
+    engine: Any, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other way round: a process that lost its lease writes batches before it notices; the one that holds
+    the lease meets them, leaves them as they are and finishes the run."""
+    monkeypatch.setattr(runs, "heartbeat", _no_heartbeat)
+    path = write_csv(tmp_path / "c.csv", 300)
+    started = await start(engine, path)
+
+    async def stale_writer(other: Any) -> None:
+        run = await runs.get_run(other, started.run.id)
+        tuning = Tuning(writers=1, batches_per_commit=1)
+        stale = Importer(other, run, "stale-host:1:00000000", tuning, progress=None, vat=None)
+        await stale.execute(await open_input(other, run))
+
+    written_elsewhere = False
+
+    def let_the_stale_one_write(processed: int) -> None:
+        nonlocal written_elsewhere
+        if not written_elsewhere:
+            written_elsewhere = True
+            another_process(request, engine, stale_writer)
+
+    run = await app.process(ctx(engine, batches_per_commit=1, writers=1), started, progress=let_the_stale_one_write)
+    assert (run.status, run.created, run.processed) == ("succeeded", 300, 300)
+    assert await scalar(engine, select(func.count()).select_from(customers)) == 300
+    assert await scalar(engine, ROWS_RECORDED) == 300
+
+
+async def _no_heartbeat(*_: Any) -> None:
+    return None

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from jobs.context import Context, NoDatabase, NotMigrated, open_context
+from jobs.context import Context, NoDatabase, NotMigrated, database_failure, open_context
 from jobs.errors import RunError, SourceError
 from jobs.records import RunSummary
 from jobs.settings import Settings
@@ -59,7 +59,10 @@ def settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        fail(f"invalid configuration: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        error = exc.errors()[0]
+        # A validator's own sentence, without pydantic's "Value error, " before it.
+        reason = str(error["ctx"]["error"]) if "error" in error.get("ctx", {}) else error["msg"]
+        fail(f"invalid configuration: ROSTERSYNC_{str(error['loc'][0]).upper()}: {reason}")
 
 
 def run_async(
@@ -91,7 +94,7 @@ def run_async(
         fail(str(exc))
     except (OperationalError, DBAPIError, OSError) as exc:
         # The driver's message can contain the URL; say what failed without it.
-        fail(f"cannot use the database: {type(getattr(exc, 'orig', exc)).__name__}")
+        fail(f"cannot use the database: {database_failure(exc)}")
 
 
 def print_json(data: Mapping[str, Any] | list[Any]) -> None:

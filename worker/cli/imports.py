@@ -27,13 +27,24 @@ class SourceOption(StrEnum):
 Queue = Annotated[bool, typer.Option("--queue", help="Hand the run to `rostersync worker`.")]
 
 
+_NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
 def _delimiter(value: str | None) -> str | None:
     if value is None:
         return None
-    value = "\t" if value in ("\\t", "tab", "TAB") else value
+    value = _NAMED_DELIMITERS.get(value.lower(), value)
     if len(value) != 1:
-        fail(f"--delimiter must be one character, got {value!r}")
-    return value
+        fail(f"--delimiter must be one character (or tab), got {value!r}")
+    if value == '"':
+        why = "it is the quote character"
+    elif value.isalnum():
+        why = "a letter or digit is part of the values"
+    elif value.isspace() and value != "\t":
+        why = "line breaks and spaces other than tab are not delimiters"
+    else:
+        return value
+    fail(f"--delimiter cannot be {value!r}: {why}; give e.g. , ; | or tab")
 
 
 def _encoding(value: str | None) -> str | None:

@@ -1,5 +1,6 @@
 """`rostersync status`, `runs` and `report`: reading what runs did. None of them writes anything."""
 
+import io
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -7,8 +8,9 @@ from typing import Annotated
 import typer
 
 from jobs import app as application
+from jobs.errors import RunError
 from jobs.records import RunSummary
-from worker.cli.common import AnyCompany, Json, err, listing, out, print_json, print_run, run_async
+from worker.cli.common import AnyCompany, Json, err, fail, listing, out, print_json, print_run, run_async
 
 app = typer.Typer()
 runs_app = typer.Typer(help="List recent runs, newest first; `runs purge` drops old runs' source values.")
@@ -48,6 +50,35 @@ def list_runs(context: typer.Context, company: AnyCompany = None, as_json: Json 
     out.print(table)
 
 
+class _ReportFile(io.TextIOWrapper):
+    """The report's file, whose failures (a missing folder, a full disk) say so, apart from the database's."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, path: Path) -> "_ReportFile":
+        try:
+            raw = open(path, "wb")  # noqa: SIM115 - closed by the text file around it
+        except OSError as exc:
+            fail(f"cannot write {path}: {exc.strerror}")
+        # With a BOM so a spreadsheet shows Å, Ä and Ö; our reader skips it.
+        report = cls(raw, encoding="utf-8-sig", newline="")
+        report.path = path
+        return report
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except OSError as exc:
+            raise RunError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def flush(self) -> None:  # also on close: a full disk may show only there
+        try:
+            super().flush()
+        except OSError as exc:
+            raise RunError(f"cannot write {self.path}: {exc.strerror}") from None
+
+
 @app.command()
 def report(
     run_id: RunId,
@@ -60,9 +91,14 @@ def report(
         run = await application.get_run(ctx, run_id)
         if output is None:
             return await application.write_report(ctx, run.run_id, sys.stdout, failed_only=failed_only), run
-        # With a BOM so a spreadsheet shows Å, Ä and Ö; our reader skips it.
-        with open(output, "w", encoding="utf-8-sig", newline="") as f:
-            return await application.write_report(ctx, run.run_id, f, failed_only=failed_only), run
+        report = _ReportFile.create(output)
+        try:
+            with report:
+                return await application.write_report(ctx, run.run_id, report, failed_only=failed_only), run
+        except BaseException:
+            if output.is_file():  # rather than a report cut off somewhere: none
+                output.unlink()
+            raise
 
     written, run = run_async(work, create=False)
     if output is not None:
