@@ -459,3 +459,29 @@ async def test_fake_random_errors_are_seeded(http: httpx.AsyncClient) -> None:
         vies.seed = 7
         assert draws(vies) == first
     assert 0 < first.count("SERVER_BUSY") < 40
+
+
+async def test_fake_keeps_a_timed_out_request_in_its_slot(http: httpx.AsyncClient) -> None:
+    """As VIES does: the client's timeout does not end the work, so a request re-sent at once is over the limit."""
+    with FakeVies(mode="slow", slow_s=0.4, per_state_limit=1, default_valid=True) as vies:
+        url = vies.url + "/check-vat-number"
+        body = {"countryCode": "DE", "vatNumber": "136695976"}
+        started = time.monotonic()
+        with pytest.raises(httpx.TimeoutException):
+            await http.post(url, json=body, timeout=0.1)
+        vies.mode = "ok"
+        again = await http.post(url, json=body)
+        assert again.json()["errorWrappers"][0]["error"] == "MS_MAX_CONCURRENT_REQ"
+        await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - started)))  # the slow one is done by now
+        assert (await http.post(url, json=body)).json()["valid"] is True
+    assert vies.outcomes == {"valid": 2, "MS_MAX_CONCURRENT_REQ": 1}  # the first was answered, to nobody
+
+
+async def test_fake_slow_rate_is_seeded(http: httpx.AsyncClient) -> None:
+    with FakeVies(slow_rate=0.3, seed=3) as vies:
+        first = [vies._slow() for _ in range(40)]
+        vies.seed = 3
+        assert [vies._slow() for _ in range(40)] == first
+        assert 0 < first.count(True) < 40
+        vies.mode = "slow"
+        assert all(vies._slow() for _ in range(5))
