@@ -9,6 +9,11 @@ https://ec.europa.eu/taxation_customs/vies/rest-api, no authentication.
   `ViesTransientError` and are retried with jittered exponential backoff inside `retry_budget_s`; the rest
   are `ViesPermanentError` and are never retried.
 * Concurrency is capped per member state and overall; concurrent checks of the same number share one lookup.
+  A request we stopped waiting for (timeout, cancellation) keeps its state's slot for `timeout_hold_s`
+  more: VIES goes on with it, and a request sent in its place would be answered MS_MAX_CONCURRENT_REQ.
+* The per-state cap adapts (AIMD): a state that answers MS_MAX_CONCURRENT_REQ(_TIME) or TIMEOUT, or that we
+  time out on, gets half as many requests at once (at least one) and a pause (the failed request's slot is
+  given back after the backoff); each run of successes gives it one more, up to `per_state_limit`.
 * A circuit breaker per member state (and one for VIES as a whole) stops calling after `breaker_threshold`
   consecutive transient failures for `cooldown_s`; meanwhile `check` raises `ViesSkipped` without a call.
 
@@ -18,9 +23,11 @@ No caching and no database access here: callers store results.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +63,9 @@ _GLOBAL_CODES: Final = frozenset(
 _PERMANENT_CODES: Final = frozenset(
     {"INVALID_INPUT", "INVALID_REQUESTER_INFO", "VAT_BLOCKED", "IP_BLOCKED", "VOW-ERR-1"}
 )
+# Transient codes that say the member state has too much to do: fewer requests at once, and a pause.
+_PRESSURE_CODES: Final = frozenset({"MS_MAX_CONCURRENT_REQ", "MS_MAX_CONCURRENT_REQ_TIME", "TIMEOUT"})
+_GROW_AFTER: Final = 5  # successes in a row before a state's concurrency grows by one
 _GLOBAL = "*"  # breaker key for VIES as a whole
 _WITHHELD = "---"
 _SEPARATORS = re.compile(r"[\s.\-/]+")
@@ -72,6 +82,83 @@ class _Breaker:
 class _Flight:
     task: asyncio.Task[ViesAnswer]
     waiters: int = 0
+
+
+class _StateSlots:
+    """One member state's slots: at most `limit` requests in flight, `limit` adapting between 1 and `ceiling`.
+
+    `release(after=...)` gives a slot back later, from a timer, without making anyone wait for it. `acquire`
+    returns the epoch (the number of halvings so far) its request went out in: the requests already out when
+    the limit was halved were sent under the old limit, and their failures must not halve it again.
+    """
+
+    __slots__ = ("_waiters", "busy", "ceiling", "epoch", "limit", "strikes", "successes")
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.busy = 0  # slots taken, by requests in flight or given back later
+        self.epoch = 0
+        self.successes = 0  # in a row, since the last change of the limit
+        self.strikes = 0  # pushed back in a row: the length of the pause
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> int:
+        if self.busy < self.limit and not self._waiters:
+            self.busy += 1
+            return self.epoch
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # granted just as its caller was cancelled: pass it on
+                self.release()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+        return self.epoch
+
+    def release(self, after: float = 0.0) -> None:
+        if after > 0:
+            asyncio.get_running_loop().call_later(after, self.release)
+            return
+        self.busy -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.busy < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.busy += 1
+                waiter.set_result(None)
+
+    def turn_away(self, error: Callable[[], BaseException]) -> None:
+        """Every request waiting for a slot gets `error()` instead."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error())
+
+    def pushed_back(self, epoch: int) -> int:
+        """The state refused or timed out a request sent in `epoch`: halve the limit (once per epoch).
+        Returns the strikes in a row."""
+        self.successes = 0
+        self.strikes += 1
+        if epoch == self.epoch:
+            self.limit = max(1, self.limit // 2)
+            self.epoch += 1
+            log.debug("VIES concurrency for a member state down to %d", self.limit)
+        return self.strikes
+
+    def succeeded(self) -> None:
+        self.strikes = 0
+        self.successes += 1
+        if self.successes >= _GROW_AFTER and self.limit < self.ceiling:
+            self.limit += 1
+            self.successes = 0
+            self._wake()
 
 
 class _Budget:
@@ -91,7 +178,8 @@ class ViesClient:
     """Validates VAT numbers against VIES. Share one instance per worker; it holds the limits and breakers.
 
     `clock` (monotonic seconds) drives the breaker cool-down only and may be replaced in tests; the retry
-    budget and backoff always use real time.
+    budget and backoff always use real time. `timeout_hold_s` (default: `request_timeout_s` again) is how much
+    longer than our timeout VIES may go on with a request: its slot stays taken that long.
     """
 
     def __init__(
@@ -107,6 +195,7 @@ class ViesClient:
         cooldown_s: float = 300.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        timeout_hold_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if per_state_limit < 1 or overall_limit < 1 or breaker_threshold < 1:
@@ -120,10 +209,11 @@ class ViesClient:
         self._cooldown_s = cooldown_s
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
+        self._timeout_hold_s = request_timeout_s if timeout_hold_s is None else timeout_hold_s
         self.clock = clock
         self.calls = 0  # HTTP requests actually sent
         self._overall = asyncio.Semaphore(overall_limit)
-        self._state_slots: dict[str, asyncio.Semaphore] = {}
+        self._state_slots: dict[str, _StateSlots] = {}
         self._breakers: dict[str, _Breaker] = {}
         self._inflight: dict[str, _Flight] = {}
 
@@ -149,6 +239,11 @@ class ViesClient:
             if flight.waiters == 0 and not flight.task.done():  # every caller was cancelled
                 self._forget(full, flight)  # a later caller must start afresh, not join a dying lookup
                 flight.task.cancel()
+
+    def concurrency(self, country: str) -> int:
+        """How many requests to a member state ("DE") may be in flight now: 1..per_state_limit."""
+        slots = self._state_slots.get(country)
+        return self._per_state_limit if slots is None else slots.limit
 
     async def check_status(self) -> dict[str, bool]:
         """GET /check-status → {country: available}. "Unavailable" → False (and that state cools down);
@@ -183,11 +278,21 @@ class ViesClient:
                 return True
             return budget.spent() + state.upcoming_sleep >= self._retry_budget_s
 
+        backoff = wait_exponential_jitter(
+            multiplier=self._backoff_initial_s, max=self._backoff_max_s, jitter=self._backoff_initial_s
+        )
+
+        def wait(state: RetryCallState) -> float:
+            # After our own timeout, the slot is held until VIES is likely done with that request: waiting for
+            # it is this check's failure, on its budget, not queueing behind other checks.
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(exc, ViesTransientError) and _timed_out(exc):
+                return max(backoff(state), self._timeout_hold_s)
+            return backoff(state)
+
         retrying = AsyncRetrying(
             retry=retry_if_exception(_retryable),
-            wait=wait_exponential_jitter(
-                multiplier=self._backoff_initial_s, max=self._backoff_max_s, jitter=self._backoff_initial_s
-            ),
+            wait=wait,
             stop=stop,
             before_sleep=_log_retry,
             reraise=True,
@@ -196,24 +301,51 @@ class ViesClient:
 
     async def _attempt(self, full: str, country: str, number: str, budget: _Budget) -> ViesAnswer:
         queued = time.monotonic()
-        async with self._state_slot(country), self._overall:
-            budget.waited += time.monotonic() - queued
-            self._raise_if_cooling(country)  # it may have opened while this request queued
-            try:
-                response = await self._send("POST", "/check-vat-number", {"countryCode": country, "vatNumber": number})
-                answer = _parse_check(response, full)
-            except ViesTransientError as exc:
-                self._record_failure(_GLOBAL if _is_global(exc.code) else country)
-                raise
-            except ViesPermanentError as exc:
-                if exc.code in _PERMANENT_CODES:  # VIES itself answered coherently
-                    self._close(_GLOBAL)
-                if exc.code == "IP_BLOCKED":  # every further call would fail too and may prolong the block
-                    self._open(_GLOBAL)
-                raise
-            self._close(country)
-            self._close(_GLOBAL)
+        slots = self._state_slot(country)
+        epoch = await slots.acquire()
+        keep = 0.0  # how long the slot stays taken once this attempt is over
+        try:
+            async with self._overall:
+                budget.waited += time.monotonic() - queued
+                self._raise_if_cooling(country)  # it may have opened while this request queued
+                try:
+                    answer = await self._ask(full, country, number)
+                except ViesTransientError as exc:
+                    keep = self._keep_after_failure(slots, epoch, exc)
+                    raise
+                except asyncio.CancelledError:  # VIES may be working on it all the same
+                    keep = self._timeout_hold_s
+                    raise
+            slots.succeeded()
             return answer
+        finally:
+            slots.release(after=keep)
+
+    async def _ask(self, full: str, country: str, number: str) -> ViesAnswer:
+        try:
+            response = await self._send("POST", "/check-vat-number", {"countryCode": country, "vatNumber": number})
+            answer = _parse_check(response, full)
+        except ViesTransientError as exc:
+            self._record_failure(_GLOBAL if _is_global(exc.code) else country)
+            raise
+        except ViesPermanentError as exc:
+            if exc.code in _PERMANENT_CODES:  # VIES itself answered coherently
+                self._close(_GLOBAL)
+            if exc.code == "IP_BLOCKED":  # every further call would fail too and may prolong the block
+                self._open(_GLOBAL)
+            raise
+        self._close(country)
+        self._close(_GLOBAL)
+        return answer
+
+    def _keep_after_failure(self, slots: _StateSlots, epoch: int, exc: ViesTransientError) -> float:
+        """After a failed attempt: shrink the state's concurrency if it pushed back, and say how long the
+        slot stays taken: the pause, or, for a request we gave up waiting for, until VIES is likely done."""
+        if exc.code not in _PRESSURE_CODES:
+            return 0.0
+        strikes = slots.pushed_back(epoch)
+        pause = min(self._backoff_max_s, self._backoff_initial_s * 2.0 ** min(strikes - 1, 30))
+        return max(pause, self._timeout_hold_s) if _timed_out(exc) else pause
 
     async def _send(self, method: str, path: str, payload: dict[str, str] | None = None) -> httpx.Response:
         self.calls += 1
@@ -235,11 +367,11 @@ class ViesClient:
         except httpx.HTTPError as exc:  # connection reset, server hung up without a response, ...
             raise ViesTransientError("NETWORK", type(exc).__name__) from exc
 
-    def _state_slot(self, country: str) -> asyncio.Semaphore:
-        slot = self._state_slots.get(country)
-        if slot is None:
-            slot = self._state_slots[country] = asyncio.Semaphore(self._per_state_limit)
-        return slot
+    def _state_slot(self, country: str) -> _StateSlots:
+        slots = self._state_slots.get(country)
+        if slots is None:
+            slots = self._state_slots[country] = _StateSlots(self._per_state_limit)
+        return slots
 
     def _forget(self, full: str, flight: _Flight) -> None:
         if self._inflight.get(full) is flight:
@@ -267,8 +399,7 @@ class ViesClient:
     def _raise_if_cooling(self, country: str) -> None:
         key = self._cooling(country)
         if key is not None:
-            what = "VIES" if key == _GLOBAL else f"member state {key}"
-            raise ViesSkipped("COOLDOWN", f"{what} is cooling down after repeated failures; not called")
+            raise _skipped(key)
 
     def _record_failure(self, key: str) -> None:
         breaker = self._breakers.setdefault(key, _Breaker())
@@ -281,6 +412,10 @@ class ViesClient:
         breaker.failures = max(breaker.failures, self._breaker_threshold)
         breaker.open_until = self.clock() + self._cooldown_s
         log.debug("VIES breaker %s open for %.0fs", key, self._cooldown_s)
+        # Requests queued for a slot are skipped now, not when a slot held for a slow VIES comes free.
+        for country, slots in self._state_slots.items():
+            if key in (_GLOBAL, country):
+                slots.turn_away(lambda: _skipped(key))
 
     def _close(self, key: str) -> None:
         breaker = self._breakers.get(key)
@@ -382,6 +517,16 @@ def _datetime(value: Any) -> datetime | None:
 def _is_global(code: str) -> bool:
     """Transient failures not tied to one member state: VIES-wide codes, HTTP/transport/body failures."""
     return code not in _STATE_CODES
+
+
+def _skipped(key: str) -> ViesSkipped:
+    what = "VIES" if key == _GLOBAL else f"member state {key}"
+    return ViesSkipped("COOLDOWN", f"{what} is cooling down after repeated failures; not called")
+
+
+def _timed_out(exc: ViesTransientError) -> bool:
+    """We stopped waiting (VIES's own TIMEOUT is an answer): VIES may still be working on the request."""
+    return exc.code == "TIMEOUT" and exc.response is None
 
 
 def _retryable(exc: BaseException) -> bool:

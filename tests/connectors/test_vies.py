@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -307,6 +308,111 @@ async def test_shared_lookup_shares_the_error(fake: FakeVies, http: httpx.AsyncC
     assert client.calls == 1
 
 
+# ---------------------------------------------------------------------- a slow VIES
+
+
+def over_limit_share(vies: FakeVies) -> float:
+    return vies.outcomes["MS_MAX_CONCURRENT_REQ"] / len(vies.calls)
+
+
+def assert_as_the_fake_says(numbers: list[str], results: list[Any], valid: set[str]) -> Counter[str]:
+    """Each number ended valid/invalid as the fake says, or pending (a transient error): never a verdict
+    without an answer, never a permanent error for an outage."""
+    ended: Counter[str] = Counter()
+    for number, result in zip(numbers, results, strict=True):
+        if isinstance(result, ViesAnswer):
+            assert result.valid == (number in valid), number
+            ended["valid" if result.valid else "invalid"] += 1
+        else:
+            assert isinstance(result, ViesTransientError), (number, result)
+            ended["pending"] += 1
+    return ended
+
+
+async def test_over_limit_answers_stay_rare_while_vies_is_slow(http: httpx.AsyncClient) -> None:
+    # A third of the requests outlast the client's timeout and keep their slot at VIES meanwhile.
+    # Before timed-out requests kept their slot, two thirds of the calls here came back over the limit.
+    numbers = [f"{('DE', 'FR', 'NL')[i % 3]}{100000000 + i}" for i in range(30)]
+    valid = set(numbers[::2])
+    with FakeVies(valid_numbers=valid, latency_s=0.02, slow_s=0.3, slow_rate=0.3, seed=1, per_state_limit=2) as vies:
+        client = make_client(http, vies.url, per_state_limit=2, request_timeout_s=0.2, retry_budget_s=1.0)
+        results = await asyncio.gather(*(client.check(n) for n in numbers), return_exceptions=True)
+    ended = assert_as_the_fake_says(numbers, results, valid)
+    assert ended["valid"] + ended["invalid"] >= 15  # it got on with the work
+    assert over_limit_share(vies) < 0.10, vies.outcomes
+
+
+async def test_every_request_slow_leaves_every_number_pending_without_a_storm(http: httpx.AsyncClient) -> None:
+    # Before timed-out requests kept their slot, over half the calls here came back over the limit.
+    numbers = [f"{('DE', 'FR', 'NL')[i % 3]}{100000000 + i}" for i in range(6)]
+    with FakeVies(mode="slow", slow_s=0.3, per_state_limit=2, default_valid=True) as vies:
+        client = make_client(http, vies.url, per_state_limit=2, request_timeout_s=0.2, retry_budget_s=0.5)
+        results = await asyncio.gather(*(client.check(n) for n in numbers), return_exceptions=True)
+    assert assert_as_the_fake_says(numbers, results, set(numbers)) == {"pending": 6}
+    assert {r.code for r in results} == {"TIMEOUT"}
+    assert over_limit_share(vies) < 0.10, vies.outcomes
+
+
+async def test_a_timed_out_request_keeps_its_slot_without_holding_up_its_caller(http: httpx.AsyncClient) -> None:
+    with FakeVies(mode="slow", slow_s=0.3, per_state_limit=1, default_valid=True) as vies:
+        client = make_client(
+            http, vies.url, per_state_limit=1, request_timeout_s=0.1, timeout_hold_s=0.4, retry_budget_s=0.05
+        )
+        started = time.monotonic()
+        with pytest.raises(ViesTransientError) as caught:
+            await client.check("DE136695976")
+        assert caught.value.code == "TIMEOUT"
+        assert time.monotonic() - started < 0.3  # the caller did not wait for the hold
+        vies.mode = "ok"
+        assert (await client.check("DE811907980")).valid  # sent once VIES is done with the first
+        assert time.monotonic() - started >= 0.5
+        assert (await client.check("FR40303265045")).valid  # another state is not held up
+    assert vies.outcomes == {"valid": 3}
+    assert client.calls == 3
+
+
+async def test_concurrency_per_state_shrinks_when_over_the_limit_and_grows_back(
+    fake: FakeVies, http: httpx.AsyncClient
+) -> None:
+    client = make_client(http, fake.url, per_state_limit=4)
+    assert client.concurrency("DE") == 4
+    fake.script = {"DE136695976": ["MS_MAX_CONCURRENT_REQ", "valid"]}
+    assert (await client.check("DE136695976")).valid
+    assert client.concurrency("DE") == 2
+    fake.script = {"DE136695976": ["MS_MAX_CONCURRENT_REQ", "MS_MAX_CONCURRENT_REQ", "valid"]}
+    assert (await client.check("DE136695976")).valid
+    assert client.concurrency("DE") == 1  # never below one
+    assert client.concurrency("FR") == 4  # per state
+
+    fake.latency_s = 0.02
+    fake.reset_stats()
+    numbers = [f"DE10000000{i}" for i in range(4)]
+    await asyncio.gather(*(client.check(n) for n in numbers))
+    assert fake.max_in_flight["DE"] == 1  # the shrunk limit holds
+    for _ in range(40):  # a run of successes raises it by one at a time, up to the configured limit
+        await client.check("DE136695976")
+    assert client.concurrency("DE") == 4
+
+
+async def test_over_limit_answers_to_one_round_of_requests_halve_the_concurrency_once(
+    fake: FakeVies, http: httpx.AsyncClient
+) -> None:
+    client = make_client(http, fake.url, per_state_limit=4)
+    numbers = [f"DE10000000{i}" for i in range(3)]
+    fake.latency_s = 0.05
+    fake.script = {n: ["MS_MAX_CONCURRENT_REQ", "invalid"] for n in numbers}
+    await asyncio.gather(*(client.check(n) for n in numbers))
+    assert client.concurrency("DE") == 2
+
+
+async def test_a_timeout_shrinks_the_concurrency(fake: FakeVies, http: httpx.AsyncClient) -> None:
+    fake.script = {"DE136695976": ["hang", "valid"]}
+    fake.hang_s = 0.3
+    client = make_client(http, fake.url, per_state_limit=2, request_timeout_s=0.1, timeout_hold_s=0.0)
+    assert (await client.check("DE136695976")).valid
+    assert client.concurrency("DE") == 1
+
+
 # ---------------------------------------------------------------------- circuit breaker
 
 
@@ -345,6 +451,20 @@ async def test_breaker_skips_a_failing_state_then_retries_after_cooldown(
     fake.script = {"DE136695976": ["MS_UNAVAILABLE", "valid"]}
     assert (await client.check("DE136695976")).valid
     assert client.calls == 8
+
+
+async def test_checks_queued_for_a_held_slot_are_skipped_when_the_breaker_opens(http: httpx.AsyncClient) -> None:
+    with FakeVies(mode="slow", slow_s=0.3, default_valid=True) as vies:
+        client = make_client(
+            http, vies.url, per_state_limit=1, request_timeout_s=0.1, timeout_hold_s=2.0, breaker_threshold=1
+        )
+        client.clock = FakeClock()
+        started = time.monotonic()
+        results = await asyncio.gather(*(client.check(f"DE10000000{i}") for i in range(3)), return_exceptions=True)
+        elapsed = time.monotonic() - started
+    assert [type(r) for r in results] == [ViesTransientError, ViesSkipped, ViesSkipped]
+    assert elapsed < 1.0  # not after the first request's slot came free
+    assert client.calls == 1
 
 
 async def test_breaker_for_vies_as_a_whole(fake: FakeVies, http: httpx.AsyncClient) -> None:
@@ -459,3 +579,29 @@ async def test_fake_random_errors_are_seeded(http: httpx.AsyncClient) -> None:
         vies.seed = 7
         assert draws(vies) == first
     assert 0 < first.count("SERVER_BUSY") < 40
+
+
+async def test_fake_keeps_a_timed_out_request_in_its_slot(http: httpx.AsyncClient) -> None:
+    """As VIES does: the client's timeout does not end the work, so a request re-sent at once is over the limit."""
+    with FakeVies(mode="slow", slow_s=0.4, per_state_limit=1, default_valid=True) as vies:
+        url = vies.url + "/check-vat-number"
+        body = {"countryCode": "DE", "vatNumber": "136695976"}
+        started = time.monotonic()
+        with pytest.raises(httpx.TimeoutException):
+            await http.post(url, json=body, timeout=0.1)
+        vies.mode = "ok"
+        again = await http.post(url, json=body)
+        assert again.json()["errorWrappers"][0]["error"] == "MS_MAX_CONCURRENT_REQ"
+        await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - started)))  # the slow one is done by now
+        assert (await http.post(url, json=body)).json()["valid"] is True
+    assert vies.outcomes == {"valid": 2, "MS_MAX_CONCURRENT_REQ": 1}  # the first was answered, to nobody
+
+
+async def test_fake_slow_rate_is_seeded(http: httpx.AsyncClient) -> None:
+    with FakeVies(slow_rate=0.3, seed=3) as vies:
+        first = [vies._slow() for _ in range(40)]
+        vies.seed = 3
+        assert [vies._slow() for _ in range(40)] == first
+        assert 0 < first.count(True) < 40
+        vies.mode = "slow"
+        assert all(vies._slow() for _ in range(5))

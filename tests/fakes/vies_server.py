@@ -8,12 +8,15 @@ Follows the official swagger (POST /check-vat-number, POST /check-vat-test-servi
 bodies shaped like the answers captured from VIES. Every attribute may be changed while
 the server runs. What a POST answers, first rule that applies:
 
-1. more than `global_limit` / `per_state_limit` requests in flight → GLOBAL_/MS_MAX_CONCURRENT_REQ (at once)
+1. more than `global_limit` / `per_state_limit` requests in flight → GLOBAL_/MS_MAX_CONCURRENT_REQ (at once).
+   A request stays in flight until the fake has finished it, whether or not its client is still there: like
+   VIES, the fake goes on with a request whose client timed out and hung up, so a client that re-sends at
+   once finds the member state's slot still taken.
 2. missing countryCode/vatNumber or bad JSON → HTTP 500 VOW-ERR-1 (VIES's answer to a malformed request)
 3. `script[countryCode + vatNumber]` non-empty → its next entry (consumed): "valid", "invalid", an error
    code, or one of the modes below
-4. `mode` other than "ok": "http500" (HTML 500 page), "malformed" (HTML with HTTP 200), "hang" (sleep
-   `hang_s`, past any sane client timeout), "reset" (close the connection without a response)
+4. `mode` other than "ok" and "slow": "http500" (HTML 500 page), "malformed" (HTML with HTTP 200), "hang"
+   (sleep `hang_s`, past any sane client timeout), "reset" (close the connection without a response)
 5. `down` → SERVICE_UNAVAILABLE
 6. vatNumber is a test-service code (100 valid, 200 invalid, 201 INVALID_INPUT, ..., 601) → that answer,
    on both endpoints; any other number on /check-vat-test-service → SERVICE_UNAVAILABLE
@@ -21,6 +24,10 @@ the server runs. What a POST answers, first rule that applies:
 8. countryCode in `unavailable_states` → MS_UNAVAILABLE
 9. seeded random draw below `error_rate` → `error_code`
 10. valid if countryCode + vatNumber is in `valid_numbers` or `default_valid`, else invalid
+
+Before deciding, a request not over a limit takes `latency_s`; a slow one takes `slow_s` instead (meant to be
+longer than the client's request timeout): every request in mode "slow", otherwise a seeded random draw below
+`slow_rate`. `outcomes` counts what each check request was answered, `MS_MAX_CONCURRENT_REQ` included.
 
 Error bodies are `{"actionSucceed": false, "errorWrappers": [{"error": CODE}]}` sent with HTTP
 `errors_as_http_status` (200, as VIES mostly does). Every wait (latency, hang) is bounded and wakes up on
@@ -35,6 +42,7 @@ import random
 import socket
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,7 +69,7 @@ TEST_CODES: Final = {
     "600": "MS_MAX_CONCURRENT_REQ",
     "601": "MS_MAX_CONCURRENT_REQ_TIME",
 }
-MODES: Final = ("ok", "http500", "malformed", "hang", "reset")
+MODES: Final = ("ok", "slow", "http500", "malformed", "hang", "reset")
 _CHECK_PATHS: Final = ("/check-vat-number", "/check-vat-test-service")
 _WITHHELD = "---"
 _HTML_500 = b"<html><head><title>500 Internal Server Error</title></head><body>Internal Server Error</body></html>"
@@ -90,8 +98,12 @@ class FakeVies:
         withheld_states: Iterable[str] = (),  # valid answers carry "---" for name/address (as DE does)
         monitoring_disabled_states: Iterable[str] = (),  # check-status says "Monitoring Disabled"
         hang_s: float = 30.0,
+        slow_s: float = 1.5,
+        slow_rate: float = 0.0,
     ) -> None:
         self.latency_s = latency_s
+        self.slow_s = slow_s
+        self.slow_rate = slow_rate
         self.per_state_limit = per_state_limit
         self.global_limit = global_limit
         self.error_rate = error_rate
@@ -143,6 +155,7 @@ class FakeVies:
             self.status_calls = 0  # GET /check-status requests
             self.max_in_flight: dict[str, int] = {}  # per countryCode, the most check requests in flight at once
             self.max_in_flight_total = 0
+            self.outcomes: Counter[str] = Counter()  # "valid", "invalid" or the error code answered
             self._in_flight: dict[str, int] = {}
             self._in_flight_total = 0
 
@@ -193,6 +206,8 @@ class FakeVies:
         with self._lock:
             self.calls.append((country if isinstance(country, str) else "", number if isinstance(number, str) else ""))
         if not isinstance(country, str) or not isinstance(number, str):
+            with self._lock:
+                self.outcomes["VOW-ERR-1"] += 1
             self._respond(h, "VOW-ERR-1", "", "")
             return
 
@@ -210,7 +225,8 @@ class FakeVies:
             if over is not None:
                 outcome = over
             else:
-                self._sleep(self.latency_s)
+                # Even if the client has given up meanwhile: the slot stays taken until this work is done.
+                self._sleep(self.slow_s if self._slow() else self.latency_s)
                 outcome = self._decide(path, country, number)
                 if outcome == "hang":
                     self._sleep(self.hang_s)
@@ -221,14 +237,24 @@ class FakeVies:
             with self._lock:
                 self._in_flight[country] -= 1
                 self._in_flight_total -= 1
+        with self._lock:
+            self.outcomes[outcome] += 1
         self._respond(h, outcome, country, number)
+
+    def _slow(self) -> bool:
+        if self.mode == "slow":
+            return True
+        if self.slow_rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < self.slow_rate
 
     def _decide(self, path: str, country: str, number: str) -> str:
         with self._lock:
             answers = self.script.get(country + number)
             if answers:
                 return answers.pop(0)
-        if self.mode != "ok":
+        if self.mode not in ("ok", "slow"):
             return self.mode
         if self.down:
             return "SERVICE_UNAVAILABLE"
@@ -293,8 +319,8 @@ class FakeVies:
             return
         with self._lock:
             self.status_calls += 1
-        self._sleep(self.latency_s)
-        if self.mode != "ok":
+        self._sleep(self.slow_s if self.mode == "slow" else self.latency_s)
+        if self.mode not in ("ok", "slow"):
             self._respond(h, self.mode, "", "")
             return
         countries = [{"countryCode": cc, "availability": self._availability(cc)} for cc in VIES_STATES]
