@@ -275,6 +275,7 @@ class CsvSource:
     """A CSV export, read as text, streamed row by row."""
 
     path: str
+    name: str
     encoding: str
     delimiter: str
     headers: tuple[str, ...]
@@ -289,8 +290,11 @@ class CsvSource:
         *,
         encoding: str | None = None,
         delimiter: str | None = None,
+        name: str | None = None,
     ) -> None:
+        """`name`: the file as its errors name it, when `path` is a copy of it."""
         self.path = os.fspath(path)
+        self.name = name or self.path
         self._errors = "strict"
         self._encoding_given = encoding is not None
         if delimiter is not None:
@@ -304,13 +308,13 @@ class CsvSource:
                 else:
                     self.encoding = self._detect_encoding(head, at_eof, f)
         except OSError as exc:
-            raise SourceError(self.path, f"cannot read the file: {exc.strerror or exc}") from None
+            raise SourceError(self.name, f"cannot read the file: {exc.strerror or exc}") from None
         self._record_encoding = _without_bom(self.encoding, head)
         text = self._decode_head(head, at_eof)
         if not text.strip():
-            raise SourceError(self.path, "the file is empty")
+            raise SourceError(self.name, "the file is empty")
         if sum(map(text.count, _CONTROL_CHARS)) > max(2, len(text) // 100):
-            raise SourceError(self.path, f"not a text file (control characters in {self.encoding} text)")
+            raise SourceError(self.name, f"not a text file (control characters in {self.encoding} text)")
         sample = text if at_eof else _first_complete_lines(text)
         self._has_sep_line = False
         if delimiter is None:
@@ -331,7 +335,7 @@ class CsvSource:
         if not getattr(info, "_is_text_encoding", True) or name in _NOT_FILE_ENCODINGS:
             # rot13, hex, base64, zlib...: bytes to bytes or str to str; idna, unicode_escape...: not a file's.
             raise SourceError(
-                self.path, f"{encoding!r} is not a character encoding of text files (such as utf-8, cp1252, utf-16)"
+                self.name, f"{encoding!r} is not a character encoding of text files (such as utf-8, cp1252, utf-16)"
             )
         if name in ("utf-16", "utf-32") and head:
             boms = (
@@ -341,7 +345,7 @@ class CsvSource:
             )
             if not head.startswith(boms):
                 raise SourceError(
-                    self.path,
+                    self.name,
                     f"the file does not start with a {name} byte order mark; is the encoding right?"
                     f" ({name}-le or {name}-be is {name} without one)",
                     1,
@@ -355,7 +359,7 @@ class CsvSource:
 
     def _detect_encoding(self, head: bytes, at_eof: bool, f: io.BufferedReader) -> str:
         if not head:
-            raise SourceError(self.path, "the file is empty")
+            raise SourceError(self.name, "the file is empty")
         if head.startswith(codecs.BOM_UTF8):
             return "utf-8-sig"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -363,7 +367,7 @@ class CsvSource:
         if b"\x00" in head:
             utf16 = self._utf16_without_bom(head, at_eof)
             if utf16 is None:
-                raise SourceError(self.path, "not a text file (it contains NUL bytes)")
+                raise SourceError(self.name, "not a text file (it contains NUL bytes)")
             return utf16
         bad = _utf8_error_at(head, at_eof)
         if bad is None:
@@ -396,9 +400,9 @@ class CsvSource:
             return decoder.decode(head, final=at_eof)
         except UnicodeDecodeError as exc:
             line = 1 + _count_line_breaks(exc.object[: exc.start].decode(self.encoding, "replace"))
-            raise SourceError(self.path, self._decode_message(exc), line) from None
+            raise SourceError(self.name, self._decode_message(exc), line) from None
         except UnicodeError as exc:  # a decoder's own complaint, e.g. a UTF-16 stream without a BOM
-            raise SourceError(self.path, self._decode_message(exc), 1) from None
+            raise SourceError(self.name, self._decode_message(exc), 1) from None
 
     def _decode_message(self, exc: UnicodeError) -> str:
         if not isinstance(exc, UnicodeDecodeError):
@@ -441,7 +445,7 @@ class CsvSource:
             lead = sample[: len(sample) - len(sample.lstrip(" \t\r\n"))]  # blank lines before it
             line = 1 + _count_line_breaks(lead)
             raise SourceError(
-                self.path, f"the header is longer than {_SAMPLE_BYTES >> 10} KiB: is this a CSV file?", line
+                self.name, f"the header is longer than {_SAMPLE_BYTES >> 10} KiB: is this a CSV file?", line
             )
         best: tuple[tuple[bool, int, int], str] | None = None
         for d in DELIMITERS:
@@ -485,24 +489,24 @@ class CsvSource:
     def _fatal(self, exc: BaseException, start: int, reader_line: int) -> SourceError:
         """Turn an exception met while reading into the SourceError to raise."""
         if isinstance(exc, _NulFound):
-            return SourceError(self.path, "not a text file (NUL byte in the data)", self._line_at_offset(exc.offset))
+            return SourceError(self.name, "not a text file (NUL byte in the data)", self._line_at_offset(exc.offset))
         if isinstance(exc, _LongLine):
             return self._long_line_error(exc.offset, start)
         if isinstance(exc, UnicodeError):
             bad_line, err = self._first_decode_error()
-            return SourceError(self.path, self._decode_message(err or exc), bad_line)
+            return SourceError(self.name, self._decode_message(err or exc), bad_line)
         if isinstance(exc, OSError):
-            return SourceError(self.path, f"cannot read the file: {exc.strerror or exc}")
+            return SourceError(self.name, f"cannot read the file: {exc.strerror or exc}")
         text = str(exc)
         if "field larger than field limit" in text:
             if reader_line > start:
                 msg = "a quoted value runs on for more than 1 MiB (unterminated quote?)"
             else:
                 msg = f"a value is longer than 1 MiB ({MAX_VALUE_CHARS:,} characters)"
-            return SourceError(self.path, msg, start)
+            return SourceError(self.name, msg, start)
         if "unexpected end of data" in text:
-            return SourceError(self.path, "unterminated quoted field (file truncated?)", start)
-        return SourceError(self.path, f"unreadable CSV ({text})", start)
+            return SourceError(self.name, "unterminated quoted field (file truncated?)", start)
+        return SourceError(self.name, f"unreadable CSV ({text})", start)
 
     def _read_header(self) -> None:
         start = 1  # line where the record being read starts
@@ -524,21 +528,21 @@ class CsvSource:
         except (csv.Error, _NulFound, _LongLine, UnicodeError, OSError) as exc:
             raise self._fatal(exc, start, reader_line) from None
         if record is None:
-            raise SourceError(self.path, "the file is empty (no header line)")
+            raise SourceError(self.name, "the file is empty (no header line)")
         self._header_end = reader_line
         self.header_line = start
         width = len(record)
         while width and not record[width - 1].strip():
             width -= 1
         if width > MAX_COLUMNS:
-            raise SourceError(self.path, f"the header has {width} columns, at most {MAX_COLUMNS} are supported", start)
+            raise SourceError(self.name, f"the header has {width} columns, at most {MAX_COLUMNS} are supported", start)
         names = [cell.strip().lstrip("\ufeff").strip() for cell in record[:width]]
         seen: dict[str, int] = {}
         for i, name in enumerate(names, 1):
             if not name:
-                raise SourceError(self.path, f"column {i} of the header has no name", start)
+                raise SourceError(self.name, f"column {i} of the header has no name", start)
             if name in seen:
-                raise SourceError(self.path, f"duplicate column name {name!r} (columns {seen[name]} and {i})", start)
+                raise SourceError(self.name, f"duplicate column name {name!r} (columns {seen[name]} and {i})", start)
             seen[name] = i
         self.headers = tuple(names)
 
@@ -660,14 +664,14 @@ class CsvSource:
             finally:
                 shadow.close()
         if count == 0:
-            raise SourceError(self.path, "there are no data rows after the header", self.header_line)
+            raise SourceError(self.name, "there are no data rows after the header", self.header_line)
 
     def _open_data(self) -> io.TextIOWrapper:
         """`_open`, its failure a SourceError."""
         try:
             return self._open()
         except OSError as exc:
-            raise SourceError(self.path, f"cannot read the file: {exc.strerror or exc}") from None
+            raise SourceError(self.name, f"cannot read the file: {exc.strerror or exc}") from None
 
     def _plain_rows(self, slot: int | None) -> Iterator[SourceRow]:
         """The records of a plain file, from its lines; a slot's only when given."""
@@ -684,7 +688,7 @@ class CsvSource:
             while offset < stop:
                 data = f.read(min(_READ_BUFFER, stop - offset))
                 if not data:
-                    raise SourceError(self.path, "the file was cut short while it was read; start a new import")
+                    raise SourceError(self.name, "the file was cut short while it was read; start a new import")
                 offset += len(data)
                 data = tail + data
                 if offset < stop:  # whole lines only: the rest waits for the next read
@@ -692,11 +696,11 @@ class CsvSource:
                     data, tail = data[:cut], data[cut:]
                     if not data:
                         if len(tail) > MAX_LINE_BYTES:  # check() saw no line this long
-                            raise SourceError(self.path, "the file changed while it was read; start a new import")
+                            raise SourceError(self.name, "the file changed while it was read; start a new import")
                         continue
                 text = data.decode(encoding, self._errors)
                 if '"' in text or "\x00" in text:
-                    raise SourceError(self.path, "the file changed while it was read; start a new import")
+                    raise SourceError(self.name, "the file changed while it was read; start a new import")
                 for raw in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
                     rec = raw[:-1].split(d) if raw.endswith("\r") else raw.split(d)
                     # The usual line, a row without a call: n values, the first not empty, and so not blank
@@ -766,7 +770,7 @@ class CsvSource:
         except csv.Error as exc:
             if "field larger" in str(exc):
                 return self._fatal(exc, start, line)
-        return SourceError(self.path, f"the line is longer than {limit >> 20} MiB ({limit:,} bytes)", line)
+        return SourceError(self.name, f"the line is longer than {limit >> 20} MiB ({limit:,} bytes)", line)
 
     def _line_at_offset(self, offset: int) -> int:
         return self._scan(offset)[0]

@@ -4,7 +4,6 @@ Every input yields `Item`s in a fixed order, so a resumed run rebuilds exactly t
 described completely by the run's `options`, so a worker on another machine can open it again.
 """
 
-import hashlib
 import json
 import os
 import stat
@@ -20,6 +19,7 @@ from connectors.csv_source import CsvSource, SourceError, unescape_cell
 from connectors.headers import HeaderMapping, MappingFileError, build_mapping, load_mapping_file, row_payload
 from jobs.ledger import run_rows
 from jobs.pipeline.lineage import Lineage
+from jobs.pipeline.snapshot import Snapshot
 from registry.fields import Kind
 from registry.ids import as_uuid
 from registry.items import unstorable
@@ -82,14 +82,6 @@ def regular_file(path: str, what: str = "the file") -> str:
     return str(Path(path).resolve())
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
     if path is None:
         return None
@@ -136,7 +128,7 @@ class CsvInput(_FileItems):
 
     def __init__(
         self,
-        path: str,
+        file: Snapshot,
         kind: Kind,
         *,
         encoding: str | None = None,
@@ -146,12 +138,12 @@ class CsvInput(_FileItems):
         lineage: Lineage | None = None,
     ) -> None:
         """`lineage` is given for a reimport: it says which rows are already done."""
-        self.path = path
+        self.file = file  # the input is read from this copy, which lives as long as the input
         try:
-            self.source = CsvSource(path, encoding=encoding, delimiter=delimiter)
+            self.source = CsvSource(file.path, encoding=encoding, delimiter=delimiter, name=file.name)
         except OSError as exc:
-            raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
-        self.mapping: HeaderMapping = checked_mapping(path, self.source.headers, kind, overrides)
+            raise SourceError(file.name, f"cannot read the file: {exc.strerror}") from None
+        self.mapping: HeaderMapping = checked_mapping(file.name, self.source.headers, kind, overrides)
         # An edited error report carries our own columns; they steer a reimport but are not source data.
         report = self.mapping.report_columns
         self._keep = [i for i, h in enumerate(self.source.headers) if h not in report]
@@ -253,23 +245,24 @@ class StoredRowsInput:
 class SavedPageInput(_FileItems):
     """A saved JSON page (or list of records) of a connected system's API."""
 
-    def __init__(self, path: str, kind: Kind, connector: str) -> None:
+    def __init__(self, file: Snapshot, kind: Kind, connector: str) -> None:
         from connectors.crm import CONNECTORS
 
+        name = file.name
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+            data = json.loads(Path(file.path).read_text(encoding="utf-8-sig"))
         except OSError as exc:
-            raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
+            raise SourceError(name, f"cannot read the file: {exc.strerror}") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SourceError(path, f"not a JSON file: {exc}") from None
+            raise SourceError(name, f"not a JSON file: {exc}") from None
         except RecursionError:
-            raise SourceError(path, "not a saved API page: its JSON is nested too deeply") from None
+            raise SourceError(name, "not a saved API page: its JSON is nested too deeply") from None
         try:
             self.records = CONNECTORS[connector].parse_saved_page(data, kind)
         except Exception as exc:  # a connector's parse error, whatever its type, means "not that system's page"
-            raise SourceError(path, f"not a saved {connector} page: {exc}") from None
+            raise SourceError(name, f"not a saved {connector} page: {exc}") from None
         if not self.records:
-            raise SourceError(path, f"no {kind} records in this {connector} page")
+            raise SourceError(name, f"no {kind} records in this {connector} page")
         self.headers = None
         self.total = len(self.records)
         self.warnings: list[str] = []

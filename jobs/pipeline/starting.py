@@ -6,13 +6,11 @@ the family's other runs) is checked again when its input is reopened.
 """
 
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.csv_source import SourceError
 from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import runs
 from jobs.pipeline.inputs import (
@@ -24,9 +22,9 @@ from jobs.pipeline.inputs import (
     detect_source,
     mapping_overrides,
     regular_file,
-    sha256_of,
 )
 from jobs.pipeline.lineage import lineage
+from jobs.pipeline.snapshot import Snapshot, take
 from jobs.records import FINISHED, ImportRequest
 from registry.fields import Kind
 
@@ -40,11 +38,12 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
     overrides = mapping_overrides(request.mapping_path)
     source = detect_source(path) if request.source == "auto" else request.source
     options: dict[str, Any] = {"path": resolved, "mapping": overrides}
+    file = take(resolved, name=path)
     inp: CsvInput | SavedPageInput
     if source in CONNECTOR_SOURCES and path.lower().endswith(".json"):
-        inp = SavedPageInput(path, kind, source)
+        inp = SavedPageInput(file, kind, source)
     else:
-        inp = CsvInput(path, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides)
+        inp = CsvInput(file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides)
         options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
         source = "csv" if source == "auto" else source
     options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
@@ -59,7 +58,7 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
             headers=inp.headers,
             total=inp.total,
             dry_run=request.dry_run,
-            source_sha256=sha256_of(path),
+            source_sha256=file.sha256,
             warnings=inp.warnings,
         ),
     )
@@ -93,8 +92,11 @@ async def start_reimport(
         "mapping": overrides,
         "path": regular_file(path) if path else None,
     }
+    sha256 = None
     if path:
-        corrected = CsvInput(path, kind, overrides=overrides)
+        file = take(options["path"], name=path)
+        sha256 = file.sha256
+        corrected = CsvInput(file, kind, overrides=overrides)
         options.update(encoding=corrected.source.encoding, delimiter=corrected.source.delimiter)
         headers, total, warnings = corrected.headers, corrected.total, corrected.warnings
     else:
@@ -115,34 +117,32 @@ async def start_reimport(
             options=options,
             headers=headers,
             total=total,
-            source_sha256=sha256_of(path) if path else None,
+            source_sha256=sha256,
             parent_run_id=parent["id"],
             warnings=warnings,
         ),
     )
 
 
-async def _reimport_input(
-    engine: AsyncEngine, parent: RowMapping, options: Mapping[str, Any], *, total: int, own_id: uuid.UUID
-) -> Input:
+async def _reimport_input(engine: AsyncEngine, parent: RowMapping, run: RowMapping, file: Snapshot | None) -> Input:
     """A reimport's input with its family's lineage as it is now; what the run itself did before a resume is
     not what its family did before it."""
     kind: Kind = parent["kind"]
-    names_of = kind if options["path"] else None
+    options = run["options"]
     family = await lineage(
-        engine, parent["id"], failed_only=options["failed_only"], names_of=names_of, leave_out=own_id
+        engine, parent["id"], failed_only=options["failed_only"], names_of=kind if file else None, leave_out=run["id"]
     )
-    if options["path"]:
+    if file is not None:
         return CsvInput(
-            options["path"],
+            file,
             kind,
             encoding=options.get("encoding"),
             delimiter=options.get("delimiter"),
             overrides=options["mapping"],
-            total=total,
+            total=run["total"],
             lineage=family,
         )
-    return StoredRowsInput(engine, parent, kind, options["mapping"], lineage=family, total=total)
+    return StoredRowsInput(engine, parent, kind, options["mapping"], lineage=family, total=run["total"])
 
 
 async def _family_idle(engine: AsyncEngine, parent_id: uuid.UUID, own_id: uuid.UUID) -> None:
@@ -161,21 +161,18 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
         raise RunError(
             f"run {run['id']} belongs to a sync: it is not resumed; the next sync (or a new reimport) reads it again"
         )
-    if run["source_sha256"] and options.get("path"):
-        try:
-            digest = sha256_of(regular_file(options["path"]))
-        except OSError as exc:
-            raise SourceError(options["path"], f"cannot read the file: {exc.strerror}") from None
-        if digest != run["source_sha256"]:
-            raise SourceError(options["path"], "the file changed since the run started; start a new import")
+    # The run's version of the file, or a clean stop: never rows of another version under its line numbers.
+    path = options.get("path")
+    file = take(regular_file(path), name=path, expected_sha256=run["source_sha256"]) if path else None
     if run["source"] == "reimport":
         parent = await runs.get_run(engine, options["parent"])
         await _family_idle(engine, parent["id"], run["id"])
-        return await _reimport_input(engine, parent, options, total=run["total"], own_id=run["id"])
+        return await _reimport_input(engine, parent, run, file)
+    assert file is not None, "a file run has its path"
     if options.get("format") == "json":
-        return SavedPageInput(options["path"], run["kind"], run["source"])
+        return SavedPageInput(file, run["kind"], run["source"])
     return CsvInput(
-        options["path"],
+        file,
         run["kind"],
         encoding=options.get("encoding"),
         delimiter=options.get("delimiter"),

@@ -223,11 +223,12 @@ def test_a_one_column_file_is_read_whole_by_slots(tmp_path: Path) -> None:
     """801 names and a whitespace-only line in the first slot: every reading process's slots together are
     the whole file (a slot shorter than SLOT_ROWS is taken as the end of the input)."""
     from jobs.pipeline.inputs import SLOT_ROWS, CsvInput
+    from jobs.pipeline.snapshot import take
 
     lines = ["name"] + [f"Firma {i}" for i in range(1, 802)]
     lines.insert(10, "   ")
     path = write(tmp_path, "\n".join(lines) + "\n")
-    inp = CsvInput(str(path), "customers")
+    inp = CsvInput(take(str(path)), "customers")
     assert inp.total == 801
     slots = inp.slots()
     assert slots == 3

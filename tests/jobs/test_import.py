@@ -4,6 +4,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
@@ -205,6 +206,37 @@ async def test_a_changed_file_is_not_resumed(engine: Any, tmp_path: Path) -> Non
     run = await app.resume(ctx(engine), started.run.run_id)
     assert run.status == "failed" and "changed since the run started" in run.error
     assert await scalar(engine, select(func.count()).select_from(customers)) == 0
+
+
+@pytest.mark.parametrize("swap", ["in place", "by rename"])
+async def test_a_file_replaced_while_it_is_read_is_never_mixed_in(engine: Any, tmp_path: Path, swap: str) -> None:
+    """The file is replaced (the same size, other rows) after the first rows are written: the run goes on with
+    the version it started with, and every line holds what that version said on it."""
+    path = write_csv(tmp_path / "c.csv", 20_000)
+    original = path.read_bytes()
+    started = await start(engine, path)
+    replaced = False
+
+    def replace(processed: int) -> None:
+        nonlocal replaced
+        if not replaced:
+            replaced = True
+            other = original.replace(b"Kund", b"Fake")
+            if swap == "in place":
+                path.write_bytes(other)
+            else:
+                (tmp_path / "new.csv").write_bytes(other)
+                os.replace(tmp_path / "new.csv", path)
+
+    run = await app.process(ctx(engine), started, progress=replace)
+    assert replaced and run.status == "succeeded" and run.created == 20_000
+    async with engine.connect() as conn:
+        names = set((await conn.execute(select(customers.c.name))).scalars())
+    assert len(names) == 20_000 and not any(name.startswith("Fake") for name in names)
+    lines = original.decode().splitlines()
+    page = await app.run_rows_page(ctx(engine), run.run_id, limit=20_000)
+    assert len(page.rows) == 20_000
+    assert all(list(row.source) == lines[row.row_number - 1].split(";") for row in page.rows)
 
 
 async def test_dry_run_writes_no_registry_rows(engine: Any) -> None:
