@@ -56,6 +56,8 @@ _SAMPLE_BYTES: Final = 64 * 1024
 _ASCII_SCAN_BYTES: Final = 16 * 1024 * 1024  # how far to look for the first non-ASCII byte of an ASCII head
 _SNIFF_RECORDS: Final = 50
 _READ_BUFFER: Final = 1 << 20
+# A NUL or two in a MiB of text is a damaged value, whose row fails; more is binary data, and the file is refused.
+_STRAY_NULS: Final = 4
 _FALLBACK_ERRORS: Final = "rostersync-cp1252-latin1"
 # C0 controls that do not occur in text files (tab, LF, CR, FF and the DOS EOF mark 0x1A are allowed).
 _CONTROL_CHARS: Final = tuple(chr(c) for c in (*range(1, 9), 0x0B, *range(0x0E, 0x1A), *range(0x1B, 0x20)))
@@ -140,7 +142,7 @@ class _LongLine(Exception):
 
 
 class _GuardedRaw(io.RawIOBase):
-    """Raw reader that stops at a NUL character (binary data inside a text file), and at a line of more than
+    """Raw reader that stops at binary data inside a text file (NUL characters), and at a line of more than
     `max_line` bytes (`_LongLine`: the text layer's readline would otherwise hold the whole line).
 
     Called once per buffer fill (1 MiB), so it costs nothing per row.  `unit` is 1 for 8-bit encodings
@@ -159,6 +161,7 @@ class _GuardedRaw(io.RawIOBase):
         self._max_line = max_line
         self._pos = 0
         self._line_start = 0  # offset of the byte after the last line break read
+        self.nuls = 0  # stray NULs read so far: the rows holding them fail
 
     def readable(self) -> bool:
         return True
@@ -166,16 +169,15 @@ class _GuardedRaw(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self._raw.read(len(buffer))
         n = len(data)
-        if self._unit == 1:
-            i = data.find(b"\x00")
-            if i >= 0:
-                raise _NulFound(self._pos + i)
-        else:
-            i = data.find(self._nul)
-            while i >= 0:
-                if (self._pos + i) % self._unit == 0:
-                    raise _NulFound(self._pos + i)
-                i = data.find(self._nul, i + 1)
+        found: list[int] = []
+        i = data.find(self._nul)
+        while i >= 0 and len(found) <= _STRAY_NULS:
+            if (self._pos + i) % self._unit == 0:
+                found.append(i)
+            i = data.find(self._nul, i + 1)
+        if len(found) > _STRAY_NULS:
+            raise _NulFound(self._pos + found[0])
+        self.nuls += len(found)
         self._check_lines(data)
         buffer[:n] = data
         self._pos += n
@@ -283,6 +285,7 @@ class CsvSource:
     _header_end: int  # csv line_num after the header record
     _record_encoding: str  # how text after the file's start is decoded (`_without_bom`)
     plain: _PlainLayout | None = None  # set by check() for a file without quote characters
+    has_nuls = False  # set by rows() once it has read a NUL: a value that holds one fails its row
 
     def __init__(
         self,
@@ -364,7 +367,8 @@ class CsvSource:
             return "utf-8-sig"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16"
-        if b"\x00" in head:
+        nuls = head.count(0)
+        if nuls > _STRAY_NULS:
             utf16 = self._utf16_without_bom(head, at_eof)
             if utf16 is None:
                 raise SourceError(self.name, "not a text file (it contains NUL bytes)")
@@ -541,6 +545,8 @@ class CsvSource:
         for i, name in enumerate(names, 1):
             if not name:
                 raise SourceError(self.name, f"column {i} of the header has no name", start)
+            if "\x00" in name:
+                raise SourceError(self.name, f"column {i} of the header holds a NUL character", start)
             if name in seen:
                 raise SourceError(self.name, f"duplicate column name {name!r} (columns {seen[name]} and {i})", start)
             seen[name] = i
@@ -637,6 +643,7 @@ class CsvSource:
         shadow = _LineShadow(self)  # the text of malformed records' lines, read only if there are any
         csv.field_size_limit(MAX_VALUE_CHARS)  # process-wide; the default (128 Ki chars) is too small
         with self._open_data() as f:
+            guarded: _GuardedRaw = f.buffer.raw  # type: ignore[attr-defined]
             reader = csv.reader(f, delimiter=self.delimiter, strict=True)
             try:
                 _skip_header(reader, self._header_end)
@@ -647,6 +654,8 @@ class CsvSource:
                             row = _shaped(rec, n, pad, last + 1)
                             if row is not None:
                                 count += 1
+                                # Read before its rows are: set before the row that holds the NUL is yielded.
+                                self.has_nuls = guarded.nuls > 0
                                 yield row
                             last = reader.line_num
                         break

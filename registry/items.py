@@ -77,7 +77,7 @@ UNSTORABLE = "holds a character that cannot be stored (a NUL or half of a surrog
 
 
 def unstorable(payload: Mapping[str, Any]) -> Rejected | None:
-    """The rejection of a record (from an API's JSON) with text no database can store, naming its fields; it
+    """The rejection of a record (an API's JSON, a CSV value) with text no database can store, naming its fields; it
     is checked before validation, whose messages may quote a value."""
     bad = {
         field: UNSTORABLE for field, value in payload.items() if isinstance(value, str) and _UNSTORABLE.search(value)

@@ -202,6 +202,9 @@ class CsvInput(_FileItems):
                     yield Item(row_number, raw, skip=reason)
                 continue
             payload = row_payload(values, self.mapping)
+            if self.source.has_nuls and (refused := unstorable(payload)) is not None:
+                yield Item(row_number, raw, error=refused.error)
+                continue
             # Positional: a named tuple made with keywords is slower to make, and this runs for every row.
             yield Item(row_number, raw, payload) if payload else Item(row_number, raw, skip="empty row")
 

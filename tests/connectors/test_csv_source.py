@@ -464,14 +464,26 @@ def test_binary_file(tmp_path: Path, data: bytes) -> None:
         CsvSource(write(tmp_path, data))
 
 
-def test_nul_byte_after_the_sample_names_the_line(tmp_path: Path) -> None:
+def test_binary_data_after_the_sample_names_the_line(tmp_path: Path) -> None:
     body = "".join(f"Customer {i},{i}\n" for i in range(6000))
-    raw = ("Name,Nr\n" + body).encode() + b"Bad\x00name,1\n"
+    raw = ("Name,Nr\n" + body).encode() + b"Bad\x00name,1\n" + b"\x00\x01\x00\x00\x00\x02\x00,1\n"
     source = CsvSource(write(tmp_path, raw))
     with pytest.raises(SourceError) as info:
         source.check()
     assert info.value.line == 6002
     assert "not a text file" in str(info.value)
+
+
+def test_a_stray_nul_is_read_as_part_of_its_value(tmp_path: Path) -> None:
+    """A NUL or two in a value is damage in one row, for the pipeline to fail that row; it is not binary data."""
+    body = "".join(f"Customer {i},{i}\n" for i in range(6000))
+    source = CsvSource(write(tmp_path, ("Name,Nr\nFirst\x00,0\n" + body + "Bad\x00name,1\n").encode()))
+    assert source.check() == 6002
+    rows = list(source.rows())
+    assert source.has_nuls
+    assert (rows[0], rows[-1]) == (SourceRow(2, ("First\x00", "0")), SourceRow(6003, ("Bad\x00name", "1")))
+    with pytest.raises(SourceError, match="column 2 of the header holds a NUL"):
+        CsvSource(write(tmp_path, b"Name,N\x00r\nAcme,1\n"))
 
 
 @pytest.mark.parametrize("data", [b"", codecs.BOM_UTF8, b"\r\n\r\n  \n", "\n".encode("utf-16")])

@@ -100,3 +100,25 @@ def test_a_saved_page_with_text_no_database_can_store(cli_env: dict[str, str], t
         "import", str(deep), "--company", "c", "--kind", "customers", "--source", "economic", env=cli_env
     )
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "nested too deeply" in refused.stderr
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252", "utf-16"])
+def test_a_csv_value_holding_a_nul_fails_its_row_and_the_rest_go_in(
+    cli_env: dict[str, str], tmp_path, encoding: str
+) -> None:
+    """A damaged export: a stray NUL inside one value. Postgres cannot store it; that row fails naming the field,
+    its source values are kept (the NUL shown as U+FFFD), and every other row is created."""
+    body = "".join(f"Kund {i} AB;5560{i:06d};Sverige;Storgatan {i}\n" for i in range(3000))
+    first = "Ek\x00 AB;5569999998;Sverige;Torget 2\n"  # in the sample the encoding is detected from
+    text = "Namn;Kundnummer;Land;Adress\n" + first + body + "Bj\u00f6rk\x00 AB;5569999999;Sverige;Gatan\x00 1\n"
+    path = tmp_path / "nul.csv"
+    path.write_bytes(text.encode(encoding))
+    result = rostersync("import", str(path), "--company", "n", "--kind", "customers", "--json", env=cli_env)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["created"], summary["failed"], summary["status"]) == (3000, 2, "partially_succeeded")
+    report = rostersync("report", summary["run_id"], "--failed-only", env=cli_env)
+    _, first_failed, last_failed = report.stdout.splitlines()
+    assert first_failed.startswith("2,failed,VALIDATION_ERROR") and "Ek\ufffd AB" in first_failed
+    assert last_failed.startswith("3003,failed,VALIDATION_ERROR") and "name: holds a character" in last_failed
+    assert "Bj\u00f6rk\ufffd AB" in last_failed and "Gatan\ufffd 1" in last_failed
