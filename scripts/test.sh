@@ -7,4 +7,5 @@ scripts/services.sh
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy
-uv run --frozen pytest "$@"
+# One test process per core: most tests wait on a CLI subprocess, a database or a fake server.
+uv run --frozen pytest -n auto "$@"

@@ -61,7 +61,17 @@ def engine(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue(f"{request.param}_engine".replace("postgres", "pg"))
 
 
-_redis_dbs = iter(range(1, 10_000))
+def _own_redis_dbs() -> Iterator[int]:
+    """Redis databases 1-15, shared out between the test processes (pytest-xdist) so that none flushes
+    another's; each process cycles through its own."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    me = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    mine = [db for db in range(1, 16) if db % workers == me % workers]
+    while True:
+        yield from mine
+
+
+_redis_dbs = _own_redis_dbs()
 
 
 def app_context(engine: Any, **settings: Any) -> Context:
@@ -71,8 +81,8 @@ def app_context(engine: Any, **settings: Any) -> Context:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database of its own (1-15, flushed before and after) and a unique queue name per test."""
-    db = 1 + next(_redis_dbs) % 15
+    """A Redis database of its own (one of this process's share of 1-15, flushed before and after)."""
+    db = next(_redis_dbs)
     client = redis.Redis(host=REDIS_HOST, port=6379, db=db)
     client.flushdb()
     yield f"redis://{REDIS_HOST}:6379/{db}"
