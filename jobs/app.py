@@ -76,6 +76,7 @@ async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str
         failed_only=request.failed_only,
         path=request.path,
         mapping_path=request.mapping_path,
+        defaults=request.defaults,
     )
     return Started(await runs.current_run(ctx.engine, run_id))
 

@@ -155,6 +155,7 @@ class ImportRequest:
     encoding: str | None = None
     delimiter: str | None = None
     dry_run: bool = False
+    defaults: Mapping[str, str] | None = None  # field -> value for rows without one of their own
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class ReimportRequest:
     failed_only: bool = False
     path: str | None = None
     mapping_path: str | None = None
+    defaults: Mapping[str, str] | None = None  # instead of the parent's
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import CsvSource, SourceError, unescape_cell
 from connectors.headers import HeaderMapping, MappingFileError, build_mapping, load_mapping_file, row_payload
+from jobs.errors import RunError
 from jobs.ledger import run_rows
 from jobs.pipeline.lineage import Lineage
 from jobs.pipeline.snapshot import Snapshot
-from registry.fields import Kind
+from registry.fields import Kind, payload_fields
 from registry.ids import as_uuid
-from registry.items import unstorable
+from registry.items import Rejected, unstorable, validate
+from registry.models import CleanPayload
 
 
 class Item(NamedTuple):
@@ -108,6 +110,56 @@ def checked_mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Ma
     return mapping
 
 
+def checked_defaults(kind: Kind, given: Mapping[str, str] | None) -> dict[str, str]:
+    """Values for fields a file lacks, given for every row that has none of its own (`--set FIELD=VALUE`),
+    cleaned as a cell is; a name that is not one of the kind's fields, or a blank value, is refused."""
+    fields = payload_fields(kind)
+    defaults = {}
+    for name, value in (given or {}).items():
+        if name not in fields:
+            raise RunError(f"cannot set {name!r} for every row: not a field of {kind} (fields: {', '.join(fields)})")
+        if not value.strip():
+            raise RunError(f"cannot set {name!r} for every row to a blank value")
+        defaults[name] = value.strip()
+    return defaults
+
+
+def with_defaults(payload: CleanPayload, defaults: Mapping[str, str]) -> CleanPayload:
+    """The row's own values over the defaults; an empty row stays empty (and is skipped as one)."""
+    return CleanPayload({**defaults, **payload}) if payload and defaults else payload
+
+
+_SAMPLE_ROWS = 500  # enough to tell a field every row lacks, cheap beside reading the whole file
+
+
+def refuse_a_field_every_row_lacks(inp: "CsvInput", kind: Kind, name: str) -> None:
+    """Stop before writing when the first rows all fail on the same field: a column the file lacks (no
+    country, no customer type), which one `--set` would give every row, not something to learn row by row."""
+    common: set[str] | None = None
+    sampled = 0
+    reasons: dict[str, str] = {}
+    for item in inp.iter_items():
+        if item is None or item.payload is None:
+            continue
+        checked = validate(kind, item.payload)
+        if not isinstance(checked, Rejected):
+            return
+        failed = checked.error.get("fields", {})
+        reasons.update(failed)
+        common = set(failed) if common is None else common & set(failed)
+        sampled += 1
+        if not common or sampled == _SAMPLE_ROWS:
+            break
+    if not common or sampled == 0:
+        return
+    field = min(common, key=payload_fields(kind).index)
+    which = "every row" if sampled < _SAMPLE_ROWS else f"each of the first {sampled:,} rows"
+    fix = f"--set {field}=VALUE"
+    if field in ("customer_type", "supplier_type"):
+        fix = f"--set country=SE (or {fix})"
+    raise SourceError(name, f"{which} fails on {field} ({reasons[field]}): give it for every row with {fix}")
+
+
 class _FileItems:
     """`items()` for inputs read without I/O of the event loop: the same items as `iter_items()`."""
 
@@ -136,9 +188,12 @@ class CsvInput(_FileItems):
         overrides: Mapping[str, str | None] | None = None,
         total: int | None = None,
         lineage: Lineage | None = None,
+        defaults: Mapping[str, str] | None = None,
     ) -> None:
-        """`lineage` is given for a reimport: it says which rows are already done."""
-        self.file = file  # the input is read from this copy, which lives as long as the input
+        """`lineage` is given for a reimport: it says which rows are already done. `defaults`: values (checked
+        by `checked_defaults`) for fields a row has no value of its own for."""
+        self.file = file
+        self.defaults = defaults or {}  # the input is read from this copy, which lives as long as the input
         try:
             self.source = CsvSource(file.path, encoding=encoding, delimiter=delimiter, name=file.name)
         except OSError as exc:
@@ -202,6 +257,8 @@ class CsvInput(_FileItems):
                     yield Item(row_number, raw, skip=reason)
                 continue
             payload = row_payload(values, self.mapping)
+            if self.defaults:
+                payload = with_defaults(payload, self.defaults)
             if self.source.has_nuls and (refused := unstorable(payload)) is not None:
                 yield Item(row_number, raw, error=refused.error)
                 continue
@@ -221,8 +278,10 @@ class StoredRowsInput:
         *,
         lineage: Lineage,
         total: int,
+        defaults: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
+        self.defaults = defaults or {}
         self.parent_id: uuid.UUID = parent["id"]
         self.headers = list(parent["headers"] or [])
         self.total = total
@@ -242,7 +301,7 @@ class StoredRowsInput:
                     yield Item(row_number, raw, error={"code": "MALFORMED_ROW", "message": message, "fields": {}})
                 else:
                     values = tuple(v or "" for v in raw)
-                    yield Item(row_number, raw, payload=row_payload(values, self.mapping))
+                    yield Item(row_number, raw, payload=with_defaults(row_payload(values, self.mapping), self.defaults))
 
 
 class SavedPageInput(_FileItems):

@@ -6,6 +6,7 @@ the family's other runs) is checked again when its input is reopened.
 """
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -18,9 +19,11 @@ from jobs.pipeline.inputs import (
     Input,
     SavedPageInput,
     StoredRowsInput,
+    checked_defaults,
     checked_mapping,
     detect_source,
     mapping_overrides,
+    refuse_a_field_every_row_lacks,
     regular_file,
 )
 from jobs.pipeline.lineage import lineage
@@ -37,13 +40,19 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
     resolved = regular_file(path)
     overrides = mapping_overrides(request.mapping_path)
     source = detect_source(path) if request.source == "auto" else request.source
-    options: dict[str, Any] = {"path": resolved, "mapping": overrides}
+    defaults = checked_defaults(kind, request.defaults)
+    options: dict[str, Any] = {"path": resolved, "mapping": overrides, "defaults": defaults}
     file = take(resolved, name=path)
     inp: CsvInput | SavedPageInput
     if source in CONNECTOR_SOURCES and path.lower().endswith(".json"):
+        if defaults:
+            raise RunError("values for every row (--set) are for CSV files: a saved page's records carry their own")
         inp = SavedPageInput(file, kind, source)
     else:
-        inp = CsvInput(file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides)
+        inp = CsvInput(
+            file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides, defaults=defaults
+        )
+        refuse_a_field_every_row_lacks(inp, kind, path)
         options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
         source = "csv" if source == "auto" else source
     options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
@@ -72,6 +81,7 @@ async def start_reimport(
     failed_only: bool,
     path: str | None = None,
     mapping_path: str | None = None,
+    defaults: Mapping[str, str] | None = None,
 ) -> uuid.UUID:
     """Check the corrected file (or the parent's stored rows under the mapping) and create a queued run. Which
     rows the family already did is worked out once, when the run is processed under its lease."""
@@ -86,17 +96,20 @@ async def start_reimport(
         raise RunError(f"run {parent['id']}'s stored source values were purged: reimport it with --file")
     kind: Kind = parent["kind"]
     overrides = mapping_overrides(mapping_path) if mapping_path else parent["options"].get("mapping")
+    given = checked_defaults(kind, defaults) if defaults else parent["options"].get("defaults")
     options: dict[str, Any] = {
         "parent": str(parent["id"]),
         "failed_only": failed_only,
         "mapping": overrides,
+        "defaults": given,
         "path": regular_file(path) if path else None,
     }
     sha256 = None
     if path:
         file = take(options["path"], name=path)
         sha256 = file.sha256
-        corrected = CsvInput(file, kind, overrides=overrides)
+        corrected = CsvInput(file, kind, overrides=overrides, defaults=given)
+        refuse_a_field_every_row_lacks(corrected, kind, path)
         options.update(encoding=corrected.source.encoding, delimiter=corrected.source.delimiter)
         headers, total, warnings = corrected.headers, corrected.total, corrected.warnings
     else:
@@ -141,8 +154,11 @@ async def _reimport_input(engine: AsyncEngine, parent: RowMapping, run: RowMappi
             overrides=options["mapping"],
             total=run["total"],
             lineage=family,
+            defaults=options.get("defaults"),
         )
-    return StoredRowsInput(engine, parent, kind, options["mapping"], lineage=family, total=run["total"])
+    return StoredRowsInput(
+        engine, parent, kind, options["mapping"], lineage=family, total=run["total"], defaults=options.get("defaults")
+    )
 
 
 async def _family_idle(engine: AsyncEngine, parent_id: uuid.UUID, own_id: uuid.UUID) -> None:
@@ -178,4 +194,5 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
         delimiter=options.get("delimiter"),
         overrides=options.get("mapping"),
         total=run["total"],
+        defaults=options.get("defaults"),
     )

@@ -56,6 +56,27 @@ def _encoding(value: str | None) -> str | None:
     return value
 
 
+def _settings(values: list[str] | None) -> dict[str, str] | None:
+    """`--set FIELD=VALUE`, repeatable: a value for every row that has none of its own."""
+    if not values:
+        return None
+    given = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name.strip():
+            fail(f"--set takes FIELD=VALUE (e.g. --set country=SE), got {value!r}")
+        given[name.strip()] = text
+    return given
+
+
+Set = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", metavar="FIELD=VALUE", help="A value for every row without one (repeatable), e.g. country=SE."
+    ),
+]
+
+
 async def _run_or_queue(ctx: Context, started: application.Started, *, queue: bool, show_progress: bool) -> RunSummary:
     if queue:
         return await application.enqueue(ctx, started.run)
@@ -77,6 +98,7 @@ def import_(
         str | None, typer.Option("--delimiter", callback=_delimiter, help="One character, or tab (default: detected).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
+    set_: Set = None,
     queue: Queue = False,
     as_json: Json = False,
 ) -> None:
@@ -90,6 +112,7 @@ def import_(
         encoding=encoding,
         delimiter=delimiter,
         dry_run=dry_run,
+        defaults=_settings(set_),
     )
 
     async def work(ctx: Context) -> RunSummary:
@@ -107,6 +130,7 @@ def reimport(
     failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the rows that failed.")] = False,
     file: Annotated[Path | None, typer.Option("--file", help="A corrected file (the edited report works).")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping")] = None,
+    set_: Set = None,
     queue: Queue = False,
     as_json: Json = False,
 ) -> None:
@@ -116,13 +140,14 @@ def reimport(
         failed_only=failed_only,
         path=str(file) if file else None,
         mapping_path=str(mapping) if mapping else None,
+        defaults=_settings(set_),
     )
 
     async def work(ctx: Context) -> RunSummary:
         parent = await application.get_run(ctx, run_id)
         if parent.source.startswith("sync:"):
-            if file is not None or mapping is not None or queue:
-                fail("a sync run is reimported from the records it stored: no --file, --mapping or --queue")
+            if file is not None or mapping is not None or set_ or queue:
+                fail("a sync run is reimported from the records it stored: no --file, --mapping, --set or --queue")
             return await application.reimport_sync(ctx, parent.run_id, failed_only=failed_only)
         if queue:
             await application.check_queue(ctx)
