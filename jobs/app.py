@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from jobs import queue
+from jobs import companies, queue
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import report, run_rows, runs
@@ -20,6 +20,7 @@ from jobs.queue import IMPORT_JOB as IMPORT_JOB  # re-exported: the worker regis
 from jobs.queue import SYNC_JOB as SYNC_JOB
 from jobs.records import (
     FINISHED,
+    CompanySettings,
     Connection,
     ImportRequest,
     NewConnection,
@@ -53,6 +54,18 @@ class Started:
 async def upgrade_schema(ctx: Context) -> None:
     """Apply the database migrations (the operator's step for a shared Postgres)."""
     await upgrade(ctx.engine, schema=ctx.settings.database_schema)
+
+
+# Companies
+
+
+async def company_settings(ctx: Context, company_id: str) -> CompanySettings:
+    return await companies.get(ctx.engine, company_id)
+
+
+async def set_default_country(ctx: Context, company_id: str, country: str | None) -> CompanySettings:
+    """The country a CSV import gives rows that name none (a `--set country=…` of the import wins)."""
+    return await companies.set_default_country(ctx.engine, company_id, country)
 
 
 # Runs: imports and reimports

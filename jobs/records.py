@@ -170,6 +170,17 @@ class ReimportRequest:
 
 
 @dataclass(frozen=True)
+class CompanySettings:
+    """What a company's imports use when a file does not say."""
+
+    company_id: str
+    default_country: str | None  # for rows that name no country (ISO alpha-2)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Connection:
     """A connected CRM: where it is, where its secret is found (never the secret), and its schedule."""
 

@@ -188,6 +188,16 @@ vies_results = Table(
     Column("checked_at", TS, nullable=False),
 )
 
+# A company's settings for its imports: the country of rows that name none (a Swedish bureau's exports often
+# have no country column).
+companies = Table(
+    "companies",
+    metadata,
+    Column("company_id", String(64), primary_key=True),
+    Column("default_country", String(2)),
+    Column("updated_at", TS, nullable=False),
+)
+
 # A company's connected CRM. The credential is never stored: only where to read it at run time
 # ("env:VAR" or "file:/path"). `cursor` (the source's modified time) advances only when a sync completes.
 connections = Table(

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobs import companies
 from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import runs
 from jobs.pipeline.inputs import (
@@ -49,6 +50,9 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
             raise RunError("values for every row (--set) are for CSV files: a saved page's records carry their own")
         inp = SavedPageInput(file, kind, source)
     else:
+        country = (await companies.get(engine, request.company_id)).default_country
+        if country is not None and "country" not in defaults:
+            defaults = options["defaults"] = {"country": country, **defaults}
         inp = CsvInput(
             file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides, defaults=defaults
         )

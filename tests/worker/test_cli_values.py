@@ -88,3 +88,28 @@ def test_a_bad_set_is_one_line(sqlite_cli_env: dict[str, str], tmp_path: Path, v
         "import", str(path), "--company", "s", "--kind", "customers", "--set", value, env=sqlite_cli_env
     )
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and message in refused.stderr, refused.stderr
+
+
+def test_a_companys_default_country_fills_rows_that_name_none(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "register.csv"
+    path.write_text(REGISTER, encoding="utf-8")
+    assert run_json("company", "show", "--company", "s", env=env) == {"company_id": "s", "default_country": None}
+    shown = run_json("company", "set", "--company", "s", "--default-country", "Sverige", env=env)
+    assert shown == {"company_id": "s", "default_country": "SE"}
+    assert run_json("company", "show", "--company", "other", env=env)["default_country"] is None  # its own only
+
+    done = run_json("import", str(path), "--company", "s", "--kind", "customers", env=env)
+    assert (done["created"], done["failed"]) == (2, 1)
+    assert {c["country"] for c in _listed(env).values()} == {"SE"}
+
+    denmark = tmp_path / "dk.csv"
+    denmark.write_text("Kundnr;Namn\n201;Dansk Kunde\n", encoding="utf-8")
+    run_json("import", str(denmark), "--company", "s", "--kind", "customers", "--set", "country=DK", env=env)
+    assert _listed(env)["Dansk Kunde"]["country"] == "DK"  # the import's own --set wins
+
+    bad = rostersync("company", "set", "--company", "s", "--default-country", "Xyzland", env=env)
+    assert bad.returncode == 2 and "unknown country 'Xyzland'" in bad.stderr and bad.stderr.count("\n") == 1
+    cleared = run_json("company", "set", "--company", "s", "--default-country", "none", env=env)
+    assert cleared["default_country"] is None
+    refused = rostersync("import", str(path), "--company", "s", "--kind", "customers", env=env)
+    assert refused.returncode == 2 and "every row fails on customer_type" in refused.stderr
