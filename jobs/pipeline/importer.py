@@ -18,13 +18,13 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs.errors import FamilyBusy, RunError
+from jobs.errors import DatabaseLost, FamilyBusy, RunError
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import BatchRows, Counts
 from jobs.pipeline import reading
 from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batches
 from jobs.pipeline.inputs import Input, LocalInput
-from jobs.pipeline.reconnect import Reconnecting
+from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason
 from jobs.pipeline.starting import open_input
 from jobs.records import RunSummary
 from jobs.vat import VatChecker
@@ -95,6 +95,11 @@ class Importer:
     async def _committed_so_far(self) -> tuple[set[int], Counts]:
         async with self.engine.connect() as conn:
             return await run_rows.done_batches(conn, self.run_id), await run_rows.counts(conn, self.run_id)
+
+    def last_known(self) -> RunSummary:
+        """The run as this process knows it without asking the database: running, with the counts of the
+        batches it saw committed; stale, as it is once this process has stopped."""
+        return RunSummary.of({**self.run, **self.counts.columns()}, stale=True)
 
     def _batches(self, inp: Input) -> AsyncGenerator[Batch, None]:
         kind = self.run["kind"]
@@ -197,12 +202,21 @@ async def run_import(
     `opened`: the input the run was created from, already checked (else it is opened again from the run's
     options). A source error ends the run as failed with the reason; a cancel ends it as cancelled; an
     unexpected error releases the lease and propagates, leaving the run resumable. A lost database connection
-    is retried for `tuning.db_retry_s` (`jobs.pipeline.reconnect`).
+    is retried for `tuning.db_retry_s` (`jobs.pipeline.reconnect`); past that, DatabaseLost says so, and the run
+    is left to resume.
     """
     tuning = tuning or Tuning()
     owner = owner or runs.lease_owner()
-    run = await Reconnecting(tuning.db_retry_s)(runs.acquire, engine, run_id, owner, tuning.lease_s)
-    return await _process(Importer(engine, run, owner, tuning, progress, vat), opened)
+    importer: Importer | None = None
+    try:
+        run = await Reconnecting(tuning.db_retry_s)(runs.acquire, engine, run_id, owner, tuning.lease_s)
+        importer = Importer(engine, run, owner, tuning, progress, vat)
+        return await _process(importer, opened)
+    except Exception as exc:
+        if not is_disconnect(exc):
+            raise
+        known = importer.last_known() if importer is not None else None
+        raise DatabaseLost(run_id, reason(exc), tuning.db_retry_s, known) from exc
 
 
 async def _process(importer: Importer, opened: Input | None) -> RunSummary:
@@ -214,8 +228,8 @@ async def _process(importer: Importer, opened: Input | None) -> RunSummary:
         raise
     except (SourceError, RunError) as exc:  # the file changed, another reimport of it runs: the run ends, saying so
         return await db(runs.finish, engine, run_id, owner, error=str(exc))
-    except BaseException:
-        await _let_go(importer)
+    except BaseException as exc:
+        await _let_go(importer, exc)
         raise
     try:
         with _rare_collections():
@@ -226,17 +240,19 @@ async def _process(importer: Importer, opened: Input | None) -> RunSummary:
             return await db(runs.finish, engine, run_id, owner, error=str(cause))
         if isinstance(cause, runs.Cancelled):
             return await db(runs.finish, engine, run_id, owner, error="cancelled", status="cancelled")
-        await _let_go(importer)
+        await _let_go(importer, cause)
         raise cause from exc
-    except BaseException:
-        await _let_go(importer)
+    except BaseException as exc:
+        await _let_go(importer, exc)
         raise
     return await db(runs.finish, engine, run_id, owner)
 
 
-async def _let_go(importer: Importer) -> None:
-    """Release the lease after an unexpected error, so another process can resume at once."""
-    await asyncio.shield(importer.db(runs.release, importer.engine, importer.run_id, importer.owner))
+async def _let_go(importer: Importer, exc: BaseException) -> None:
+    """Release the lease after an unexpected error, so another process can resume at once. Not after losing
+    the database: the retries are spent, and the lease running out releases it."""
+    if not is_disconnect(exc):
+        await asyncio.shield(importer.db(runs.release, importer.engine, importer.run_id, importer.owner))
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""An import whose database connections drop (a failover, a restart) reconnects and finishes, every row once."""
+"""An import whose database connections drop (a failover, a restart) reconnects and finishes; one whose database
+stays away stops saying which run to resume, and the resume writes every row once."""
 
 import json
 import subprocess
@@ -10,7 +11,7 @@ import asyncpg
 import psutil
 import pytest
 
-from tests.conftest import CLI, PG_URL
+from tests.conftest import CLI, PG_URL, rostersync
 from tests.fakes.pg_proxy import BATCH_INSERT, PgProxy
 from tests.fakes.rows import write_csv
 from tests.worker.test_cli import ROWS_RECORDED, pg_count, run_json
@@ -102,3 +103,35 @@ async def test_work_committed_without_the_answer_reaching_the_import_is_not_done
         assert proxy.commits_lost == 1
     assert (summary["status"], summary["created"], summary["failed"]) == ("succeeded", rows, 0)
     await assert_every_row_once(pg_schema, rows)
+
+
+async def test_a_database_that_stays_away_stops_the_import_resumably(
+    cli_env: dict[str, str], pg_schema: str, tmp_path: Path
+) -> None:
+    rows = 20_000
+    path = write_csv(tmp_path / "big.csv", rows)
+    with PgProxy(PG.hostname or "127.0.0.1", PG_PORT) as proxy:
+        env = {
+            **cli_env, "ROSTERSYNC_DATABASE_URL": proxy.url(PG_URL), "ROSTERSYNC_DB_RETRY_S": "2",
+            "ROSTERSYNC_WRITERS": "2", "ROSTERSYNC_BATCHES_PER_COMMIT": "1",
+        }  # fmt: skip
+        proc = start_import(path, env)
+        await wait_for_rows(pg_schema, proc, 2_000)
+        proxy.cut()
+        cut_at = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        gave_up_after = time.monotonic() - cut_at
+    assert await pg_count(pg_schema, ROWS_RECORDED) < rows, "the import finished before the database went away"
+    assert proc.returncode == 2, stderr
+    assert 2 <= gave_up_after < 10, gave_up_after  # retried for ROSTERSYNC_DB_RETRY_S, not for ever
+    summary = json.loads(stdout)
+    run_id = summary["run_id"]
+    assert summary["status"] == "running"
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+    assert f"lost the database during run {run_id}" in stderr
+    assert stderr.rstrip().endswith(f"continue it with: rostersync resume {run_id}"), stderr
+
+    resumed = run_json("resume", run_id, env=cli_env, code=0)
+    assert (resumed["status"], resumed["created"], resumed["failed"]) == ("succeeded", rows, 0)
+    await assert_every_row_once(pg_schema, rows)
+    assert rostersync("status", run_id, env=cli_env).returncode == 0
