@@ -5,14 +5,13 @@ A face parses, authorises and formats; the work is one of these calls. Each take
 found.
 """
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from jobs import companies, queue
 from jobs.context import Context as Context  # re-exported: a face needs only this module
-from jobs.errors import FamilyBusy, RunError
+from jobs.errors import DatabaseLost, FamilyBusy, RunError
 from jobs.ledger import report, run_rows, runs
 from jobs.pipeline import importer, starting
 from jobs.pipeline.inputs import Input
@@ -96,7 +95,7 @@ async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str
 
 async def process(ctx: Context, started: Started, *, progress: Progress | None = None) -> RunSummary:
     """Run a queued run to its end in this process."""
-    return await _run(ctx, uuid.UUID(started.run.run_id), opened=started.opened, progress=progress)
+    return await _run(ctx, started.run, opened=started.opened, progress=progress)
 
 
 async def resume(
@@ -107,12 +106,14 @@ async def resume(
     run = await runs.current_run(ctx.engine, run_id, company_id)
     if run.finished:
         return run
-    return await _run(ctx, run.id, progress=progress)
+    return await _run(ctx, run, progress=progress)
 
 
 async def _run(
-    ctx: Context, run_id: uuid.UUID, *, opened: Input | None = None, progress: Progress | None = None
+    ctx: Context, known: RunSummary, *, opened: Input | None = None, progress: Progress | None = None
 ) -> RunSummary:
+    """Process a run; `known`: the run as the caller last read it."""
+    run_id = known.id
     try:
         return await importer.run_import(
             ctx.engine,
@@ -128,6 +129,9 @@ async def _run(
             raise  # the queue tries again later
         await runs.abandon(ctx.engine, run_id, str(exc))  # a person waiting for it is told now
         return await runs.current_run(ctx.engine, run_id)
+    except DatabaseLost as exc:
+        exc.run = exc.run or known  # lost before the run was taken: it is as the caller read it
+        raise
 
 
 async def check_queue(ctx: Context) -> None:

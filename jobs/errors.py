@@ -1,7 +1,13 @@
 """What the application layer refuses, with a message for the person who asked."""
 
+import uuid
+from typing import TYPE_CHECKING
+
 # A file that cannot be read as a source (which line, which field, why): raised through the application layer.
 from connectors.csv_source import SourceError as SourceError
+
+if TYPE_CHECKING:
+    from jobs.records import RunSummary
 
 
 class RunError(Exception):
@@ -18,3 +24,15 @@ class FamilyBusy(RunError):
 
 class NotFound(RunError):
     """No such run or connection (within the company asked about: another company's is not found either)."""
+
+
+class DatabaseLost(RunError):
+    """The database went away during a run and did not come back within the retry budget. The run stays as it
+    stands, its committed batches kept, for a resume; `run` is the run as this process last knew it."""
+
+    def __init__(self, run_id: uuid.UUID, reason: str, budget_s: float, run: "RunSummary | None" = None) -> None:
+        super().__init__(
+            f"lost the database during run {run_id}: {reason} (retried for {budget_s:g} s); "
+            f"continue it with: rostersync resume {run_id}"
+        )
+        self.run = run

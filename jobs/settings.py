@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     batches_per_commit: int = Tuning.batches_per_commit
     readers: int = Tuning.readers
     run_lease_s: float = Tuning.lease_s
+    db_retry_s: float = Field(default=Tuning.db_retry_s, ge=0)  # 0: a lost connection stops the run at once
     sync_lease_s: float = 60.0  # renewed after every page a CRM sends
     job_timeout_s: int = 3600
     # How often a worker looks for runs and syncs whose worker died (their lease ran out) to queue them again.
@@ -70,4 +71,5 @@ class Settings(BaseSettings):
             batches_per_commit=self.batches_per_commit,
             readers=self.readers,
             lease_s=self.run_lease_s,
+            db_retry_s=self.db_retry_s,
         )

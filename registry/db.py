@@ -86,7 +86,8 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 8) ->
     url = async_url(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
-        kwargs["pool_size"] = pool_size
+        # pre_ping: a pooled connection whose server went away (a failover, a restart) is replaced on checkout.
+        kwargs.update(pool_size=pool_size, pool_pre_ping=True)
         if schema:
             kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     engine = create_async_engine(url, **kwargs)

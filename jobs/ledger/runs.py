@@ -148,7 +148,9 @@ async def acquire(engine: AsyncEngine, run_id: uuid.UUID, owner: str, lease_s: f
         if run["status"] in FINISHED:
             raise RunError(f"run {run_id} already finished ({run['status']})")
         expires = utc_or_none(run["lease_expires_at"])
-        if run["lease_owner"] and expires and expires > now() and not owner_is_dead(run["lease_owner"]):
+        # The owner's own lease: a retry of a take whose answer the connection lost.
+        held = run["lease_owner"] not in (None, owner)
+        if held and expires and expires > now() and not owner_is_dead(run["lease_owner"]):
             raise RunError(
                 f"run {run_id} is being processed by {run['lease_owner']} (lease ends {expires:%Y-%m-%d %H:%M:%S} UTC)"
             )

@@ -18,12 +18,13 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs.errors import FamilyBusy, RunError
+from jobs.errors import DatabaseLost, FamilyBusy, RunError
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import BatchRows, Counts
 from jobs.pipeline import reading
 from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batches
 from jobs.pipeline.inputs import Input, LocalInput
+from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason
 from jobs.pipeline.starting import open_input
 from jobs.records import RunSummary
 from jobs.vat import VatChecker
@@ -40,6 +41,7 @@ class Tuning:
     batches_per_commit: int = 16
     readers: int = 2  # processes reading and validating a file
     lease_s: float = 30.0
+    db_retry_s: float = 30.0  # how long a lost database connection is retried before the run stops
 
 
 def batch_key(run_id: uuid.UUID, index: int) -> str:
@@ -63,14 +65,13 @@ class Importer:
         self.tuning = tuning
         self.progress = progress
         self.vat = vat
+        self.db = Reconnecting(tuning.db_retry_s)
         self.counts = Counts()
         # Until a row meets an org number the registry has, write as if none existed (see bulk.write).
         self.seen_existing = False
 
     async def execute(self, inp: Input) -> None:
-        async with self.engine.connect() as conn:
-            done = await run_rows.done_batches(conn, self.run_id)
-            self.counts = await run_rows.counts(conn, self.run_id)
+        done, self.counts = await self.db(self._committed_so_far)
         writers = 1 if self.engine.dialect.name == "sqlite" else max(1, self.tuning.writers)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=writers * self.tuning.batches_per_commit * 2)
         async with asyncio.TaskGroup() as group:
@@ -91,6 +92,15 @@ class Importer:
                 await self.vat.drain()
             heartbeat.cancel()
 
+    async def _committed_so_far(self) -> tuple[set[int], Counts]:
+        async with self.engine.connect() as conn:
+            return await run_rows.done_batches(conn, self.run_id), await run_rows.counts(conn, self.run_id)
+
+    def last_known(self) -> RunSummary:
+        """The run as this process knows it without asking the database: running, with the counts of the
+        batches it saw committed; stale, as it is once this process has stopped."""
+        return RunSummary.of({**self.run, **self.counts.columns()}, stale=True)
+
     def _batches(self, inp: Input) -> AsyncGenerator[Batch, None]:
         kind = self.run["kind"]
         if isinstance(inp, LocalInput) and reading.available():
@@ -101,7 +111,7 @@ class Importer:
         while True:
             # Often enough for `rostersync status` to look live; the lease itself lasts much longer.
             await asyncio.sleep(min(self.tuning.lease_s / 3, 2.0))
-            await runs.heartbeat(self.engine, self.run_id, self.owner, self.tuning.lease_s, self.counts)
+            await self.db(runs.heartbeat, self.engine, self.run_id, self.owner, self.tuning.lease_s, self.counts)
 
     async def _writer(self, queue: "asyncio.Queue[Batch | None]") -> None:
         while True:
@@ -120,11 +130,13 @@ class Importer:
     async def _commit(self, group: list[Batch]) -> None:
         while group:
             try:
-                return await self._write(group)
+                written, created = await self.db(self._write, group)
             except Exception as exc:
                 if not is_unique_violation(exc):
                     raise
-                group = await self._unwritten(group, exc)
+                group = await self.db(self._unwritten, group, exc)
+            else:
+                return await self._committed(written, created)
 
     async def _unwritten(self, group: list[Batch], clash: Exception) -> list[Batch]:
         """The batches of `group` still to write, after one of them clashed with a batch the run has already.
@@ -145,7 +157,8 @@ class Importer:
             raise clash  # not a batch written twice
         return rest
 
-    async def _write(self, group: list[Batch]) -> None:
+    async def _write(self, group: list[Batch]) -> tuple[Counts, list[dict[str, Any]]]:
+        """One transaction: the group's rows, their idempotency keys and the run's record of them."""
         company_id, kind, dry_run = self.run["company_id"], self.run["kind"], self.run["dry_run"]
         stored: list[BatchRows] = []
         created: list[dict[str, Any]] = []
@@ -163,10 +176,13 @@ class Importer:
                 if not dry_run:
                     created.extend(result.vat_pending())
             written = await run_rows.write(conn, self.run_id, stored)
+        return written, created
+
+    async def _committed(self, written: Counts, created: list[dict[str, Any]]) -> None:
         self.counts.add(written)
         if self.vat is not None and created:
             # EU customers' VAT numbers go to VIES now, in the background; their records are already durable.
-            await self.vat.submit(company_id, created, now())
+            await self.vat.submit(self.run["company_id"], created, now())
         if self.progress is not None:
             self.progress(self.counts)
 
@@ -185,21 +201,35 @@ async def run_import(
 
     `opened`: the input the run was created from, already checked (else it is opened again from the run's
     options). A source error ends the run as failed with the reason; a cancel ends it as cancelled; an
-    unexpected error releases the lease and propagates, leaving the run resumable.
+    unexpected error releases the lease and propagates, leaving the run resumable. A lost database connection
+    is retried for `tuning.db_retry_s` (`jobs.pipeline.reconnect`); past that, DatabaseLost says so, and the run
+    is left to resume.
     """
     tuning = tuning or Tuning()
     owner = owner or runs.lease_owner()
-    run = await runs.acquire(engine, run_id, owner, tuning.lease_s)
-    importer = Importer(engine, run, owner, tuning, progress, vat)
+    importer: Importer | None = None
     try:
-        inp = opened if opened is not None else await open_input(engine, run)
+        run = await Reconnecting(tuning.db_retry_s)(runs.acquire, engine, run_id, owner, tuning.lease_s)
+        importer = Importer(engine, run, owner, tuning, progress, vat)
+        return await _process(importer, opened)
+    except Exception as exc:
+        if not is_disconnect(exc):
+            raise
+        known = importer.last_known() if importer is not None else None
+        raise DatabaseLost(run_id, reason(exc), tuning.db_retry_s, known) from exc
+
+
+async def _process(importer: Importer, opened: Input | None) -> RunSummary:
+    engine, run_id, owner, db = importer.engine, importer.run_id, importer.owner, importer.db
+    try:
+        inp = opened if opened is not None else await open_input(engine, importer.run)
     except FamilyBusy:
-        await asyncio.shield(runs.requeue(engine, run_id, owner))
+        await asyncio.shield(db(runs.requeue, engine, run_id, owner))
         raise
     except (SourceError, RunError) as exc:  # the file changed, another reimport of it runs: the run ends, saying so
-        return await runs.finish(engine, run_id, owner, error=str(exc))
-    except BaseException:
-        await asyncio.shield(runs.release(engine, run_id, owner))
+        return await db(runs.finish, engine, run_id, owner, error=str(exc))
+    except BaseException as exc:
+        await _let_go(importer, exc)
         raise
     try:
         with _rare_collections():
@@ -207,15 +237,22 @@ async def run_import(
     except (SourceError, BaseExceptionGroup) as exc:
         cause = _first_leaf(exc)
         if isinstance(cause, SourceError):
-            return await runs.finish(engine, run_id, owner, error=str(cause))
+            return await db(runs.finish, engine, run_id, owner, error=str(cause))
         if isinstance(cause, runs.Cancelled):
-            return await runs.finish(engine, run_id, owner, error="cancelled", status="cancelled")
-        await asyncio.shield(runs.release(engine, run_id, owner))
+            return await db(runs.finish, engine, run_id, owner, error="cancelled", status="cancelled")
+        await _let_go(importer, cause)
         raise cause from exc
-    except BaseException:
-        await asyncio.shield(runs.release(engine, run_id, owner))
+    except BaseException as exc:
+        await _let_go(importer, exc)
         raise
-    return await runs.finish(engine, run_id, owner)
+    return await db(runs.finish, engine, run_id, owner)
+
+
+async def _let_go(importer: Importer, exc: BaseException) -> None:
+    """Release the lease after an unexpected error, so another process can resume at once. Not after losing
+    the database: the retries are spent, and the lease running out releases it."""
+    if not is_disconnect(exc):
+        await asyncio.shield(importer.db(runs.release, importer.engine, importer.run_id, importer.owner))
 
 
 @contextmanager

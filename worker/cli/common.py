@@ -18,7 +18,7 @@ from rich.console import Console
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from jobs.context import Context, NoDatabase, NotMigrated, database_failure, open_context
-from jobs.errors import RunError, SourceError
+from jobs.errors import DatabaseLost, RunError, SourceError
 from jobs.records import RunSummary
 from jobs.settings import Settings
 
@@ -73,10 +73,12 @@ def run_async(
     vies: bool = False,
     http: bool = False,
     empty: Callable[[], T] | None = None,
+    as_json: bool = False,
 ) -> T:
     """Open the context, run `work`, close it; turn every expected failure into one line and exit code 2.
     `create=False`: a read-only command, which never creates the embedded database; where there is none yet,
-    its answer is `empty()` (a listing of nothing), or the reason."""
+    its answer is `empty()` (a listing of nothing), or the reason. A run that lost its database is printed
+    as last known with `as_json`, as a finished one would be."""
 
     async def main() -> T:
         async with open_context(settings(), migrate=migrate, create=create, vies=vies, http=http) as context:
@@ -90,6 +92,10 @@ def run_async(
         return empty()
     except BrokenPipeError:
         raise  # not the database: whoever read our output stopped reading; click ends quietly
+    except DatabaseLost as exc:
+        if as_json and exc.run is not None:
+            print_json(exc.run.to_json())
+        fail(str(exc))
     except (SourceError, RunError, NotMigrated) as exc:
         fail(str(exc))
     except (OperationalError, DBAPIError, OSError) as exc:

@@ -121,7 +121,7 @@ def import_(
         started = await application.start_import(ctx, request)
         return await _run_or_queue(ctx, started, queue=queue, show_progress=not as_json)
 
-    finish(run_async(work, vies=not queue), as_json)
+    finish(run_async(work, vies=not queue, as_json=as_json), as_json)
 
 
 @app.command()
@@ -154,7 +154,7 @@ def reimport(
         started = await application.start_reimport(ctx, request)
         return await _run_or_queue(ctx, started, queue=queue, show_progress=not as_json)
 
-    finish(run_async(work, create=False, vies=not queue), as_json)
+    finish(run_async(work, create=False, vies=not queue, as_json=as_json), as_json)
 
 
 @app.command()
@@ -162,7 +162,7 @@ def resume(
     run_id: Annotated[str, typer.Argument(help="The run (or a unique prefix of its id).")], as_json: Json = False
 ) -> None:
     """Continue a run whose process died, at its first unfinished batch."""
-    finish(run_async(lambda ctx: application.resume(ctx, run_id), vies=True, create=False), as_json)
+    finish(run_async(lambda ctx: application.resume(ctx, run_id), vies=True, create=False, as_json=as_json), as_json)
 
 
 @app.command()
