@@ -133,7 +133,7 @@ _SAMPLE_ROWS = 500  # enough to tell a field every row lacks, cheap beside readi
 
 
 def refuse_a_field_every_row_lacks(inp: "CsvInput", kind: Kind, name: str) -> None:
-    """Stop before writing when the first rows all fail on the same field: a column the file lacks (no
+    """Stop before writing when the first rows all fail for want of the same field: a column the file lacks (no
     country, no customer type), which one `--set` would give every row, not something to learn row by row."""
     common: set[str] | None = None
     sampled = 0
@@ -144,9 +144,10 @@ def refuse_a_field_every_row_lacks(inp: "CsvInput", kind: Kind, name: str) -> No
         checked = validate(kind, item.payload)
         if not isinstance(checked, Rejected):
             return
-        failed = checked.error.get("fields", {})
-        reasons.update(failed)
-        common = set(failed) if common is None else common & set(failed)
+        # Failed for want of a value: a bad value of its own is the row's problem, not a column the file lacks.
+        lacking = {field for field in checked.error.get("fields", {}) if field not in item.payload}
+        reasons.update((field, checked.error["fields"][field]) for field in lacking)
+        common = lacking if common is None else common & lacking
         sampled += 1
         if not common or sampled == _SAMPLE_ROWS:
             break
@@ -157,7 +158,7 @@ def refuse_a_field_every_row_lacks(inp: "CsvInput", kind: Kind, name: str) -> No
     fix = f"--set {field}=VALUE"
     if field in ("customer_type", "supplier_type"):
         fix = f"--set country=SE (or {fix})"
-    raise SourceError(name, f"{which} fails on {field} ({reasons[field]}): give it for every row with {fix}")
+    raise SourceError(name, f"{which} lacks {field} ({reasons[field]}): give it for every row with {fix}")
 
 
 class _FileItems:

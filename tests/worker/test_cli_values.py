@@ -38,7 +38,7 @@ def test_a_field_every_row_lacks_stops_the_import_naming_the_set_that_fixes_it(
     for extra in ((), ("--dry-run",)):
         refused = rostersync("import", str(path), "--company", "s", "--kind", "customers", *extra, env=env)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
-        assert "every row fails on customer_type" in refused.stderr and "--set country=SE" in refused.stderr
+        assert "every row lacks customer_type" in refused.stderr and "--set country=SE" in refused.stderr
     assert json.loads(rostersync("runs", "--json", env=env).stdout) == []  # nothing written, no run
 
     done = run_json("import", str(path), "--company", "s", "--kind", "customers", "--set", "country=SE", env=env)
@@ -112,4 +112,4 @@ def test_a_companys_default_country_fills_rows_that_name_none(env: dict[str, str
     cleared = run_json("company", "set", "--company", "s", "--default-country", "none", env=env)
     assert cleared["default_country"] is None
     refused = rostersync("import", str(path), "--company", "s", "--kind", "customers", env=env)
-    assert refused.returncode == 2 and "every row fails on customer_type" in refused.stderr
+    assert refused.returncode == 2 and "every row lacks customer_type" in refused.stderr
