@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Final
 
+from rapidfuzz import fuzz, process
+
 from connectors.csv_source import unescape_cell
 from registry.fields import HINT_FIELDS, Kind, payload_fields
 from registry.models import CleanPayload
@@ -36,6 +38,7 @@ __all__ = [
     "load_mapping_file",
     "normalize_header",
     "row_payload",
+    "suggest",
     "valid_targets",
 ]
 
@@ -284,11 +287,33 @@ def _make_plan(fields: Mapping[int, str]) -> _Plan:
     return _Plan(width, tuple(simple), tuple(first), tuple(joined), names, _picker([i for _, i in simple]))
 
 
+# How close (rapidfuzz's ratio, 0-100) a header must come to an alias to be suggested as that field: a typo or
+# a variant spelling ("Orgnisationsnummer", "VAT-nummer") scores 88-97, an unrelated column ("Kontaktperson")
+# under 70.
+_SUGGESTION_SCORE: Final = 85
+
+
+def suggest(header: str, kind: Kind) -> str | None:
+    """The field a header no alias names most likely means: a suggestion for a person, never applied."""
+    key = normalize_header(header)
+    if len(key) < 4:  # "Nr2", "Typ": too short to tell a typo from another word
+        return None
+    lookup = _LOOKUP[kind]
+    found = process.extractOne(key, lookup.keys(), scorer=fuzz.ratio, score_cutoff=_SUGGESTION_SCORE)
+    return lookup[found[0]] if found else None
+
+
+# How a column came to its field.
+ALIAS, GIVEN, LEARNED = "alias", "mapping", "learned"
+
+
 @dataclass(frozen=True)
 class HeaderMapping:
     fields: dict[int, str]  # column index -> canonical field (or the pseudo-field "is_company")
     unknown: tuple[str, ...]  # source headers that map to nothing (warn the user)
     report_columns: dict[str, int]  # report columns present (an edited error report) -> column index
+    how: dict[int, str] = field(default_factory=dict, compare=False)  # column index -> ALIAS, GIVEN or LEARNED
+    ignored: tuple[str, ...] = ()  # headers a mapping leaves out (null)
     _plan: _Plan = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -299,19 +324,31 @@ class HeaderMapping:
         mapped = set(self.fields.values())
         return () if mapped & {"name", "first_name", "last_name"} else ("name",)
 
+    def lookalikes(self, kind: Kind) -> dict[str, str]:
+        """Unknown headers that look like a field no other column gives: header -> that field."""
+        mapped = {PSEUDO_FIELDS.get(f, f) for f in self.fields.values()}
+        found = {header: suggest(header, kind) for header in self.unknown}
+        return {header: f for header, f in found.items() if f is not None and f not in mapped}
+
 
 def build_mapping(
-    headers: Sequence[str], kind: Kind, overrides: Mapping[str, str | None] | None = None
+    headers: Sequence[str],
+    kind: Kind,
+    overrides: Mapping[str, str | None] | None = None,
+    learned: Mapping[str, str | None] | None = None,
 ) -> HeaderMapping:
-    """Map each header to a field.  `overrides` (header -> field, or None = ignore) win over aliases.
+    """Map each header to a field.  `overrides` (header -> field, or None = ignore) win over aliases;
+    `learned` (the mapping remembered for this layout of headers) fills in what `overrides` leave.
 
     Raises ValueError for an override naming a header not in the file, or a target that is not a field.
     """
     targets = valid_targets(kind)
     by_override: dict[int, str | None] = {}
-    if overrides:
-        keys = [normalize_header(h) for h in headers]
-        for source, target in overrides.items():
+    how: dict[int, str] = {}
+    keys = [normalize_header(h) for h in headers]
+    given = [(learned or {}, LEARNED), (overrides or {}, GIVEN)]  # the given mapping last: it wins
+    for mapping, origin in given:
+        for source, target in mapping.items():
             if target is not None and target not in targets:
                 raise ValueError(
                     f"mapping for column {source!r}: {target!r} is not a {kind} field; "
@@ -328,9 +365,11 @@ def build_mapping(
                 )
             for i in hits:
                 by_override[i] = target
+                how[i] = origin
     lookup = _LOOKUP[kind]
     fields: dict[int, str] = {}
     unknown: list[str] = []
+    ignored: list[str] = []
     report_columns: dict[str, int] = {}
     for i, header in enumerate(headers):
         key = normalize_header(header)
@@ -342,13 +381,16 @@ def build_mapping(
             target = by_override[i]
             if target is not None:
                 fields[i] = target
+            else:
+                ignored.append(header)
             continue
         found = lookup.get(key) if key else None
         if found is None:
             unknown.append(header)
         else:
             fields[i] = found
-    return HeaderMapping(fields, tuple(unknown), report_columns)
+            how[i] = ALIAS
+    return HeaderMapping(fields, tuple(unknown), report_columns, how, tuple(ignored))
 
 
 class MappingFileError(ValueError):

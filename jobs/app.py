@@ -13,7 +13,7 @@ from jobs import companies, queue
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.errors import DatabaseLost, FamilyBusy, RunError
 from jobs.ledger import report, run_rows, runs
-from jobs.pipeline import importer, starting
+from jobs.pipeline import importer, preview, starting
 from jobs.pipeline.inputs import Input
 from jobs.queue import IMPORT_JOB as IMPORT_JOB  # re-exported: the worker registers its jobs by these names
 from jobs.queue import SYNC_JOB as SYNC_JOB
@@ -22,6 +22,7 @@ from jobs.records import (
     CompanySettings,
     Connection,
     ImportRequest,
+    MappingPreview,
     NewConnection,
     PartyPage,
     PartyQuery,
@@ -67,6 +68,12 @@ async def set_default_country(ctx: Context, company_id: str, country: str | None
     return await companies.set_default_country(ctx.engine, company_id, country)
 
 
+async def preview_mapping(ctx: Context | None, request: ImportRequest) -> MappingPreview:
+    """What an import of the file would map (and whether it would stop), writing nothing; without a context
+    (no database yet) nothing is remembered to use."""
+    return await preview.preview(ctx.engine if ctx is not None else None, request)
+
+
 # Runs: imports and reimports
 
 
@@ -89,6 +96,7 @@ async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str
         path=request.path,
         mapping_path=request.mapping_path,
         defaults=request.defaults,
+        allow_unmapped=request.allow_unmapped,
     )
     return Started(await runs.current_run(ctx.engine, run_id))
 

@@ -156,6 +156,7 @@ class ImportRequest:
     delimiter: str | None = None
     dry_run: bool = False
     defaults: Mapping[str, str] | None = None  # field -> value for rows without one of their own
+    allow_unmapped: bool = False  # import although a column that looks like a field is not mapped
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,34 @@ class ReimportRequest:
     path: str | None = None
     mapping_path: str | None = None
     defaults: Mapping[str, str] | None = None  # instead of the parent's
+    allow_unmapped: bool = False
+
+
+@dataclass(frozen=True)
+class ColumnPreview:
+    """One source column: the field it maps to and how (alias, mapping, learned), or why none."""
+
+    header: str
+    field: str | None
+    how: str  # alias | mapping | learned | ignored (a mapping's null) | report (our own column) | unmapped
+    samples: list[str]  # its first few non-blank values
+    suggestion: str | None = None  # for an unmapped column: the field it looks like (never applied)
+
+
+@dataclass(frozen=True)
+class MappingPreview:
+    """What an import of a file would map, before anything is written; `stop`: why the import would stop."""
+
+    file: str
+    kind: Kind
+    encoding: str
+    delimiter: str
+    rows: int
+    columns: list[ColumnPreview]
+    stop: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

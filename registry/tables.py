@@ -198,6 +198,18 @@ companies = Table(
     Column("updated_at", TS, nullable=False),
 )
 
+# The mapping a company used for a layout of headers (their normalised keys, hashed), used again the next time
+# that layout arrives without one.
+learned_mappings = Table(
+    "learned_mappings",
+    metadata,
+    Column("company_id", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("layout", String(64), primary_key=True),
+    Column("mapping", JSON, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
 # A company's connected CRM. The credential is never stored: only where to read it at run time
 # ("env:VAR" or "file:/path"). `cursor` (the source's modified time) advances only when a sync completes.
 connections = Table(

@@ -95,9 +95,15 @@ def mapping_overrides(path: str | None) -> dict[str, str | None] | None:
     return overrides
 
 
-def checked_mapping(path: str, headers: Sequence[str], kind: Kind, overrides: Mapping[str, str | None] | None) -> Any:
+def checked_mapping(
+    path: str,
+    headers: Sequence[str],
+    kind: Kind,
+    overrides: Mapping[str, str | None] | None,
+    learned: Mapping[str, str | None] | None = None,
+) -> Any:
     try:
-        mapping = build_mapping(headers, kind, overrides)
+        mapping = build_mapping(headers, kind, overrides, learned)
     except ValueError as exc:
         raise SourceError(path, str(exc)) from None
     missing = mapping.missing_required()
@@ -199,7 +205,19 @@ class CsvInput(_FileItems):
             self.source = CsvSource(file.path, encoding=encoding, delimiter=delimiter, name=file.name)
         except OSError as exc:
             raise SourceError(file.name, f"cannot read the file: {exc.strerror}") from None
-        self.mapping: HeaderMapping = checked_mapping(file.name, self.source.headers, kind, overrides)
+        self.kind = kind
+        self.remap(overrides)
+        self.total = self.source.check(SLOT_ROWS) if total is None else total
+        self.lineage = lineage
+
+    def remap(
+        self, overrides: Mapping[str, str | None] | None, learned: Mapping[str, str | None] | None = None
+    ) -> None:
+        """Map the headers (again): `learned`, the mapping remembered for this layout, is known only once the
+        headers have been read."""
+        self.mapping: HeaderMapping = checked_mapping(
+            self.file.name, self.source.headers, self.kind, overrides, learned
+        )
         # An edited error report carries our own columns; they steer a reimport but are not source data.
         report = self.mapping.report_columns
         self._keep = [i for i, h in enumerate(self.source.headers) if h not in report]
@@ -207,10 +225,23 @@ class CsvInput(_FileItems):
         # back without it, so the reimport stores what the source said and its own report escapes it once.
         self._report = len(self._keep) != len(self.source.headers)
         self.headers = [unescape_cell(h) if self._report else h for h in (self.source.headers[i] for i in self._keep)]
-        self.total = self.source.check(SLOT_ROWS) if total is None else total
-        self.lineage = lineage
         self.warnings = (
             [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
+        )
+
+    def refuse_lookalikes(self) -> None:
+        """Stop before writing when a column no alias names looks like a field no other column gives (a typo
+        such as "Orgnisationsnummer"): created without it, the records would need repairing."""
+        found = self.mapping.lookalikes(self.kind)
+        if not found:
+            return
+        header, field = next(iter(found.items()))
+        more = f" (and {len(found) - 1} more such column(s))" if len(found) > 1 else ""
+        raise SourceError(
+            self.file.name,
+            f"column {header!r} is not mapped but looks like {field}{more}: map it with --mapping "
+            f'(e.g. {{"{header}": "{field}"}}, or null to leave it out), or give --allow-unmapped',
+            line=self.source.header_line,
         )
 
     def slots(self) -> int | None:

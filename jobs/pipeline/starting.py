@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs import companies
+from jobs import companies, mappings
 from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import runs
 from jobs.pipeline.inputs import (
@@ -56,6 +56,12 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
         inp = CsvInput(
             file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides, defaults=defaults
         )
+        if not overrides and (learned := await mappings.recall(engine, request.company_id, kind, inp.headers)):
+            inp.remap(None, learned)
+            options["mapping"] = learned  # a resume maps as this run did, whatever is remembered by then
+            inp.warnings.append("mapped as the last file with these columns was (a remembered mapping)")
+        if not request.allow_unmapped:
+            inp.refuse_lookalikes()
         refuse_a_field_every_row_lacks(inp, kind, path)
         options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
         source = "csv" if source == "auto" else source
@@ -75,6 +81,8 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
             warnings=inp.warnings,
         ),
     )
+    if overrides and isinstance(inp, CsvInput) and not request.dry_run:
+        await mappings.remember(engine, request.company_id, kind, inp.headers, overrides)
     return run_id, inp
 
 
@@ -86,6 +94,7 @@ async def start_reimport(
     path: str | None = None,
     mapping_path: str | None = None,
     defaults: Mapping[str, str] | None = None,
+    allow_unmapped: bool = False,
 ) -> uuid.UUID:
     """Check the corrected file (or the parent's stored rows under the mapping) and create a queued run. Which
     rows the family already did is worked out once, when the run is processed under its lease."""
@@ -113,6 +122,8 @@ async def start_reimport(
         file = take(options["path"], name=path)
         sha256 = file.sha256
         corrected = CsvInput(file, kind, overrides=overrides, defaults=given)
+        if not allow_unmapped:
+            corrected.refuse_lookalikes()
         refuse_a_field_every_row_lacks(corrected, kind, path)
         options.update(encoding=corrected.source.encoding, delimiter=corrected.source.delimiter)
         headers, total, warnings = corrected.headers, corrected.total, corrected.warnings
@@ -124,6 +135,8 @@ async def start_reimport(
         headers, warnings = list(parent["headers"] or []), []
         checked_mapping(f"run {parent['id']}", headers, kind, overrides)
         total = parent["failed"] if failed_only else parent["processed"]
+    if mapping_path and overrides:
+        await mappings.remember(engine, parent["company_id"], kind, headers, overrides)
     return await runs.create_run(
         engine,
         runs.NewRun(

@@ -73,16 +73,22 @@ def run_async(
     vies: bool = False,
     http: bool = False,
     empty: Callable[[], T] | None = None,
+    offline: Callable[[], Awaitable[T]] | None = None,
     as_json: bool = False,
 ) -> T:
     """Open the context, run `work`, close it; turn every expected failure into one line and exit code 2.
     `create=False`: a read-only command, which never creates the embedded database; where there is none yet,
-    its answer is `empty()` (a listing of nothing), or the reason. A run that lost its database is printed
-    as last known with `as_json`, as a finished one would be."""
+    its answer is `empty()` (a listing of nothing), `offline()` (work that can do without one), or the reason.
+    A run that lost its database is printed as last known with `as_json`, as a finished one would be."""
 
     async def main() -> T:
-        async with open_context(settings(), migrate=migrate, create=create, vies=vies, http=http) as context:
-            return await work(context)
+        try:
+            async with open_context(settings(), migrate=migrate, create=create, vies=vies, http=http) as context:
+                return await work(context)
+        except NoDatabase:
+            if offline is None:
+                raise
+            return await offline()
 
     try:
         return asyncio.run(main())

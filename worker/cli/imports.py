@@ -6,11 +6,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from jobs import app as application
 from jobs.context import Context
 from jobs.records import ImportRequest, ReimportRequest, RunSummary
-from worker.cli.common import Company, Json, KindOption, fail, finish, print_json, print_run, progress_bar, run_async
+from worker.cli.common import (
+    Company,
+    Json,
+    KindOption,
+    err,
+    fail,
+    finish,
+    out,
+    print_json,
+    print_run,
+    progress_bar,
+    run_async,
+)
 
 app = typer.Typer()
 
@@ -69,6 +82,9 @@ def _settings(values: list[str] | None) -> dict[str, str] | None:
     return given
 
 
+AllowUnmapped = Annotated[
+    bool, typer.Option("--allow-unmapped", help="Import although a column that looks like a field is not mapped.")
+]
 Set = Annotated[
     list[str] | None,
     typer.Option(
@@ -99,6 +115,7 @@ def import_(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     set_: Set = None,
+    allow_unmapped: AllowUnmapped = False,
     queue: Queue = False,
     as_json: Json = False,
 ) -> None:
@@ -113,6 +130,7 @@ def import_(
         delimiter=delimiter,
         dry_run=dry_run,
         defaults=_settings(set_),
+        allow_unmapped=allow_unmapped,
     )
 
     async def work(ctx: Context) -> RunSummary:
@@ -124,6 +142,52 @@ def import_(
     finish(run_async(work, vies=not queue, as_json=as_json), as_json)
 
 
+@app.command("mapping")
+def mapping_(
+    file: Annotated[Path, typer.Argument(help="The CSV file an import would read.")],
+    company: Company,
+    kind: Annotated[KindOption, typer.Option("--kind")],
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="JSON {header: field|null}.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", callback=_encoding)] = None,
+    delimiter: Annotated[str | None, typer.Option("--delimiter", callback=_delimiter)] = None,
+    set_: Set = None,
+    allow_unmapped: AllowUnmapped = False,
+    as_json: Json = False,
+) -> None:
+    """Show how an import would map the file's columns (with sample values), writing nothing."""
+    request = ImportRequest(
+        path=str(file),
+        company_id=company,
+        kind=kind.value,
+        mapping_path=str(mapping) if mapping else None,
+        encoding=encoding,
+        delimiter=delimiter,
+        defaults=_settings(set_),
+        allow_unmapped=allow_unmapped,
+    )
+    found = run_async(
+        lambda ctx: application.preview_mapping(ctx, request),
+        create=False,
+        offline=lambda: application.preview_mapping(None, request),  # no database yet: nothing remembered
+    )
+    if as_json:
+        print_json(found.to_json())
+        return
+    table = Table(
+        "column",
+        "field",
+        "how",
+        "samples",
+        title=f"{file} ({found.rows:,} rows, {found.encoding}, {found.delimiter!r})",
+    )
+    for column in found.columns:
+        field = column.field or (f"did you mean {column.suggestion}?" if column.suggestion else "-")
+        table.add_row(column.header, field, column.how, " | ".join(column.samples))
+    out.print(table)
+    if found.stop:
+        err.print(f"the import would stop: {found.stop}", markup=False)
+
+
 @app.command()
 def reimport(
     run_id: Annotated[str, typer.Argument(help="The run (or a unique prefix of its id) whose rows to import again.")],
@@ -131,6 +195,7 @@ def reimport(
     file: Annotated[Path | None, typer.Option("--file", help="A corrected file (the edited report works).")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping")] = None,
     set_: Set = None,
+    allow_unmapped: AllowUnmapped = False,
     queue: Queue = False,
     as_json: Json = False,
 ) -> None:
@@ -141,6 +206,7 @@ def reimport(
         path=str(file) if file else None,
         mapping_path=str(mapping) if mapping else None,
         defaults=_settings(set_),
+        allow_unmapped=allow_unmapped,
     )
 
     async def work(ctx: Context) -> RunSummary:

@@ -1,0 +1,80 @@
+"""What an import would make of a file's columns, shown before anything is written (`rostersync mapping`)."""
+
+from itertools import islice
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.headers import suggest
+from jobs import mappings
+from jobs.errors import SourceError
+from jobs.pipeline.inputs import (
+    CsvInput,
+    checked_defaults,
+    mapping_overrides,
+    refuse_a_field_every_row_lacks,
+    regular_file,
+)
+from jobs.pipeline.snapshot import take
+from jobs.records import ColumnPreview, ImportRequest, MappingPreview
+
+SAMPLES = 3
+_ROWS_FOR_SAMPLES = 50
+
+
+async def preview(engine: AsyncEngine | None, request: ImportRequest) -> MappingPreview:
+    """The mapping an import of `request` would use, with samples; `engine` None: no database yet, so nothing
+    remembered either."""
+    overrides = mapping_overrides(request.mapping_path)
+    file = take(regular_file(request.path), name=request.path)
+    try:
+        inp = CsvInput(
+            file,
+            request.kind,
+            encoding=request.encoding,
+            delimiter=request.delimiter,
+            overrides=overrides,
+            defaults=checked_defaults(request.kind, request.defaults),
+        )
+        if not overrides and engine is not None:
+            learned = await mappings.recall(engine, request.company_id, request.kind, inp.headers)
+            if learned:
+                inp.remap(None, learned)
+        stop = None
+        try:
+            if not request.allow_unmapped:
+                inp.refuse_lookalikes()
+            refuse_a_field_every_row_lacks(inp, request.kind, request.path)
+        except SourceError as exc:
+            stop = str(exc)
+        return MappingPreview(
+            request.path,
+            request.kind,
+            inp.source.encoding,
+            inp.source.delimiter,
+            inp.total,
+            _columns(inp),
+            stop,
+        )
+    finally:
+        file.close()
+
+
+def _columns(inp: CsvInput) -> list[ColumnPreview]:
+    headers, mapping = inp.source.headers, inp.mapping
+    samples: list[list[str]] = [[] for _ in headers]
+    for row in islice(inp.source.rows(), _ROWS_FOR_SAMPLES):
+        for i, value in enumerate(row.values[: len(headers)]):
+            if value.strip() and len(samples[i]) < SAMPLES:
+                samples[i].append(value.strip())
+    columns = []
+    for i, header in enumerate(headers):
+        if i in mapping.fields:
+            column = ColumnPreview(header, mapping.fields[i], mapping.how.get(i, "alias"), samples[i])
+        elif i in mapping.report_columns.values():
+            column = ColumnPreview(header, None, "report", samples[i])
+        elif header in mapping.ignored:
+            column = ColumnPreview(header, None, "ignored", samples[i])
+        else:
+            column = ColumnPreview(header, None, "unmapped", samples[i], suggest(header, inp.kind))
+        columns.append(column)
+    return columns
