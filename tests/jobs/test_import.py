@@ -263,6 +263,7 @@ async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> No
     evil = customer_row(1)
     evil[1] = '=HYPERLINK("http://evil.example","click")'
     evil[5] = "+46 8 123 45"
+    evil[11] = "+" + "cmd|' /C calc'!A0"
     path = write_csv(tmp_path / "evil.csv", 0, extra=[evil])
     run = await do_import(engine, path)
     (row,) = await report_rows(engine, run.id)
@@ -275,7 +276,8 @@ async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> No
         "entity_id",
     ]
     assert list(row)[6:] == list(HEADERS)
-    assert row["Namn"].startswith("'=") and row["Telefon"] == "'+46 8 123 45"
+    assert row["Namn"].startswith("'=") and row["Anteckningar"] == "'+cmd|' /C calc'!A0"
+    assert row["Telefon"] == "+46 8 123 45"  # a phone number runs nothing: not turned into text
     assert row["status"] == "created" and row["entity_id"]
     async with engine.connect() as conn:
         stored = (await conn.execute(select(customers.c.name, customers.c.phone))).one()
@@ -309,12 +311,13 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
     """Each report escapes a value once, whichever generation of reimports it comes from, and what is finally
     created is the source's value, not a spreadsheet escape."""
     row = customer_row(1)
-    row[4], row[5] = "not an address", "+46 8 555 01"
+    row[4], row[5], row[11] = "not an address", "+46 8 555 01", "=1+2"
     run = await do_import(engine, write_csv(tmp_path / "phone.csv", 0, extra=[row]))
     parent_id = run.id
     for generation in (1, 2):
         (reported,) = await report_rows(engine, parent_id, failed_only=True)
-        assert reported["Telefon"] == "'+46 8 555 01", generation
+        assert reported["Telefon"] == "+46 8 555 01", generation
+        assert reported["Anteckningar"] == "'=1+2", generation
         if generation == 2:
             reported["E-post"] = "ekonomi@kund.example.se"
         edited = tmp_path / f"edited{generation}.csv"
@@ -329,7 +332,8 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
         assert (child.created, child.failed) == ((0, 1) if generation == 1 else (1, 0))
         parent_id = child_started.run.id
     async with engine.connect() as conn:
-        assert (await conn.execute(select(customers.c.phone))).scalar_one() == "+46 8 555 01"
+        stored = (await conn.execute(select(customers.c.phone, customers.c.notes))).one()
+    assert tuple(stored) == ("+46 8 555 01", "=1+2")
 
 
 async def test_a_reimport_from_another_file_does_not_skip_its_records_silently(engine: Any, tmp_path: Path) -> None:
