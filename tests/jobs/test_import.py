@@ -173,7 +173,7 @@ async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tm
         with open(edited, "w", encoding="utf-8", newline="") as f:
             await app.write_report(ctx(engine), run.run_id, f, failed_only=True)
         text = edited.read_text(encoding="utf-8").replace("Narnia", "Sverige")
-        edited.write_text(text + ",,,,,,9001,Ny Kund AB,556703-7485,,,,,,,Sverige,30,\r\n", encoding="utf-8")
+        edited.write_text(text + ";;;;;;9001;Ny Kund AB;556703-7485;;;;;;;Sverige;30;\r\n", encoding="utf-8")
         child_started = await app.start_reimport(
             ctx(engine), ReimportRequest(run.run_id, failed_only=True, path=str(edited))
         )
@@ -256,7 +256,7 @@ async def test_missing_required_columns_refused_before_a_run_exists(engine: Any,
 async def report_rows(engine: Any, run_id: Any, failed_only: bool = False) -> list[dict[str, str]]:
     out = io.StringIO()
     await app.write_report(ctx(engine), str(run_id), out, failed_only=failed_only)
-    return list(csv.DictReader(io.StringIO(out.getvalue())))
+    return list(csv.DictReader(io.StringIO(out.getvalue()), delimiter=";"))  # the files here use ';'; so do reports
 
 
 async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> None:
@@ -282,6 +282,26 @@ async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> No
     async with engine.connect() as conn:
         stored = (await conn.execute(select(customers.c.name, customers.c.phone))).one()
     assert stored.name.startswith("=HYPERLINK")  # stored as given; only the spreadsheet output is defused
+
+
+async def test_a_report_is_written_with_the_delimiter_of_its_file(engine: Any, tmp_path: Path) -> None:
+    """';' when the run's file used ';' (a reimport of stored rows: the file it read them from), else ','."""
+
+    async def first_line(run_id: Any, delimiter: str | None = None) -> str:
+        out = io.StringIO()
+        await app.write_report(ctx(engine), str(run_id), out, delimiter=delimiter)
+        return out.getvalue().partition("\r\n")[0]
+
+    semicolons = await do_import(engine, write_csv(tmp_path / "s.csv", 2, extra=[["1", "B AB", "x"]]))
+    commas = await do_import(engine, write_csv(tmp_path / "c.csv", 2, delimiter=","), company="other")
+    assert (await first_line(semicolons.run_id)).startswith("row_number;status;error_code;")
+    assert (await first_line(commas.run_id)).startswith("row_number,status,error_code,")
+    assert (await first_line(semicolons.run_id, ",")).startswith("row_number,status,")
+    assert (await first_line(commas.run_id, "\t")).startswith("row_number\tstatus\t")
+
+    from_storage = await app.start_reimport(ctx(engine), ReimportRequest(semicolons.run_id, failed_only=True))
+    await app.process(ctx(engine), from_storage)
+    assert (await first_line(from_storage.run.run_id)).startswith("row_number;status;")
 
 
 async def test_reimport_failed_rows_from_the_edited_report(engine: Any, tmp_path: Path) -> None:
@@ -322,7 +342,7 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
             reported["E-post"] = "ekonomi@kund.example.se"
         edited = tmp_path / f"edited{generation}.csv"
         with open(edited, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(reported))
+            writer = csv.DictWriter(f, fieldnames=list(reported), delimiter=";")
             writer.writeheader()
             writer.writerow(reported)
         child_started = await app.start_reimport(
@@ -429,7 +449,7 @@ async def test_lines_added_to_an_edited_report_get_their_own_numbers(engine: Any
     with open(edited, "w", encoding="utf-8", newline="") as f:
         await app.write_report(ctx(engine), run.run_id, f, failed_only=True)
     text = edited.read_text(encoding="utf-8").replace("Narnia", "Norge")
-    edited.write_text(text + ",,,,,,D AB,Danmark\r\n", encoding="utf-8")  # a new customer, no row number
+    edited.write_text(text + ";;;;;;D AB;Danmark\r\n", encoding="utf-8")  # a new customer, no row number
 
     new_started = await app.start_reimport(
         ctx(engine), ReimportRequest(run.run_id, failed_only=False, path=str(edited))
