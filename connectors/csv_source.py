@@ -61,7 +61,17 @@ _STRAY_NULS: Final = 4
 _FALLBACK_ERRORS: Final = "rostersync-cp1252-latin1"
 # C0 controls that do not occur in text files (tab, LF, CR, FF and the DOS EOF mark 0x1A are allowed).
 _CONTROL_CHARS: Final = tuple(chr(c) for c in (*range(1, 9), 0x0B, *range(0x0E, 0x1A), *range(0x1B, 0x20)))
-_SPREADSHEET_TRIGGERS: Final = frozenset("=+-@\t\r")
+# Cells a spreadsheet runs as a formula (OWASP "CSV Injection"): one starting with = or @ (Excel's implicit
+# intersection), or with tab or CR, which OWASP lists as well: a spreadsheet may drop them and read on.
+_FORMULA_STARTS: Final = frozenset("=@\t\r")
+# A leading + or - starts a formula too, but one of only digits and number punctuation computes a number (or an
+# error) at most: it can call no function, link or DDE (which take letters, | or !).  Phone numbers and amounts
+# of this shape ("+46 8 123 45 67", "-12,50", a "-" placeholder) are left alone; "- text" is not of it, as
+# "- HYPERLINK(...)" is a formula.
+_SIGNED_NUMBER: Final = re.compile(r"[+-][0-9 \u00a0\u202f().,/-]*")
+# What `unescape_cell` takes a `'` off: every start the escape ever covered.  Reports written before the shape
+# above was left alone escaped every + and -, and still reimport as their values.
+_ESCAPED_STARTS: Final = frozenset("=+-@\t\r")
 _ASCII_BYTES: Final = bytes(range(128))
 # Encodings in which a line break is the byte 0x0A and that byte is nothing else.
 _LINE_BYTE_ENCODINGS: Final = frozenset(
@@ -108,25 +118,28 @@ class SourceRow(NamedTuple):
 
 
 def escape_cell(value: str) -> str:
-    """Make a cell safe to open in a spreadsheet: prefix `'` when it starts with = + - @ tab or CR.
+    """Make a cell safe to open in a spreadsheet: prefix `'` when a spreadsheet would run it as a formula.
 
-    A value that already is `'`s followed by one of those characters gets one more `'`, so that
+    A value that already is `'`s followed by a character `unescape_cell` looks for gets one more `'`, so that
     `unescape_cell(escape_cell(v)) == v` for every string.
     """
-    if value and (value[0] in _SPREADSHEET_TRIGGERS or value[0] == "'"):
-        rest = value.lstrip("'")
-        if rest and rest[0] in _SPREADSHEET_TRIGGERS:
-            return "'" + value
+    if _runs_as_formula(value) or _unescapes(value):
+        return "'" + value
     return value
 
 
 def unescape_cell(value: str) -> str:
     """Undo `escape_cell`: drop one leading `'` when the quotes are followed by = + - @ tab or CR."""
-    if len(value) > 1 and value[0] == "'":
-        rest = value.lstrip("'")
-        if rest and rest[0] in _SPREADSHEET_TRIGGERS:
-            return value[1:]
-    return value
+    return value[1:] if _unescapes(value) else value
+
+
+def _runs_as_formula(value: str) -> bool:
+    first = value[:1]
+    return first in _FORMULA_STARTS or (first in ("+", "-") and _SIGNED_NUMBER.fullmatch(value) is None)
+
+
+def _unescapes(value: str) -> bool:
+    return value[:1] == "'" and value.lstrip("'")[:1] in _ESCAPED_STARTS
 
 
 class _NulFound(Exception):

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from connectors.csv_source import DELIMITERS
 from jobs import companies, queue
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.errors import DatabaseLost, FamilyBusy, RunError
@@ -40,6 +41,7 @@ from jobs.vat import pending_count
 from registry.db import upgrade
 
 Progress = Callable[[int], None]  # told how many rows are processed so far
+REPORT_DELIMITERS = DELIMITERS  # a report's: the ones the reader detects, so that it reimports as it is
 
 
 @dataclass(frozen=True)
@@ -207,11 +209,22 @@ async def purge_runs(ctx: Context, older_than: str, company_id: str | None = Non
 
 
 async def write_report(
-    ctx: Context, run_id: str, out: TextIO, *, failed_only: bool = False, company_id: str | None = None
+    ctx: Context,
+    run_id: str,
+    out: TextIO,
+    *,
+    failed_only: bool = False,
+    delimiter: str | None = None,
+    company_id: str | None = None,
 ) -> int:
-    """The per-row CSV report to `out`; returns how many rows it holds."""
+    """The per-row CSV report to `out`; returns how many rows it holds. `delimiter`: one of `REPORT_DELIMITERS`;
+    by default `;` when the run's file used it, else `,`."""
     run = await runs.get_run(ctx.engine, run_id, company_id)
-    return await report.write_report(ctx.engine, run, out, failed_only=failed_only)
+    if delimiter is None:
+        # A file written with ';' comes from a spreadsheet that splits on ';' (Nordic and German ones do):
+        # its report opens there in columns too.
+        delimiter = ";" if await runs.source_delimiter(ctx.engine, run) == ";" else ","
+    return await report.write_report(ctx.engine, run, out, failed_only=failed_only, delimiter=delimiter)
 
 
 # Connections and syncs

@@ -94,7 +94,9 @@ def _our_columns(row: Mapping[str, Any]) -> list[str]:
     ]
 
 
-async def write_report(engine: AsyncEngine, run: Mapping[Any, Any], out: TextIO, *, failed_only: bool = False) -> int:
+async def write_report(
+    engine: AsyncEngine, run: Mapping[Any, Any], out: TextIO, *, failed_only: bool = False, delimiter: str = ","
+) -> int:
     """Write the report CSV of `run` (a row of `import_runs`) to `out`; returns the number of rows written."""
     headers: list[str] | None = run["headers"]
     if headers is None:  # rows from an API: their keys, in first-seen order
@@ -102,7 +104,7 @@ async def write_report(engine: AsyncEngine, run: Mapping[Any, Any], out: TextIO,
         async for row in _rows(engine, run, failed_only):
             seen.update(dict.fromkeys(_flatten(row["raw"])))
         headers = list(seen)
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow([*REPORT_COLUMNS, *(escape_cell(h) for h in headers)])
     count = 0
     async for row in _rows(engine, run, failed_only):

@@ -304,6 +304,16 @@ async def family(conn: AsyncConnection, run_id: uuid.UUID) -> list[RowMapping]:
     return list((await conn.execute(query)).mappings())
 
 
+async def source_delimiter(engine: AsyncEngine, run: RowMapping) -> str | None:
+    """The delimiter of the file a run's rows were read from: its own, or for a reimport of stored rows that of
+    the run it read them from; None for rows from an API."""
+    async with engine.connect() as conn:
+        while "delimiter" not in run["options"] and run["parent_run_id"] is not None:
+            run = await get_run(conn, run["parent_run_id"])
+    delimiter: str | None = run["options"].get("delimiter")
+    return delimiter
+
+
 async def close_orphans(engine: AsyncEngine, source_name: str, reason: str) -> None:
     """Runs of this source left queued or running by a process that died: close them, saying why."""
     async with engine.begin() as conn:

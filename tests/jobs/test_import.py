@@ -173,7 +173,7 @@ async def test_a_resumed_reimport_ends_as_one_that_never_stopped(engine: Any, tm
         with open(edited, "w", encoding="utf-8", newline="") as f:
             await app.write_report(ctx(engine), run.run_id, f, failed_only=True)
         text = edited.read_text(encoding="utf-8").replace("Narnia", "Sverige")
-        edited.write_text(text + ",,,,,,9001,Ny Kund AB,556703-7485,,,,,,,Sverige,30,\r\n", encoding="utf-8")
+        edited.write_text(text + ";;;;;;9001;Ny Kund AB;556703-7485;;;;;;;Sverige;30;\r\n", encoding="utf-8")
         child_started = await app.start_reimport(
             ctx(engine), ReimportRequest(run.run_id, failed_only=True, path=str(edited))
         )
@@ -256,13 +256,14 @@ async def test_missing_required_columns_refused_before_a_run_exists(engine: Any,
 async def report_rows(engine: Any, run_id: Any, failed_only: bool = False) -> list[dict[str, str]]:
     out = io.StringIO()
     await app.write_report(ctx(engine), str(run_id), out, failed_only=failed_only)
-    return list(csv.DictReader(io.StringIO(out.getvalue())))
+    return list(csv.DictReader(io.StringIO(out.getvalue()), delimiter=";"))  # the files here use ';'; so do reports
 
 
 async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> None:
     evil = customer_row(1)
     evil[1] = '=HYPERLINK("http://evil.example","click")'
     evil[5] = "+46 8 123 45"
+    evil[11] = "+" + "cmd|' /C calc'!A0"
     path = write_csv(tmp_path / "evil.csv", 0, extra=[evil])
     run = await do_import(engine, path)
     (row,) = await report_rows(engine, run.id)
@@ -275,11 +276,32 @@ async def test_report_columns_and_no_formulas(engine: Any, tmp_path: Path) -> No
         "entity_id",
     ]
     assert list(row)[6:] == list(HEADERS)
-    assert row["Namn"].startswith("'=") and row["Telefon"] == "'+46 8 123 45"
+    assert row["Namn"].startswith("'=") and row["Anteckningar"] == "'+cmd|' /C calc'!A0"
+    assert row["Telefon"] == "+46 8 123 45"  # a phone number runs nothing: not turned into text
     assert row["status"] == "created" and row["entity_id"]
     async with engine.connect() as conn:
         stored = (await conn.execute(select(customers.c.name, customers.c.phone))).one()
     assert stored.name.startswith("=HYPERLINK")  # stored as given; only the spreadsheet output is defused
+
+
+async def test_a_report_is_written_with_the_delimiter_of_its_file(engine: Any, tmp_path: Path) -> None:
+    """';' when the run's file used ';' (a reimport of stored rows: the file it read them from), else ','."""
+
+    async def first_line(run_id: Any, delimiter: str | None = None) -> str:
+        out = io.StringIO()
+        await app.write_report(ctx(engine), str(run_id), out, delimiter=delimiter)
+        return out.getvalue().partition("\r\n")[0]
+
+    semicolons = await do_import(engine, write_csv(tmp_path / "s.csv", 2, extra=[["1", "B AB", "x"]]))
+    commas = await do_import(engine, write_csv(tmp_path / "c.csv", 2, delimiter=","), company="other")
+    assert (await first_line(semicolons.run_id)).startswith("row_number;status;error_code;")
+    assert (await first_line(commas.run_id)).startswith("row_number,status,error_code,")
+    assert (await first_line(semicolons.run_id, ",")).startswith("row_number,status,")
+    assert (await first_line(commas.run_id, "\t")).startswith("row_number\tstatus\t")
+
+    from_storage = await app.start_reimport(ctx(engine), ReimportRequest(semicolons.run_id, failed_only=True))
+    await app.process(ctx(engine), from_storage)
+    assert (await first_line(from_storage.run.run_id)).startswith("row_number;status;")
 
 
 async def test_reimport_failed_rows_from_the_edited_report(engine: Any, tmp_path: Path) -> None:
@@ -309,17 +331,18 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
     """Each report escapes a value once, whichever generation of reimports it comes from, and what is finally
     created is the source's value, not a spreadsheet escape."""
     row = customer_row(1)
-    row[4], row[5] = "not an address", "+46 8 555 01"
+    row[4], row[5], row[11] = "not an address", "+46 8 555 01", "=1+2"
     run = await do_import(engine, write_csv(tmp_path / "phone.csv", 0, extra=[row]))
     parent_id = run.id
     for generation in (1, 2):
         (reported,) = await report_rows(engine, parent_id, failed_only=True)
-        assert reported["Telefon"] == "'+46 8 555 01", generation
+        assert reported["Telefon"] == "+46 8 555 01", generation
+        assert reported["Anteckningar"] == "'=1+2", generation
         if generation == 2:
             reported["E-post"] = "ekonomi@kund.example.se"
         edited = tmp_path / f"edited{generation}.csv"
         with open(edited, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(reported))
+            writer = csv.DictWriter(f, fieldnames=list(reported), delimiter=";")
             writer.writeheader()
             writer.writerow(reported)
         child_started = await app.start_reimport(
@@ -329,7 +352,8 @@ async def test_a_reimport_of_a_reimport_keeps_each_value_as_the_source_said(engi
         assert (child.created, child.failed) == ((0, 1) if generation == 1 else (1, 0))
         parent_id = child_started.run.id
     async with engine.connect() as conn:
-        assert (await conn.execute(select(customers.c.phone))).scalar_one() == "+46 8 555 01"
+        stored = (await conn.execute(select(customers.c.phone, customers.c.notes))).one()
+    assert tuple(stored) == ("+46 8 555 01", "=1+2")
 
 
 async def test_a_reimport_from_another_file_does_not_skip_its_records_silently(engine: Any, tmp_path: Path) -> None:
@@ -425,7 +449,7 @@ async def test_lines_added_to_an_edited_report_get_their_own_numbers(engine: Any
     with open(edited, "w", encoding="utf-8", newline="") as f:
         await app.write_report(ctx(engine), run.run_id, f, failed_only=True)
     text = edited.read_text(encoding="utf-8").replace("Narnia", "Norge")
-    edited.write_text(text + ",,,,,,D AB,Danmark\r\n", encoding="utf-8")  # a new customer, no row number
+    edited.write_text(text + ";;;;;;D AB;Danmark\r\n", encoding="utf-8")  # a new customer, no row number
 
     new_started = await app.start_reimport(
         ctx(engine), ReimportRequest(run.run_id, failed_only=False, path=str(edited))

@@ -63,7 +63,7 @@ async def pending_checks(engine: Any) -> list[Any]:
 async def report(engine: Any, run_id: Any) -> dict[str, dict[str, str]]:
     out = io.StringIO()
     await app.write_report(app_context(engine), str(run_id), out)
-    return {r["Namn"]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
+    return {r["Namn"]: r for r in csv.DictReader(io.StringIO(out.getvalue()), delimiter=";")}  # as its file
 
 
 async def test_valid_invalid_and_one_call_per_number(engine: Any, http: Any, vies: FakeVies, tmp_path: Path) -> None:

@@ -1,5 +1,7 @@
 """The `rostersync` command as a user runs it: a subprocess with no standard input, real databases."""
 
+import csv
+import io
 import json
 import os
 import signal
@@ -11,7 +13,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import CLI, PG_URL, ROOT, rostersync
-from tests.fakes.rows import write_csv
+from tests.fakes.rows import org_number, write_csv
 
 EXAMPLE = str(ROOT / "examples" / "customers.csv")
 ROWS_RECORDED = "SELECT coalesce(sum(created + updated + skipped + failed), 0) FROM import_batches"
@@ -44,7 +46,7 @@ def test_embedded_default_import_report_and_listing(sqlite_cli_env: dict[str, st
         rostersync("report", summary["run_id"], "--failed-only", "-o", str(report), env=sqlite_cli_env).returncode == 0
     )
     lines = report.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0].startswith("row_number,status,error_code,error_field,error_message,entity_id,Kundnummer,Namn")
+    assert lines[0].startswith("row_number;status;error_code;error_field;error_message;entity_id;Kundnummer;Namn")
     assert len(lines) == 10
 
     listing = rostersync("customers", "list", "--company", "demo", "--json", env=sqlite_cli_env)
@@ -146,11 +148,70 @@ def test_report_into_a_pipe_closed_early_ends_quietly(sqlite_cli_env: dict[str, 
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline().startswith(b"row_number,status,")
+    assert proc.stdout.readline().startswith(b"row_number;status;")
     proc.stdout.close()
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) != 0
     assert stderr == ""
+
+
+@pytest.mark.parametrize("database", ["sqlite_cli_env", "cli_env"])
+def test_an_edited_semicolon_report_reimports_as_it_is(
+    request: pytest.FixtureRequest, database: str, tmp_path: Path
+) -> None:
+    """A ';' file's report is written with ';', phone numbers and amounts as they are and formulas escaped; the
+    failed cell fixed in it, it reimports: that row is created, the others are not created again."""
+    env = request.getfixturevalue(database)
+    source = tmp_path / "kunder.csv"
+    source.write_text(
+        "Kundnummer;Namn;Organisationsnummer;E-post;Telefon;Land;Anteckningar\n"
+        f"1;Alfa AB;{org_number(1)};a@alfa.example;+46 8 123 45 67;Sverige;-12,50\n"
+        f"2;Beta AB;{org_number(2)};inte-en-adress;+4681234567;Sverige;=1+2\n"
+        f"3;Gamma AB;{org_number(3)};c@gamma.example;;Narnia;- ring först\n",
+        encoding="utf-8",
+    )
+    run = run_json("import", str(source), "--company", "r", "--kind", "customers", env=env, code=1)
+    assert (run["created"], run["failed"]) == (1, 2)
+
+    report = tmp_path / "rapport.csv"
+    assert rostersync("report", run["run_id"], "-o", str(report), env=env).returncode == 0
+    text = report.read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert text.startswith("row_number;status;error_code;") and len(rows) == 3
+    assert [r["Telefon"] for r in rows] == ["+46 8 123 45 67", "+4681234567", ""]
+    assert [r["Anteckningar"] for r in rows] == ["-12,50", "'=1+2", "'- ring först"]
+
+    report.write_text(text.replace("inte-en-adress", "b@beta.example"), encoding="utf-8-sig")
+    args = ("reimport", run["run_id"], "--failed-only", "--file", str(report))
+    again = run_json(*args, env=env, code=1)
+    assert (again["created"], again["skipped"], again["failed"]) == (1, 1, 1)  # Gamma: still in Narnia
+    assert run_json(*args, env=env, code=1)["created"] == 0  # Beta AB now exists: not created twice
+
+    customers = run_json("customers", "list", "--company", "r", env=env)
+    assert sorted((c["name"], c["phone"], c["notes"]) for c in customers) == [
+        ("Alfa AB", "+46 8 123 45 67", "-12,50"),
+        ("Beta AB", "+4681234567", "=1+2"),
+    ]
+
+
+def test_report_delimiter_option(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "commas.csv", 2, delimiter=",")
+    run_id = run_json("import", str(path), "--company", "d", "--kind", "customers", env=sqlite_cli_env)["run_id"]
+
+    def first_line(*args: str) -> str:
+        result = rostersync("report", run_id, *args, env=sqlite_cli_env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.partition("\n")[0]
+
+    assert first_line().startswith("row_number,status,")  # a ',' file: ','
+    assert first_line("--delimiter", ";").startswith("row_number;status;")
+    assert first_line("--delimiter", "tab").startswith("row_number\tstatus\t")
+    assert first_line("--delimiter", "|").startswith("row_number|status|")
+    for bad in (":", "x", ";;", ""):
+        out = tmp_path / "r.csv"
+        refused = rostersync("report", run_id, "--delimiter", bad, "-o", str(out), env=sqlite_cli_env)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, (bad, refused.stderr)
+        assert "a report is written with , ; | or tab" in refused.stderr and not out.exists()
 
 
 def test_postgres_import_is_scoped_and_repeatable(cli_env: dict[str, str], pg_schema: str) -> None:

@@ -61,7 +61,7 @@ def test_a_purge_drops_old_source_values_and_keeps_the_outcomes(sqlite_cli_env: 
     assert report.returncode == 0 and "purged on" in report.stderr
     lines = report.stdout.splitlines()
     assert len(lines) == 38 and "19850512" not in report.stdout  # outcomes stay; the sole trader's number is gone
-    assert lines[1].split(",")[1] == "created"
+    assert lines[1].split(";")[1] == "created"
     refused = rostersync("reimport", old["run_id"], "--failed-only", env=sqlite_cli_env)
     assert refused.returncode == 2 and "purged" in refused.stderr
     status = json.loads(rostersync("status", old["run_id"], "--json", env=sqlite_cli_env).stdout)
@@ -119,6 +119,6 @@ def test_a_csv_value_holding_a_nul_fails_its_row_and_the_rest_go_in(
     assert (summary["created"], summary["failed"], summary["status"]) == (3000, 2, "partially_succeeded")
     report = rostersync("report", summary["run_id"], "--failed-only", env=cli_env)
     _, first_failed, last_failed = report.stdout.splitlines()
-    assert first_failed.startswith("2,failed,VALIDATION_ERROR") and "Ek\ufffd AB" in first_failed
-    assert last_failed.startswith("3003,failed,VALIDATION_ERROR") and "name: holds a character" in last_failed
+    assert first_failed.startswith("2;failed;VALIDATION_ERROR") and "Ek\ufffd AB" in first_failed
+    assert last_failed.startswith("3003;failed;VALIDATION_ERROR") and "name: holds a character" in last_failed
     assert "Bj\u00f6rk\ufffd AB" in last_failed and "Gatan\ufffd 1" in last_failed

@@ -24,6 +24,7 @@ from jobs.settings import Settings
 
 T = TypeVar("T")
 COMPANY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}  # for --delimiter
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -12,6 +12,7 @@ from jobs import app as application
 from jobs.context import Context
 from jobs.records import ImportRequest, ReimportRequest, RunSummary
 from worker.cli.common import (
+    NAMED_DELIMITERS,
     Company,
     Json,
     KindOption,
@@ -40,13 +41,10 @@ class SourceOption(StrEnum):
 Queue = Annotated[bool, typer.Option("--queue", help="Hand the run to `rostersync worker`.")]
 
 
-_NAMED_DELIMITERS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
-
-
 def _delimiter(value: str | None) -> str | None:
     if value is None:
         return None
-    value = _NAMED_DELIMITERS.get(value.lower(), value)
+    value = NAMED_DELIMITERS.get(value.lower(), value)
     if len(value) != 1:
         fail(f"--delimiter must be one character (or tab), got {value!r}")
     if value == '"':

@@ -2,6 +2,7 @@
 
 import io
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,18 @@ import typer
 from jobs import app as application
 from jobs.errors import RunError
 from jobs.records import RunSummary
-from worker.cli.common import AnyCompany, Json, err, fail, listing, out, print_json, print_run, run_async
+from worker.cli.common import (
+    NAMED_DELIMITERS,
+    AnyCompany,
+    Json,
+    err,
+    fail,
+    listing,
+    out,
+    print_json,
+    print_run,
+    run_async,
+)
 
 app = typer.Typer()
 runs_app = typer.Typer(help="List recent runs, newest first; `runs purge` drops old runs' source values.")
@@ -79,22 +91,41 @@ class _ReportFile(io.TextIOWrapper):
             raise RunError(f"cannot write {self.path}: {exc.strerror}") from None
 
 
+def _report_delimiter(value: str | None) -> str | None:
+    """`--delimiter`: one of the application's report delimiters, or its name (tab, semicolon, ...)."""
+    if value is None:
+        return None
+    delimiter = NAMED_DELIMITERS.get(value.lower(), value)
+    if delimiter not in application.REPORT_DELIMITERS:
+        fail(f"--delimiter cannot be {value!r}: a report is written with , ; | or tab")
+    return delimiter
+
+
 @app.command()
 def report(
     run_id: RunId,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
     failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the rows that failed.")] = False,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            callback=_report_delimiter,
+            help="; , | or tab (default: ; when the run's file used ;, else ,).",
+        ),
+    ] = None,
 ) -> None:
     """Per-row report as CSV: row_number,status,error_code,error_field,error_message,entity_id + source columns."""
 
     async def work(ctx: application.Context) -> tuple[int, RunSummary]:
         run = await application.get_run(ctx, run_id)
+        write = partial(application.write_report, ctx, run.run_id, failed_only=failed_only, delimiter=delimiter)
         if output is None:
-            return await application.write_report(ctx, run.run_id, sys.stdout, failed_only=failed_only), run
+            return await write(sys.stdout), run
         report = _ReportFile.create(output)
         try:
             with report:
-                return await application.write_report(ctx, run.run_id, report, failed_only=failed_only), run
+                return await write(report), run
         except BaseException:
             if output.is_file():  # rather than a report cut off somewhere: none
                 output.unlink()
