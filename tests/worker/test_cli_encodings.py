@@ -1,0 +1,31 @@
+"""Exports from DOS and Mac programs import with their names intact, and the encoding detected is shown."""
+
+import json
+from pathlib import Path
+
+from tests.conftest import rostersync
+
+IMPORT = ("--company", "demo", "--kind", "customers", "--json")
+
+
+def test_dos_and_mac_exports_import_with_their_names_intact(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    files = {
+        "cp850": "Namn;Ort;Land\r\nBjörk AB;Malmö;Sverige\r\nSøren Jørgensen ApS;København Ø;Danmark\r\n",
+        "mac_roman": "Namn;Ort;Land\rStråd AB;Göteborg;Sverige\rJürgen Müller GmbH;Düsseldorf;Deutschland\r",
+    }
+    runs = {}
+    for encoding, text in files.items():
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(text.encode(encoding))
+        result = rostersync("import", str(path), *IMPORT, env=sqlite_cli_env)
+        assert result.returncode == 0, result.stderr
+        runs[encoding] = json.loads(result.stdout)
+    listed = json.loads(rostersync("customers", "list", "--company", "demo", "--json", env=sqlite_cli_env).stdout)
+    assert sorted((c["name"], c["city"]) for c in listed) == [
+        ("Björk AB", "Malmö"),
+        ("Jürgen Müller GmbH", "Düsseldorf"),
+        ("Stråd AB", "Göteborg"),
+        ("Søren Jørgensen ApS", "København Ø"),
+    ]
+    for encoding, run in runs.items():  # the encoding detected is shown
+        assert run["warnings"] == [f"the file was read as {encoding} (detected); if names look wrong, give --encoding"]
