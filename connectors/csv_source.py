@@ -6,7 +6,7 @@ than be dropped.
 
 * `CsvSource(path)` detects the encoding (BOM, UTF-16 NUL pattern, strict UTF-8, else the 8-bit encoding of
   Windows, ISO, DOS or Mac that reads the text most like names) and the delimiter (`,` `;` tab `|`), and reads the
-  header.  Problems found there raise `SourceError` at once.
+  header.  Problems found there raise `SourceError` at once, also text that looks garbled in the encoding detected.
 * `check()` is a full streaming pre-pass: it raises `SourceError` for anything structural (binary content,
   undecodable bytes, an unterminated quoted field, a value longer than 1 MiB, a line longer than 2 MiB, no
   data rows) and returns the number of data rows.
@@ -115,6 +115,10 @@ _AGAINST: Final = re.compile(
 _RUN: Final = re.compile(f"[{_LATIN}]{{3,}}")
 # Non-ASCII bytes with the byte on each side, the context the measure looks at.
 _NON_ASCII: Final = re.compile(rb".?[\x80-\xff]+.?", re.DOTALL)
+# The UTF-8 of a Latin-1 letter ('Ã¶' for ö in cp1252): never in names, but in UTF-8 rows pasted into an 8-bit
+# file, and in UTF-8 that was read as cp1252 and saved as UTF-8 again.
+_UTF8_OF_LATIN1: Final = re.compile(rb"[\xc2\xc3][\x80-\xbf]")
+_WORD_END: Final = re.compile(r'[\s,;|"]')
 
 
 class SourceError(Exception):
@@ -409,21 +413,43 @@ class CsvSource:
                 raise SourceError(self.name, "not a text file (it contains NUL bytes)")
             return utf16
         bad = _utf8_error_at(head, at_eof)
-        sample = head  # what the encoding is judged by
+        sample, offset = head, 0  # what the encoding is judged by, and where in the file it starts
         if bad is None:
             if not head.isascii() or at_eof:
-                return "utf-8"
-            _, sample, at_end = _later_non_ascii(f, len(head))
+                return self._unless_garbled("utf-8", head, 0)
+            offset, sample, at_end = _later_non_ascii(f, len(head))
             if _utf8_error_at(sample, at_end) is None:
-                return "utf-8"
+                return self._unless_garbled("utf-8", sample, offset)
         elif not head[:bad].isascii():
             # Valid multibyte UTF-8 before the bad byte: a damaged or mixed UTF-8 file, not an 8-bit one.
             # Reading it as UTF-8 reports the bad line instead of silently garbling every ä and ö.
             return "utf-8"
-        encoding = _likeliest_8bit(sample)
+        encoding, plausible = _likeliest_8bit(sample)
         if encoding == "cp1252":
             self._errors = _FALLBACK_ERRORS
-        return encoding
+        return self._unless_garbled(encoding, sample, offset, plausible=plausible)
+
+    def _unless_garbled(self, encoding: str, sample: bytes, offset: int, *, plausible: bool = True) -> str:
+        """`encoding`, unless the sample (at byte `offset` of the file) read in it looks garbled: the UTF-8 of a
+        Latin-1 letter in it (in UTF-8 text as cp1252 would read those bytes), or not `plausible` by the measure of
+        `_likeliest_8bit`.  Then a SourceError: importing such text would garble every name it holds."""
+        text = codecs.getincrementaldecoder(encoding)(self._errors).decode(sample)
+        # In an 8-bit encoding a character is a byte; other text is encoded so (replacing what cp1252 lacks).
+        found = _UTF8_OF_LATIN1.search(text.encode("cp1252", "replace") if encoding == "utf-8" else sample)
+        if found is not None:
+            at = found.start()
+        elif not plausible:
+            at = min(m.start() for m in (_AGAINST.search(text), _RUN.search(text)) if m is not None)
+        else:
+            return encoding
+        self.encoding = encoding  # the line is counted in it
+        line = (self._line_at_offset(offset) if offset else 1) + _count_line_breaks(text[:at])
+        word = _WORD_END.split(text[max(0, at - 20) : at])[-1] + _WORD_END.split(text[at : at + 20], maxsplit=1)[0]
+        raise SourceError(
+            self.name,
+            f"the text looks garbled as {encoding} (e.g. {word!r}); give the file's encoding with --encoding",
+            line,
+        )
 
     @staticmethod
     def _utf16_without_bom(head: bytes, at_eof: bool) -> str | None:
@@ -942,8 +968,9 @@ def _later_non_ascii(f: io.BufferedReader, offset: int) -> tuple[int, bytes, boo
     return offset, b"", True
 
 
-def _likeliest_8bit(sample: bytes) -> str:
-    """The one of `EIGHT_BIT_ENCODINGS` that reads the sample most like names and addresses (see `_NAME_LETTERS`)."""
+def _likeliest_8bit(sample: bytes) -> tuple[str, bool]:
+    """The one of `EIGHT_BIT_ENCODINGS` that reads the sample most like names and addresses (see `_NAME_LETTERS`),
+    and whether that reading is plausible: has no more characters against it than for it."""
     # Each piece of context once: a name in every row says no more than once.  The first 16 KiB of them, thousands
     # of different pieces, are plenty: so the measure takes a few ms, and some 20 on 64 KiB of random bytes.
     pieces = b"\n".join(dict.fromkeys(_NON_ASCII.findall(sample)))[: 16 * 1024]
@@ -952,7 +979,8 @@ def _likeliest_8bit(sample: bytes) -> str:
         text = pieces.decode(encoding, _FALLBACK_ERRORS)  # a byte cp1252 leaves undefined is a control: against
         against = len(_AGAINST.findall(text)) + sum(map(len, _RUN.findall(text)))
         scores[encoding] = (len(_FOR.findall(text)), against)
-    return max(EIGHT_BIT_ENCODINGS, key=lambda e: scores[e][0] - scores[e][1])  # the first of equals
+    best = max(EIGHT_BIT_ENCODINGS, key=lambda e: scores[e][0] - scores[e][1])  # the first of equals
+    return best, scores[best][1] <= scores[best][0]
 
 
 def _utf8_error_at(data: bytes, final: bool) -> int | None:

@@ -1,4 +1,5 @@
-"""Exports that are not UTF-8: which 8-bit encoding a file is in (Windows, ISO, DOS or Mac)."""
+"""Exports that are not UTF-8: which 8-bit encoding a file is in (Windows, ISO, DOS or Mac), and a file whose text
+reads as garbled is refused in one line that names the encoding guessed and `--encoding`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.csv_source import CsvSource
+from connectors.csv_source import CsvSource, SourceError
 from tests.fakes.nordic import STYLES, export
 
 LEGACY = ["cp1252", "iso8859-15", "cp850", "cp437", "mac_roman"]
@@ -88,7 +89,55 @@ def test_the_new_encodings_are_read_line_by_line(tmp_path: Path, encoding: str) 
     assert [row.values for slot in range(3) for row in source.rows(slot)] == records(text)
 
 
-# -- ordinary files, read as they were ----------------------------------------------------------------------------
+# -- refused: text that looks garbled in the encoding guessed -----------------------------------------------------
+
+
+def refusal(path: Path) -> SourceError:
+    with pytest.raises(SourceError) as caught:
+        CsvSource(path)
+    assert "\n" not in str(caught.value) and "--encoding" in str(caught.value)
+    return caught.value
+
+
+def test_utf8_rows_in_a_cp1252_file_are_refused(tmp_path: Path) -> None:
+    """Rows pasted from a UTF-8 export into a Windows one: read as cp1252, they would be 'MalmÃ¶'."""
+    cp1252 = "".join(f"Kund {i} AB;Malmö\r\n" for i in range(40)).encode("cp1252")
+    err = refusal(write(tmp_path, b"Namn;Ort\r\n" + cp1252 + "Björk AB;Malmö\r\n".encode()))
+    assert err.line == 42
+    assert err.message == "the text looks garbled as cp1252 (e.g. 'BjÃ¶rk'); give the file's encoding with --encoding"
+
+
+def test_utf8_written_twice_is_refused(tmp_path: Path) -> None:
+    """UTF-8 read as cp1252 and saved as UTF-8 again: valid UTF-8 that says 'BjÃ¶rk'."""
+    text = "Namn;Ort\nBjörk AB;Malmö\nÅsa Öberg;Umeå\n".encode().decode("cp1252")
+    err = refusal(write(tmp_path, text.encode("utf-8")))
+    assert "looks garbled as utf-8 (e.g. 'BjÃ¶rk')" in err.message and err.line == 2
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("cp1251", "Имя;Город\nИванов Сергей;Москва\nООО Ромашка;Санкт-Петербург\n"),
+        ("cp1253", "Όνομα;Πόλη\nΠαπαδόπουλος;Αθήνα\nΓιώργος;Θεσσαλονίκη\n"),
+        ("cp1250", "Nazwa;Miasto\nŁukasz Wójcik;Łódź\nZieliński;Kraków\nDąbrowski;Gdańsk\n"),
+    ],
+    ids=["Russian", "Greek", "Polish"],
+)
+def test_text_of_another_script_or_region_is_refused(tmp_path: Path, encoding: str, text: str) -> None:
+    """None of the encodings that are tried reads it as names: refused, not imported as garbage."""
+    err = refusal(write(tmp_path, text.encode(encoding)))
+    assert err.message.startswith("the text looks garbled as ") and err.line in (1, 2)
+
+
+def test_a_given_encoding_is_read_as_given_even_when_it_looks_garbled(tmp_path: Path) -> None:
+    raw = "Namn;Ort\nBjörk AB;Malmö\n".encode().decode("cp1252").encode()
+    _, rows = read(write(tmp_path, raw), encoding="utf-8")
+    assert rows == [("BjÃ¶rk AB", "MalmÃ¶")]
+    source, rows = read(write(tmp_path, "Namn;Ort\nBjörk AB;Malmö\n".encode("cp850")), encoding="cp1252")
+    assert (source.encoding, rows) == ("cp1252", [("Bj\u201drk AB", "Malm\u201d")])
+
+
+# -- never refused: ordinary files ----------------------------------------------------------------------------------
 
 ORDINARY = (
     "Kundnummer;Namn;Adress;Postnummer;Ort;Anteckningar\r\n"

@@ -1,4 +1,5 @@
-"""Exports from DOS and Mac programs import with their names intact, and the encoding detected is shown."""
+"""Exports from DOS and Mac programs import with their names intact, and the encoding detected is shown; a file
+whose text looks garbled is refused in one line, writing nothing."""
 
 import json
 from pathlib import Path
@@ -29,3 +30,17 @@ def test_dos_and_mac_exports_import_with_their_names_intact(sqlite_cli_env: dict
     ]
     for encoding, run in runs.items():  # the encoding detected is shown
         assert run["warnings"] == [f"the file was read as {encoding} (detected); if names look wrong, give --encoding"]
+
+
+def test_a_garbled_file_is_refused_in_one_line_writing_nothing(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Rows pasted from a UTF-8 export into a Windows one."""
+    path = tmp_path / "pasted.csv"
+    path.write_bytes("Namn;Ort\r\nÅsa Öberg;Umeå\r\n".encode("cp1252") + "Björk AB;Malmö\r\n".encode())
+    result = rostersync("import", str(path), *IMPORT, env=sqlite_cli_env)
+    assert result.returncode == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr == (
+        "rostersync: pasted.csv, line 3: the text looks garbled as cp1252 (e.g. 'BjÃ¶rk'); give the file's encoding"
+        " with --encoding\n"
+    )
+    assert rostersync("runs", "--json", env=sqlite_cli_env).stdout == "[]\n"
+    assert json.loads(rostersync("customers", "list", "--company", "demo", "--json", env=sqlite_cli_env).stdout) == []
