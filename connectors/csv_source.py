@@ -4,8 +4,9 @@ The stdlib `csv` module is used (not pandas) because reports must name the line 
 also for records with embedded newlines, and a record with too many values must become a failed row rather
 than be dropped.
 
-* `CsvSource(path)` detects the encoding (BOM, UTF-16 NUL pattern, strict UTF-8, else cp1252) and the
-  delimiter (`,` `;` tab `|`), and reads the header.  Problems found there raise `SourceError` at once.
+* `CsvSource(path)` detects the encoding (BOM, UTF-16 NUL pattern, strict UTF-8, else the 8-bit encoding of
+  Windows, ISO, DOS or Mac that reads the text most like names) and the delimiter (`,` `;` tab `|`), and reads the
+  header.  Problems found there raise `SourceError` at once, also text that looks garbled in the encoding detected.
 * `check()` is a full streaming pre-pass: it raises `SourceError` for anything structural (binary content,
   undecodable bytes, an unterminated quoted field, a value longer than 1 MiB, a line longer than 2 MiB, no
   data rows) and returns the number of data rows.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DELIMITERS",
+    "EIGHT_BIT_ENCODINGS",
     "MAX_COLUMNS",
     "MAX_LINE_BYTES",
     "MAX_VALUE_CHARS",
@@ -73,9 +75,13 @@ _SIGNED_NUMBER: Final = re.compile(r"[+-][0-9 \u00a0\u202f().,/-]*")
 # above was left alone escaped every + and -, and still reimport as their values.
 _ESCAPED_STARTS: Final = frozenset("=+-@\t\r")
 _ASCII_BYTES: Final = bytes(range(128))
-# Encodings in which a line break is the byte 0x0A and that byte is nothing else.
+# Encodings in which a line break is the byte 0x0A and that byte is nothing else (names as codecs.lookup gives them).
 _LINE_BYTE_ENCODINGS: Final = frozenset(
-    {"utf-8", "utf-8-sig", "ascii", *(f"cp125{i}" for i in range(9)), *(f"iso8859-{i}" for i in range(1, 17))}
+    {
+        *("utf-8", "utf-8-sig", "ascii", "cp850", "cp437", "mac-roman"),
+        *(f"cp125{i}" for i in range(9)),
+        *(f"iso8859-{i}" for i in range(1, 17)),
+    }
 )
 # Codecs that say they turn bytes into text but are not how a text file is stored (see the codecs docs).
 _NOT_FILE_ENCODINGS: Final = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
@@ -90,6 +96,39 @@ def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error(_FALLBACK_ERRORS, _latin1_fallback)
+
+# A file that is not UTF-8 is read in the one of these that reads its sample most like names and addresses
+# (`_likeliest_8bit`): Windows, ISO with the euro sign, DOS (Western Europe, US) and Mac.  In this order where two
+# read it equally well: they then mostly read it alike (cp1252 and iso8859-15 differ in €, Š, Ž, Œ, Ÿ and some
+# signs, cp850 and cp437 in ø, Ø and some signs), and the commoner is taken.
+EIGHT_BIT_ENCODINGS: Final = ("cp1252", "iso8859-15", "cp850", "cp437", "mac_roman")
+# How a reading is measured.  For it: each letter that Nordic and German names, streets and towns are written with.
+# Against it: a character no name or address holds (box drawing, Greek, maths, controls, ¤ ¦ ƒ...), a sign inside a
+# word ('Bj”rk'), a capital inside a word ('StrŒd', 'BjÜrk') or a small letter before one ('üRHUS'; not ß, which old
+# systems wrote in STRAßE), and each letter of a run of three or more non-ASCII ones (another script read as
+# Latin).  Other Latin letters (Š, ë, ñ...) and signs of ordinary text (€, ½, “, –...) count neither way.  Each
+# wrong reading of such text turns its ä, ö and å into characters against it: that is what tells them apart.
+_NAME_LETTERS: Final = "åäöÅÄÖæøÆØüÜßéÉ"
+_LATIN: Final = "À-ÖØ-öø-ſ"  # the letters of Latin-1 and Latin Extended-A
+_SIGNS: Final = "€£§°½¼¾²³«»–—‘“”„…•´·©®™µ±×‰ªº¿¡"
+_SPACING: Final = "\xa0\xad’"  # no-break space, soft hyphen, the apostrophe of O’Brien: at home inside a word too
+_CAPITALS: Final = "À-ÖØ-ÞŠŒŽŸ"
+_SMALL: Final = "a-zß-öø-ÿšœž"
+_LETTER: Final = r"[^\W\d_]"
+_FOR: Final = re.compile(f"[{_NAME_LETTERS}]")
+_AGAINST: Final = re.compile(
+    f"[^\\x00-\\x7f{_LATIN}{_SIGNS}{_SPACING}]"
+    f"|(?<={_LETTER})[{_SIGNS}](?={_LETTER})"
+    f"|(?<=[{_SMALL}])[{_CAPITALS}]|(?<={_LETTER})[{_CAPITALS}](?=[{_SMALL}])"
+    f"|[à-öø-ÿšœž](?=[A-Z{_CAPITALS}])"
+)
+_RUN: Final = re.compile(f"[{_LATIN}]{{3,}}")
+# Non-ASCII bytes with the byte on each side, the context the measure looks at.
+_NON_ASCII: Final = re.compile(rb".?[\x80-\xff]+.?", re.DOTALL)
+# The UTF-8 of a Latin-1 letter ('Ã¶' for ö in cp1252): never in names, but in UTF-8 rows pasted into an 8-bit
+# file, and in UTF-8 that was read as cp1252 and saved as UTF-8 again.
+_UTF8_OF_LATIN1: Final = re.compile(rb"[\xc2\xc3][\x80-\xbf]")
+_WORD_END: Final = re.compile(r'[\s,;|"]')
 
 
 class SourceError(Exception):
@@ -387,15 +426,43 @@ class CsvSource:
                 raise SourceError(self.name, "not a text file (it contains NUL bytes)")
             return utf16
         bad = _utf8_error_at(head, at_eof)
+        sample, offset = head, 0  # what the encoding is judged by, and where in the file it starts
         if bad is None:
-            if not head.isascii() or at_eof or _later_bytes_are_utf8(f):
-                return "utf-8"
+            if not head.isascii() or at_eof:
+                return self._unless_garbled("utf-8", head, 0)
+            offset, sample, at_end = _later_non_ascii(f, len(head))
+            if _utf8_error_at(sample, at_end) is None:
+                return self._unless_garbled("utf-8", sample, offset)
         elif not head[:bad].isascii():
-            # Valid multibyte UTF-8 before the bad byte: a damaged or mixed UTF-8 file, not cp1252.
+            # Valid multibyte UTF-8 before the bad byte: a damaged or mixed UTF-8 file, not an 8-bit one.
             # Reading it as UTF-8 reports the bad line instead of silently garbling every ä and ö.
             return "utf-8"
-        self._errors = _FALLBACK_ERRORS
-        return "cp1252"
+        encoding, plausible = _likeliest_8bit(sample)
+        if encoding == "cp1252":
+            self._errors = _FALLBACK_ERRORS
+        return self._unless_garbled(encoding, sample, offset, plausible=plausible)
+
+    def _unless_garbled(self, encoding: str, sample: bytes, offset: int, *, plausible: bool = True) -> str:
+        """`encoding`, unless the sample (at byte `offset` of the file) read in it looks garbled: the UTF-8 of a
+        Latin-1 letter in it (in UTF-8 text as cp1252 would read those bytes), or not `plausible` by the measure of
+        `_likeliest_8bit`.  Then a SourceError: importing such text would garble every name it holds."""
+        text = codecs.getincrementaldecoder(encoding)(self._errors).decode(sample)
+        # In an 8-bit encoding a character is a byte; other text is encoded so (replacing what cp1252 lacks).
+        found = _UTF8_OF_LATIN1.search(text.encode("cp1252", "replace") if encoding == "utf-8" else sample)
+        if found is not None:
+            at = found.start()
+        elif not plausible:
+            at = min(m.start() for m in (_AGAINST.search(text), _RUN.search(text)) if m is not None)
+        else:
+            return encoding
+        self.encoding = encoding  # the line is counted in it
+        line = (self._line_at_offset(offset) if offset else 1) + _count_line_breaks(text[:at])
+        word = _WORD_END.split(text[max(0, at - 20) : at])[-1] + _WORD_END.split(text[at : at + 20], maxsplit=1)[0]
+        raise SourceError(
+            self.name,
+            f"the text looks garbled as {encoding} (e.g. {word!r}); give the file's encoding with --encoding",
+            line,
+        )
 
     @staticmethod
     def _utf16_without_bom(head: bytes, at_eof: bool) -> str | None:
@@ -894,20 +961,39 @@ class _LineShadow:
             self._file.close()
 
 
-def _later_bytes_are_utf8(f: io.BufferedReader) -> bool:
-    """After an all-ASCII head: judge by the first non-ASCII bytes within the next 16 MiB."""
-    scanned = 0
-    while scanned < _ASCII_SCAN_BYTES:
+def _later_non_ascii(f: io.BufferedReader, offset: int) -> tuple[int, bytes, bool]:
+    """After an all-ASCII head, which ends at `offset`: 4 KiB around the first non-ASCII bytes within the next
+    16 MiB (from the start of their line, at most 256 bytes before them, as context), where they start, and whether
+    the file ends in them; (offset, b"", True) if there are none."""
+    stop = offset + _ASCII_SCAN_BYTES
+    while offset < stop:
         chunk = f.read(_READ_BUFFER)
         if not chunk:
-            return True
-        scanned += len(chunk)
+            break
         if not chunk.isascii():
-            probe = chunk[len(chunk) - len(chunk.lstrip(_ASCII_BYTES)) :][:4096]
+            first = len(chunk) - len(chunk.lstrip(_ASCII_BYTES))
+            start = max(first - 256, chunk.rfind(b"\n", 0, first) + 1)
+            probe = chunk[start : start + 4096]
             if len(probe) < 4096:
                 probe += f.read(4096 - len(probe))
-            return _utf8_error_at(probe, final=len(probe) < 4096) is None
-    return True
+            return offset + start, probe, len(probe) < 4096
+        offset += len(chunk)
+    return offset, b"", True
+
+
+def _likeliest_8bit(sample: bytes) -> tuple[str, bool]:
+    """The one of `EIGHT_BIT_ENCODINGS` that reads the sample most like names and addresses (see `_NAME_LETTERS`),
+    and whether that reading is plausible: has no more characters against it than for it."""
+    # Each piece of context once: a name in every row says no more than once.  The first 16 KiB of them, thousands
+    # of different pieces, are plenty: so the measure takes a few ms, and some 20 on 64 KiB of random bytes.
+    pieces = b"\n".join(dict.fromkeys(_NON_ASCII.findall(sample)))[: 16 * 1024]
+    scores: dict[str, tuple[int, int]] = {}
+    for encoding in EIGHT_BIT_ENCODINGS:
+        text = pieces.decode(encoding, _FALLBACK_ERRORS)  # a byte cp1252 leaves undefined is a control: against
+        against = len(_AGAINST.findall(text)) + sum(map(len, _RUN.findall(text)))
+        scores[encoding] = (len(_FOR.findall(text)), against)
+    best = max(EIGHT_BIT_ENCODINGS, key=lambda e: scores[e][0] - scores[e][1])  # the first of equals
+    return best, scores[best][1] <= scores[best][0]
 
 
 def _utf8_error_at(data: bytes, final: bool) -> int | None:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.csv_source import CsvSource, SourceError, unescape_cell
+from connectors.csv_source import EIGHT_BIT_ENCODINGS, CsvSource, SourceError, unescape_cell
 from connectors.headers import HeaderMapping, MappingFileError, build_mapping, load_mapping_file, row_payload
 from jobs.errors import RunError
 from jobs.ledger import run_rows
@@ -228,6 +228,11 @@ class CsvInput(_FileItems):
         self.warnings = (
             [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
         )
+        read_as = self.source.encoding
+        if encoding is None and read_as in EIGHT_BIT_ENCODINGS and read_as != "cp1252":
+            # A guess by how much the text reads like names: say which, so that a wrong one is noticed (cp1252,
+            # the default for a file not in UTF-8 from before there was a guess, goes unsaid as it did).
+            self.warnings.append(f"the file was read as {read_as} (detected); if names look wrong, give --encoding")
 
     def refuse_lookalikes(self) -> None:
         """Stop before writing when a column no alias names looks like a field no other column gives (a typo

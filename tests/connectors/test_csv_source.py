@@ -47,13 +47,14 @@ HEADER_CHARS = string.ascii_letters + string.digits + "_ÅÄÖåäöÜü"
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "cp1252"]
 
 
-def values_strategy(encoding: str) -> st.SearchStrategy[str]:
-    codec = "cp1252" if encoding == "cp1252" else None
+def values_strategy(encoding: str, names: bool = False) -> st.SearchStrategy[str]:
+    """Text the encoding can hold; with `names`, non-ASCII characters only as realistic names have them (`SAMPLES`)."""
+    codec = "ascii" if names else "cp1252" if encoding == "cp1252" else None
     chars = st.one_of(
         st.characters(codec=codec, exclude_categories=("Cs", "Cc")),
         st.sampled_from(SPECIAL),
     )
-    samples = [s for s in SAMPLES if codec is None or _encodable(s, codec)]
+    samples = [s for s in SAMPLES if encoding != "cp1252" or _encodable(s, encoding)]
     return st.one_of(st.text(chars, max_size=12), st.sampled_from(samples))
 
 
@@ -69,16 +70,21 @@ def _encodable(text: str, codec: str) -> bool:
 @given(data=st.data())
 def test_round_trip_values_and_line_numbers(tmp_path: Path, data: st.DataObject) -> None:
     encoding = data.draw(st.sampled_from(ENCODINGS), label="encoding")
+    # Every byte is some character in each 8-bit encoding, so which one random cp1252 characters are in cannot be
+    # told (and such text may be refused as garbled): detection is asked only of realistic names, here and in
+    # test_encodings.py.  Other cp1252 text is read with its encoding given.
+    names = encoding == "cp1252" and data.draw(st.booleans(), label="names")
     delimiter = data.draw(st.sampled_from([",", ";", "\t", "|"]), label="delimiter")
     terminator = data.draw(st.sampled_from(["\r\n", "\n"]), label="terminator")
     width = data.draw(st.integers(2, 6), label="width")
+    header_chars = string.ascii_letters + string.digits + "_" if names else HEADER_CHARS
     headers = data.draw(
-        st.lists(st.text(HEADER_CHARS, min_size=1, max_size=10), min_size=width, max_size=width, unique=True),
+        st.lists(st.text(header_chars, min_size=1, max_size=10), min_size=width, max_size=width, unique=True),
         label="headers",
     )
+    values = values_strategy(encoding, names)
     records = data.draw(
-        st.lists(st.lists(values_strategy(encoding), min_size=width, max_size=width), min_size=1, max_size=8),
-        label="records",
+        st.lists(st.lists(values, min_size=width, max_size=width), min_size=1, max_size=8), label="records"
     )
     trailing_newline = data.draw(st.booleans(), label="trailing newline")
 
@@ -106,7 +112,7 @@ def test_round_trip_values_and_line_numbers(tmp_path: Path, data: st.DataObject)
             expected.append((line, tuple(record)))
         line += line_breaks(piece[: -len(terminator)]) + 1
 
-    source = CsvSource(path)
+    source = CsvSource(path, encoding=None if names or encoding != "cp1252" else encoding)
     assert source.delimiter == delimiter
     assert source.headers == tuple(headers)
     assert source.header_line == 1
@@ -287,10 +293,12 @@ def test_windows_1252_nordic_export(tmp_path: Path) -> None:
 
 
 def test_cp1252_undefined_bytes_fall_back_to_latin1(tmp_path: Path) -> None:
-    raw = "Namn;Ort\r\nMalmö;x".encode("cp1252") + b"\x81\x9d\r\n"
-    source, rows = read_all(write(tmp_path, raw))
+    # Bytes that no Windows program writes count against cp1252 (in a file of little else they read as garbled in
+    # every encoding tried, and it is refused); among ordinary Nordic text they are read as latin-1 reads them.
+    text = "Namn;Ort\r\nMalmö Bygg AB;Malmö\r\nÅsa Öberg;Växjö\r\nJääskeläinen;x"
+    source, rows = read_all(write(tmp_path, text.encode("cp1252") + b"\x81\x9d\r\n"))
     assert source.encoding == "cp1252"
-    assert rows[0].values == ("Malmö", "x\x81\x9d")
+    assert rows[-1].values == ("Jääskeläinen", "x\x81\x9d")
 
 
 def test_utf16_tab_export_from_excel(tmp_path: Path) -> None:
