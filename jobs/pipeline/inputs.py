@@ -199,8 +199,9 @@ class CsvInput(_FileItems):
     ) -> None:
         """`lineage` is given for a reimport: it says which rows are already done. `defaults`: values (checked
         by `checked_defaults`) for fields a row has no value of its own for."""
-        self.file = file
-        self.defaults = defaults or {}  # the input is read from this copy, which lives as long as the input
+        self.file = file  # the input is read from this copy, which lives as long as the input
+        self.defaults = defaults or {}
+        self._encoding_given = encoding is not None
         try:
             self.source = CsvSource(file.path, encoding=encoding, delimiter=delimiter, name=file.name)
         except OSError as exc:
@@ -229,7 +230,7 @@ class CsvInput(_FileItems):
             [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
         )
         read_as = self.source.encoding
-        if encoding is None and read_as in EIGHT_BIT_ENCODINGS and read_as != "cp1252":
+        if not self._encoding_given and read_as in EIGHT_BIT_ENCODINGS and read_as != "cp1252":
             # A guess by how much the text reads like names: say which, so that a wrong one is noticed (cp1252,
             # the default for a file not in UTF-8 from before there was a guess, goes unsaid as it did).
             self.warnings.append(f"the file was read as {read_as} (detected); if names look wrong, give --encoding")
