@@ -455,6 +455,9 @@ class CsvSource:
             at = min(m.start() for m in (_AGAINST.search(text), _RUN.search(text)) if m is not None)
         else:
             return encoding
+        if sum(map(text.count, (*_CONTROL_CHARS, "\x00"))) > max(2, len(text) // 100):
+            # Binary data (a PNG with a NUL or two in its head) is not text in any encoding: say that instead.
+            raise SourceError(self.name, f"not a text file (control characters in {encoding} text)")
         self.encoding = encoding  # the line is counted in it
         line = (self._line_at_offset(offset) if offset else 1) + _count_line_breaks(text[:at])
         word = _WORD_END.split(text[max(0, at - 20) : at])[-1] + _WORD_END.split(text[at : at + 20], maxsplit=1)[0]
