@@ -156,6 +156,7 @@ class ImportRequest:
     delimiter: str | None = None
     dry_run: bool = False
     defaults: Mapping[str, str] | None = None  # field -> value for rows without one of their own
+    mode: str = "upsert"  # upsert | create | update: what a row matching an existing record does (docs/usage.md)
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,13 @@ class Prepared:
         """What the request's key stores when every record goes in."""
         return _to_json({"ids": [r[0] for r in self.records]})
 
+    def copy(self) -> "Prepared":
+        """A copy to change (`reject`, `settle`) without changing this one."""
+        return Prepared(
+            self.kind, self.digest, self.size, list(self.records), list(self.positions), dict(self.failed),
+            dict(self.warnings), list(self.pending), dict(self.repeated), dict(self.settled),
+        )  # fmt: skip
+
     def column(self, name: str) -> int:
         return COLUMNS[self.kind].index(name)
 

@@ -24,6 +24,12 @@ class SourceOption(StrEnum):
     visma_eaccounting = "visma-eaccounting"
 
 
+class ModeOption(StrEnum):
+    upsert = "upsert"
+    create = "create"
+    update = "update"
+
+
 Queue = Annotated[bool, typer.Option("--queue", help="Hand the run to `rostersync worker`.")]
 
 
@@ -98,6 +104,14 @@ def import_(
         str | None, typer.Option("--delimiter", callback=_delimiter, help="One character, or tab (default: detected).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
+    mode: Annotated[
+        ModeOption,
+        typer.Option(
+            "--mode",
+            help="Rows matching a record (org, own, VAT number): upsert updates it, create skips it, update "
+            "fails rows matching none.",
+        ),
+    ] = ModeOption.upsert,
     set_: Set = None,
     queue: Queue = False,
     as_json: Json = False,
@@ -113,6 +127,7 @@ def import_(
         delimiter=delimiter,
         dry_run=dry_run,
         defaults=_settings(set_),
+        mode=mode.value,
     )
 
     async def work(ctx: Context) -> RunSummary:
