@@ -182,5 +182,10 @@ class PostgresStore:
 
     async def matching(self, conn: AsyncConnection, table: Table, company_id: str, keys: Keys) -> list[tuple[Any, ...]]:
         driver = await _driver(conn)
+        # An import grows the table from empty within one connection's life: a generic plan cached back then (a
+        # sequential scan) would scan the whole company for every later group. Planned for each group's values
+        # instead, and only this statement (for every statement it would slow the inserts down).
+        await driver.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         found = await driver.fetch(_matching_sql(table), company_id, keys.org_numbers, keys.numbers, keys.vat_numbers)
+        await driver.execute("SET LOCAL plan_cache_mode = auto")
         return [tuple(r) for r in found]
