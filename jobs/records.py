@@ -157,6 +157,7 @@ class ImportRequest:
     dry_run: bool = False
     defaults: Mapping[str, str] | None = None  # field -> value for rows without one of their own
     allow_unmapped: bool = False  # import although a column that looks like a field is not mapped
+    mode: str = "upsert"  # upsert | create | update: what a row matching an existing record does (docs/usage.md)
 
 
 @dataclass(frozen=True)

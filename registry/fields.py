@@ -44,3 +44,8 @@ HINT_FIELDS: Final = ("is_person", "first_name", "last_name")
 
 def payload_fields(kind: Kind) -> tuple[str, ...]:
     return CUSTOMER_FIELDS if kind == "customers" else SUPPLIER_FIELDS
+
+
+def own_number(kind: Kind) -> str:
+    """The source's own number of a record (the accountant's customer or supplier number)."""
+    return "customer_number" if kind == "customers" else "supplier_number"

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from registry.errors import FieldWarning
 from registry.fields import Kind, payload_fields
@@ -24,6 +24,17 @@ from registry.items import Rejected, Valid, duplicate_error, needs_vies, validat
 from registry.tables import PARTY_TABLES
 
 Payload = Mapping[str, Any] | Valid | Rejected  # a raw payload, or one validated already
+
+
+class Settled(NamedTuple):
+    """A valid item an importer matched to an existing record instead of creating it: what became of it."""
+
+    status: str  # skipped | updated
+    entity_id: str
+    code: str | None = None  # a note (e.g. the record is archived), or the warnings' codes
+    field: str | None = None  # the fields a warning names
+    message: str | None = None
+
 
 COLUMNS: dict[Kind, tuple[str, ...]] = {
     "customers": tuple(PARTY_TABLES["customers"].c.keys()),
@@ -82,6 +93,8 @@ class Prepared:
     # request index -> values (in field order) of a valid item that repeats an earlier item's org number: the
     # only values a request's records leave out (for `legacy_digest`, and for an importer naming the line)
     repeated: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    # request index -> a valid item matched to an existing record (an import's update or skip): not inserted
+    settled: dict[int, Settled] = field(default_factory=dict)
 
     def matches(self, stored_digest: str, stored_response: Mapping[str, Any]) -> bool:
         """Whether a key stored with this fingerprint and response was stored for this request. A key stored
@@ -103,6 +116,8 @@ class Prepared:
                 items.append(dict(zip(names, values(records[index]), strict=True)))
             elif index in self.repeated:
                 items.append(dict(zip(names, self.repeated[index], strict=True)))
+            elif index in self.settled:
+                items.append({"settled": list(self.settled[index])})
             else:
                 items.append({"rejected": self.failed[index]})
         return hashlib.sha256(marshal.dumps(items, 2)).hexdigest()
@@ -111,19 +126,35 @@ class Prepared:
         """What the request's key stores when every record goes in."""
         return _to_json({"ids": [r[0] for r in self.records]})
 
+    def copy(self) -> "Prepared":
+        """A copy to change (`reject`, `settle`) without changing this one."""
+        return Prepared(
+            self.kind, self.digest, self.size, list(self.records), list(self.positions), dict(self.failed),
+            dict(self.warnings), list(self.pending), dict(self.repeated), dict(self.settled),
+        )  # fmt: skip
+
     def column(self, name: str) -> int:
         return COLUMNS[self.kind].index(name)
 
     def reject(self, index: int, error: dict[str, Any]) -> None:
         """Fail a valid item after all (its caller knows more than one request shows: a duplicate of an
         earlier request's item). The fingerprint changes with it, so the changed request is another request."""
+        self._take(index, (index, error))
+        self.failed[index] = error
+
+    def settle(self, index: int, settled: Settled) -> None:
+        """Leave a valid item out of the insert: it matched an existing record (updated or skipped instead).
+        The fingerprint changes with it, as with `reject`."""
+        self._take(index, (index, tuple(settled)))
+        self.settled[index] = settled
+
+    def _take(self, index: int, why: Any) -> None:
         k = self.positions.index(index)
         del self.records[k], self.positions[k]
         self.warnings.pop(index, None)
         if index in self.pending:
             self.pending.remove(index)
-        self.failed[index] = error
-        self.digest = hashlib.sha256(self.digest.encode() + marshal.dumps((index, error), 2)).hexdigest()
+        self.digest = hashlib.sha256(self.digest.encode() + marshal.dumps(why, 2)).hexdigest()
 
 
 def prepare(kind: Kind, company_id: str, items: Sequence[Payload], stamp: datetime) -> Prepared:
@@ -241,6 +272,9 @@ class Result:
         records = dict(zip(p.positions, p.records, strict=True))
         results = []
         for index, (error, entity_id, warnings) in enumerate(self.outcomes()):
+            if index in p.settled:
+                results.append({"ok": True, "request_index": index, "data": {"id": p.settled[index].entity_id}})
+                continue
             if error is not None:
                 results.append({"ok": False, "request_index": index, "error": dict(error)})
                 continue

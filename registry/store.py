@@ -49,3 +49,22 @@ class Store(Protocol):
     ) -> set[str]:
         """Which of the org numbers the company's customers or suppliers (`table`) hold already."""
         ...
+
+    async def matching(
+        self, conn: AsyncConnection, table: Table, company_id: str, keys: "Keys"
+    ) -> list[tuple[Any, ...]]:
+        """The company's records (all the table's columns, in order; the id as text) holding any of these org
+        numbers, own numbers (customer or supplier numbers) or VAT numbers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """What a group of rows may match existing records by (each list without None)."""
+
+    org_numbers: list[str]
+    numbers: list[str]  # customer_number or supplier_number
+    vat_numbers: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.org_numbers or self.numbers or self.vat_numbers)

@@ -4,12 +4,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, Uuid, select, update
+from sqlalchemy import Table, Uuid, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.ids import as_uuid
-from registry.store import Claimed, Insertion
+from registry.store import Claimed, Insertion, Keys
 from registry.tables import idempotency_keys
 
 KEY = idempotency_keys.c
@@ -68,3 +68,10 @@ class SqlStore:
     ) -> set[str]:
         query = select(table.c.org_number).where(table.c.company_id == company_id, table.c.org_number.in_(org_numbers))
         return {r.org_number for r in await conn.execute(query)}
+
+    async def matching(self, conn: AsyncConnection, table: Table, company_id: str, keys: Keys) -> list[tuple[Any, ...]]:
+        c = table.c
+        number = c.customer_number if table.name == "customers" else c.supplier_number
+        wanted = or_(c.org_number.in_(keys.org_numbers), number.in_(keys.numbers), c.vat_number.in_(keys.vat_numbers))
+        rows = await conn.execute(select(table).where(c.company_id == company_id, wanted))
+        return [(str(r[0]), *r[1:]) for r in rows]

@@ -56,6 +56,13 @@ def _party_columns() -> list[Column[object]]:
     ]
 
 
+def _lookup(table: str, column: str) -> Index:
+    """A file import finds the records its rows match by these (registry numbers and VAT numbers), a group of
+    rows at a time; partial: most records of a kind lack one or the other."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_{table}_company_{column}", "company_id", column, postgresql_where=where, sqlite_where=where)
+
+
 def _unique_org_number(table: str) -> Index:
     # Partial: many parties (foreign, individuals without personnummer) have no org number.
     where = text("org_number IS NOT NULL")
@@ -80,6 +87,8 @@ customers = Table(
     Column("vat_checked_at", TS),
     _unique_org_number("customers"),
     Index("ix_customers_company_created", "company_id", "created_at"),
+    _lookup("customers", "customer_number"),
+    _lookup("customers", "vat_number"),
 )
 
 suppliers = Table(
@@ -96,6 +105,8 @@ suppliers = Table(
     Column("default_currency", String(3)),
     _unique_org_number("suppliers"),
     Index("ix_suppliers_company_created", "company_id", "created_at"),
+    _lookup("suppliers", "supplier_number"),
+    _lookup("suppliers", "vat_number"),
 )
 
 # Bulk-create idempotency: the stored response is written in the same transaction as the rows.

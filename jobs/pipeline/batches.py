@@ -7,7 +7,7 @@ looks at one row at a time; "the first row with an org number wins" needs the wh
 `FirstLines` applies it to the batches in order, in the process that writes them.
 """
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -17,9 +17,9 @@ from jobs.ledger.run_rows import BatchRows, Outcome, encode_raw, rejected
 from jobs.pipeline.inputs import Item
 from registry.bulk import MAX_ITEMS
 from registry.errors import FieldWarning
-from registry.fields import Kind, payload_fields
+from registry.fields import Kind, own_number, payload_fields
 from registry.items import Rejected, Valid, duplicate_error, validate
-from registry.plan import Prepared, Result, prepare
+from registry.plan import Prepared, Result, Settled, prepare
 
 
 class Entry(NamedTuple):
@@ -46,11 +46,29 @@ def row_outcomes(entries: Sequence[Entry], result: Result) -> list[Outcome]:
         # The usual batch: every row an item, every item created (one step a row instead of three calls).
         return [Outcome(e[0], "created", None, None, None, i) for e, i in zip(entries, result.ids, strict=True)]
     items = iter(result.outcomes())
+    if p.settled:  # an import matched items to existing records (jobs.pipeline.matching)
+        return _with_settled(entries, items, p.settled)
     return [
         _outcome(e.row_number, *next(items)) if e.skip is None
         else Outcome(e.row_number, "skipped", None, None, e.skip, e.entity_id)
         for e in entries
     ]  # fmt: skip
+
+
+def _with_settled(entries: Sequence[Entry], items: Iterator[Any], settled: dict[int, Settled]) -> list[Outcome]:
+    out = []
+    index = 0  # the request index of the next entry sent
+    for e in entries:
+        if e.skip is not None:
+            out.append(Outcome(e.row_number, "skipped", None, None, e.skip, e.entity_id))
+            continue
+        item = next(items)
+        if (s := settled.get(index)) is not None:
+            out.append(Outcome(e.row_number, s.status, s.code, s.field, s.message, s.entity_id))
+        else:
+            out.append(_outcome(e.row_number, *item))
+        index += 1
+    return out
 
 
 def _outcome(row: int, error: dict[str, Any] | None, entity_id: str | None, warnings: list[FieldWarning]) -> Outcome:
@@ -127,30 +145,21 @@ async def stream_batches(items: AsyncIterator[Item], kind: Kind, company_id: str
 
 
 class FirstLines:
-    """The file's first line of each org number: a later valid row with the same number fails as a duplicate.
+    """The file's first line of each org number and of each own number (customer or supplier number): a later
+    valid row with the same one fails as a duplicate, so one registry record never matches two rows of a file.
     Sees every batch in order, done ones (of a resumed run) too."""
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
         self.first: dict[str, int] = {}
+        self.first_number: dict[str, int] = {}
         self.org = payload_fields(kind).index("org_number")  # in a repeated item's values
+        self.number = own_number(kind)
 
     def __call__(self, batch: Batch) -> Batch:
-        request, entries = batch.request, batch.entries
-        # Each record's org number and line (the items are the entries that are not skipped). C loops: this
-        # runs for every batch of an import. A request's org numbers are distinct (a repeat in the request
-        # fails in it already).
-        items = entries if request.size == len(entries) else [e for e in entries if e.skip is None]
-        numbers = list(map(itemgetter(request.column("org_number")), request.records))
-        lines = list(map(_FIRST, map(items.__getitem__, request.positions)))
-        seen = list(filter(_FIRST, zip(numbers, lines, strict=True)))
-        if self.first.keys().isdisjoint(map(_FIRST, seen)):
-            self.first.update(seen)
-        else:
-            for number, line, position in list(zip(numbers, lines, request.positions, strict=True)):
-                if number is not None and self.first.setdefault(number, line) != line:
-                    request.reject(position, self._repeat(number))
-                    batch.changed = True
+        request = batch.request
+        self._first_of(batch, "org_number", self.first, self._repeat)
+        self._first_of(batch, self.number, self.first_number, self._repeat_number)
         if request.repeated:
             # Repeats within the request failed in it already, naming its item: name the file's line instead.
             for index, values in request.repeated.items():
@@ -158,8 +167,34 @@ class FirstLines:
             batch.changed = True
         return batch
 
+    def _first_of(
+        self, batch: Batch, column: str, first: dict[str, int], error: Callable[[str], dict[str, Any]]
+    ) -> None:
+        request, entries = batch.request, batch.entries
+        # Each record's value and line (the items are the entries that are not skipped). C loops: this runs for
+        # every batch of an import.
+        items = entries if request.size == len(entries) else [e for e in entries if e.skip is None]
+        values = list(map(itemgetter(request.column(column)), request.records))
+        lines = list(map(_FIRST, map(items.__getitem__, request.positions)))
+        seen = list(filter(_FIRST, zip(values, lines, strict=True)))
+        # A request's org numbers are distinct (a repeat in the request fails in it already); its own numbers
+        # may not be.
+        if first.keys().isdisjoint(map(_FIRST, seen)) and len(dict(seen)) == len(seen):
+            first.update(seen)
+            return
+        for value, line, position in list(zip(values, lines, request.positions, strict=True)):
+            if value is not None and first.setdefault(value, line) != line:
+                request.reject(position, error(value))
+                batch.changed = True
+
     def _repeat(self, number: str) -> dict[str, Any]:
         return duplicate_error(self.kind, number, f"on line {self.first[number]} of this file")
 
+    def _repeat_number(self, number: str) -> dict[str, Any]:
+        label = self.number.replace("_", " ")
+        message = f"{label} {number} is on line {self.first_number[number]} of this file already"
+        return {"code": DUPLICATE_NUMBER[self.kind], "message": message, "fields": {self.number: message}}
 
+
+DUPLICATE_NUMBER: dict[Kind, str] = {"customers": "CUSTOMER_DUPLICATE_NUMBER", "suppliers": "SUPPLIER_DUPLICATE_NUMBER"}
 _FIRST = itemgetter(0)

@@ -11,7 +11,7 @@ import gc
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -21,14 +21,15 @@ from connectors.csv_source import SourceError
 from jobs.errors import DatabaseLost, FamilyBusy, RunError
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import BatchRows, Counts
-from jobs.pipeline import reading
+from jobs.pipeline import lineage, reading
 from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batches
 from jobs.pipeline.inputs import Input, LocalInput
+from jobs.pipeline.matching import Matcher
 from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason
 from jobs.pipeline.starting import open_input
 from jobs.records import RunSummary
 from jobs.vat import VatChecker
-from registry.bulk import write
+from registry.bulk import IdempotencyKeyReused, write
 from registry.clock import now
 from registry.db import is_unique_violation
 
@@ -69,9 +70,14 @@ class Importer:
         self.counts = Counts()
         # Until a row meets an org number the registry has, write as if none existed (see bulk.write).
         self.seen_existing = False
+        # Runs started before imports matched rows to records (no mode in their options) go on creating only.
+        mode = run["options"].get("mode")
+        self.matcher = Matcher(run["kind"], run["company_id"], mode) if mode is not None else None
 
     async def execute(self, inp: Input) -> None:
         done, self.counts = await self.db(self._committed_so_far)
+        if self.matcher is not None and self.run["source"] == "reimport":
+            self.matcher.owners = await self.db(lineage.owners, self.engine, self.run_id)
         writers = 1 if self.engine.dialect.name == "sqlite" else max(1, self.tuning.writers)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=writers * self.tuning.batches_per_commit * 2)
         async with asyncio.TaskGroup() as group:
@@ -132,7 +138,9 @@ class Importer:
             try:
                 written, created = await self.db(self._write, group)
             except Exception as exc:
-                if not is_unique_violation(exc):
+                # A batch written meanwhile by a process that took the run over: its key refuses this one's
+                # request when matching made the two differ, else its rows clash.
+                if not (is_unique_violation(exc) or isinstance(exc, IdempotencyKeyReused)):
                     raise
                 group = await self.db(self._unwritten, group, exc)
             else:
@@ -162,8 +170,13 @@ class Importer:
         company_id, kind, dry_run = self.run["company_id"], self.run["kind"], self.run["dry_run"]
         stored: list[BatchRows] = []
         created: list[dict[str, Any]] = []
-        requests = [(batch_key(self.run_id, b.index), b.request) for b in group]
         async with self.engine.begin() as conn:
+            if self.matcher is not None:
+                # Matching changes the requests: a copy of each, so a retried transaction starts from the
+                # batches as they were read (what was matched and updated in a rolled-back one is undone).
+                group = [replace(b, request=b.request.copy()) for b in group]
+                created = await self.matcher.settle(conn, group, now(), dry_run=dry_run)
+            requests = [(batch_key(self.run_id, b.index), b.request) for b in group]
             # The group's batches are separate bulk-create requests (each its own key and response), sent together.
             results = await write(conn, company_id, kind, requests, dry_run=dry_run, optimistic=not self.seen_existing)
             for batch, result in zip(group, results, strict=True):

@@ -98,3 +98,12 @@ async def _read_done_rows(engine: AsyncEngine, run_id: uuid.UUID, mapping: Heade
                 name = row_payload(tuple(v or "" for v in raw), mapping).get("name") if isinstance(raw, list) else None
                 if name is not None:
                     found.names[outcome.row_number] = name_print(name)
+
+
+async def owners(engine: AsyncEngine, run_id: uuid.UUID) -> dict[str, int]:
+    """Which row of the family of `run_id` (itself included) created or updated each record: a reimport's row
+    matching a record that another row of the file made fails as that row's duplicate, as in one run."""
+    async with engine.connect() as conn:
+        family = [r["id"] for r in await runs.family(conn, run_id)]
+        found = await run_rows.outcomes(conn, family)
+    return {o.entity_id: o.row_number for o in found if o.entity_id and o.status in ("created", "updated")}

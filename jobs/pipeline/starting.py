@@ -28,6 +28,7 @@ from jobs.pipeline.inputs import (
     regular_file,
 )
 from jobs.pipeline.lineage import lineage
+from jobs.pipeline.matching import DEFAULT_MODE, MODES
 from jobs.pipeline.snapshot import Snapshot, take
 from jobs.records import FINISHED, ImportRequest
 from registry.fields import Kind
@@ -42,7 +43,9 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
     overrides = mapping_overrides(request.mapping_path)
     source = detect_source(path) if request.source == "auto" else request.source
     defaults = checked_defaults(kind, request.defaults)
-    options: dict[str, Any] = {"path": resolved, "mapping": overrides, "defaults": defaults}
+    if request.mode not in MODES:
+        raise RunError(f"unknown mode {request.mode!r}: use one of {', '.join(MODES)}")
+    options: dict[str, Any] = {"path": resolved, "mapping": overrides, "defaults": defaults, "mode": request.mode}
     file = take(resolved, name=path)
     inp: CsvInput | SavedPageInput
     if source in CONNECTOR_SOURCES and path.lower().endswith(".json"):
@@ -116,6 +119,8 @@ async def start_reimport(
         "mapping": overrides,
         "defaults": given,
         "path": regular_file(path) if path else None,
+        # A reimport matches rows as its parent did (a parent from before modes: the default).
+        "mode": parent["options"].get("mode", DEFAULT_MODE),
     }
     sha256 = None
     if path:

@@ -32,8 +32,9 @@ from registry.bulk import MAX_ITEMS, bulk_create, store
 from registry.clock import now, utc_or_none
 from registry.fields import Kind
 from registry.ids import as_uuid
-from registry.items import Rejected, Valid, duplicate_error, needs_vies, unstorable, validate
-from registry.tables import PARTY_TABLES, external_refs, vat_checks
+from registry.items import Rejected, Valid, duplicate_error, unstorable, validate
+from registry.patch import recheck_vat, vat_status
+from registry.tables import PARTY_TABLES, external_refs
 
 if TYPE_CHECKING:
     import httpx
@@ -207,7 +208,7 @@ class KindSync:
             values["archived_at"], p.note = None, UNARCHIVED
         vat_changed = self.kind == "customers" and values.get("vat_number") != current["vat_number"]
         if vat_changed:
-            values.update(vat_number_validated=False, vat_check_status=_vat_status(values))
+            values.update(vat_number_validated=False, vat_check_status=vat_status(values))
         org = values.get("org_number")
         target = update(table).where(table.c.id == entity, table.c.company_id == self.company_id)
         if org is not None:  # (== None would mean IS NULL: every record without an org number)
@@ -226,17 +227,8 @@ class KindSync:
     ) -> None:
         """A changed VAT number is checked again, as a new one is on commit. Called once the update succeeded,
         so a refused update leaves the customer's pending check alone."""
-        await conn.execute(delete(vat_checks).where(vat_checks.c.customer_id == entity))
-        if values["vat_check_status"] == "pending":
-            check = {
-                "customer_id": entity, "company_id": self.company_id, "vat_number": values["vat_number"],
-                "attempts": 0, "first_attempt_at": now, "next_attempt_at": now + timedelta(minutes=1),
-                "last_error": None,
-            }  # fmt: skip
-            await conn.execute(vat_checks.insert().values(**check))
-            self.pending_vat.append(
-                {"id": str(entity), "vat_number": values["vat_number"], "vat_check_status": "pending"}
-            )
+        checks = [(entity, values["vat_number"], values["vat_check_status"])]
+        self.pending_vat.extend(await recheck_vat(conn, self.company_id, checks, now))
 
     async def _store_refs(self, conn: AsyncConnection, planned: list[Planned], now: datetime) -> None:
         done = [p for p in planned if p.action in ("create", "update") and p.entity_id is not None]
@@ -277,10 +269,6 @@ class KindSync:
             return Outcome(p.row_number, status, error_message=p.note_text or "unchanged since the last sync",
                            entity_id=entity)  # fmt: skip
         return Outcome(p.row_number, status, entity_id=entity)
-
-
-def _vat_status(values: dict[str, Any]) -> str:
-    return "pending" if needs_vies(values) else "not_applicable"
 
 
 async def sync(

@@ -38,6 +38,12 @@ class SourceOption(StrEnum):
     visma_eaccounting = "visma-eaccounting"
 
 
+class ModeOption(StrEnum):
+    upsert = "upsert"
+    create = "create"
+    update = "update"
+
+
 Queue = Annotated[bool, typer.Option("--queue", help="Hand the run to `rostersync worker`.")]
 
 
@@ -112,6 +118,14 @@ def import_(
         str | None, typer.Option("--delimiter", callback=_delimiter, help="One character, or tab (default: detected).")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
+    mode: Annotated[
+        ModeOption,
+        typer.Option(
+            "--mode",
+            help="Rows matching a record (org, own, VAT number): upsert updates it, create skips it, update "
+            "fails rows matching none.",
+        ),
+    ] = ModeOption.upsert,
     set_: Set = None,
     allow_unmapped: AllowUnmapped = False,
     queue: Queue = False,
@@ -129,6 +143,7 @@ def import_(
         dry_run=dry_run,
         defaults=_settings(set_),
         allow_unmapped=allow_unmapped,
+        mode=mode.value,
     )
 
     async def work(ctx: Context) -> RunSummary:

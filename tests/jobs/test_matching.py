@@ -1,0 +1,202 @@
+"""A file imported again matches its rows to the company's records (issue 14.2): --mode upsert|create|update,
+on Postgres and SQLite."""
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from jobs import app
+from jobs.ledger import run_rows, runs
+from jobs.ledger.run_rows import Outcome
+from jobs.records import ImportRequest, ReimportRequest, RunSummary
+from registry.clock import now
+from registry.ids import as_uuid
+from registry.tables import customers, vat_checks
+from tests.conftest import app_context
+from tests.fakes.rows import HEADERS, customer_row, org_number, vat_number
+
+NO_ORG = 1  # a Swedish row without an org number: matched by its customer number
+EU = 2  # an EU business without an org number, with a VAT number
+
+
+def base_rows() -> list[list[str]]:
+    rows = [customer_row(i) for i in range(4)]
+    rows[NO_ORG][2] = ""  # Organisationsnummer
+    rows[EU] = customer_row(EU, eu_every=1)
+    return rows
+
+
+def write(path: Path, rows: list[list[str]]) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, delimiter=";", lineterminator="\n")
+        writer.writerow(HEADERS)
+        writer.writerows(rows)
+    return path
+
+
+async def run(engine: Any, path: Path, mode: str | None = None, **kw: Any) -> RunSummary:
+    ctx = app_context(engine)
+    if mode is not None:
+        kw["mode"] = mode
+    return await app.process(ctx, await app.start_import(ctx, ImportRequest(str(path), "acme", "customers", **kw)))
+
+
+async def outcomes(engine: Any, summary: RunSummary) -> dict[int, Outcome]:
+    async with engine.connect() as conn:
+        return {o.row_number: o for o in await run_rows.outcomes(conn, [summary.id])}
+
+
+async def stored(engine: Any) -> dict[str, Any]:
+    """The company's customers by id."""
+    async with engine.connect() as conn:
+        return {str(r.id): r for r in await conn.execute(select(customers))}
+
+
+async def test_the_same_file_twice_is_all_skipped(engine: Any, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", base_rows())
+    first = await run(engine, path)
+    assert (first.created, first.failed) == (4, 0)
+    again = await run(engine, path)
+    assert (again.status, again.created, again.updated, again.skipped, again.failed) == ("succeeded", 0, 0, 4, 0)
+    made, seen = await outcomes(engine, first), await outcomes(engine, again)
+    assert all(seen[n].entity_id == made[n].entity_id and seen[n].error_message == "unchanged" for n in made)
+    assert len(await stored(engine)) == 4
+
+
+async def test_a_corrected_file_updates_the_changed_rows_only(engine: Any, tmp_path: Path) -> None:
+    first = await run(engine, write(tmp_path / "c.csv", base_rows()))
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+    async with engine.begin() as conn:  # VIES answered for the EU customer meanwhile
+        await conn.execute(delete(vat_checks))
+        await conn.execute(update(customers).values(vat_check_status="valid", vat_number_validated=True))
+    rows = base_rows()
+    rows[0][4] = "ny@kund0.example.se"  # E-post
+    rows[NO_ORG][4] = "ny@kund1.example.se"
+    rows[EU][3] = vat_number("DE", 7)  # Momsregistreringsnummer
+    rows[3][5] = ""  # a blank phone: not an erasure
+    corrected = await run(engine, write(tmp_path / "fixed.csv", rows))
+    seen = await outcomes(engine, corrected)
+    assert (corrected.created, corrected.updated, corrected.skipped, corrected.failed) == (0, 3, 1, 0)
+    assert {n: seen[n].status for n in seen} == {2: "updated", 3: "updated", 4: "updated", 5: "skipped"}
+    assert all(seen[n].entity_id == ids[n] for n in seen)
+    records = await stored(engine)
+    assert len(records) == 4
+    assert records[ids[2]].email == "ny@kund0.example.se" and records[ids[3]].email == "ny@kund1.example.se"
+    eu = records[ids[2 + EU]]
+    assert (eu.vat_number, eu.vat_check_status, eu.vat_number_validated) == (vat_number("DE", 7), "pending", False)
+    assert records[ids[2]].vat_check_status == "valid"  # not re-checked: its VAT number did not change
+    async with engine.connect() as conn:
+        checks = list(await conn.execute(select(vat_checks.c.customer_id, vat_checks.c.vat_number)))
+    assert [(str(c), v) for c, v in checks] == [(ids[2 + EU], vat_number("DE", 7))]
+    assert records[ids[5]].phone == customer_row(3)[5]  # the blank cell left the stored phone alone
+    for n in (2, 3, 4):
+        assert records[ids[n]].updated_at > records[ids[n]].created_at
+    assert records[ids[5]].updated_at == records[ids[5]].created_at
+
+
+async def test_a_dry_run_reports_updates_without_writing(engine: Any, tmp_path: Path) -> None:
+    await run(engine, write(tmp_path / "c.csv", base_rows()))
+    rows = base_rows()
+    rows[0][4] = "ny@kund0.example.se"
+    rows.append(customer_row(9))
+    dry = await run(engine, write(tmp_path / "fixed.csv", rows), dry_run=True)
+    assert (dry.created, dry.updated, dry.skipped) == (1, 1, 3)
+    records = await stored(engine)
+    assert len(records) == 4 and "ny@kund0.example.se" not in {r.email for r in records.values()}
+
+
+async def test_mode_create_skips_existing_and_mode_update_creates_nothing(engine: Any, tmp_path: Path) -> None:
+    first = await run(engine, write(tmp_path / "c.csv", base_rows()))
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+    rows = base_rows()
+    rows[0][4] = "ny@kund0.example.se"
+    changed = write(tmp_path / "changed.csv", rows)
+
+    created = await run(engine, changed, mode="create")
+    seen = await outcomes(engine, created)
+    assert (created.status, created.created, created.updated, created.skipped) == ("succeeded", 0, 0, 4)
+    assert {n: o.entity_id for n, o in seen.items()} == ids
+    assert "exists already" in (seen[2].error_message or "")
+    assert "ny@kund0.example.se" not in {r.email for r in (await stored(engine)).values()}
+
+    rows.append(customer_row(9))  # a new customer: update mode creates nothing
+    updated = await run(engine, write(tmp_path / "new.csv", rows), mode="update")
+    seen = await outcomes(engine, updated)
+    assert (updated.created, updated.updated, updated.skipped, updated.failed) == (0, 1, 3, 1)
+    assert (seen[2].status, seen[2].entity_id) == ("updated", ids[2])
+    assert (seen[6].status, seen[6].error_code) == ("failed", "NO_MATCH")
+    assert "matches no customer" in (seen[6].error_message or "") and org_number(9) in (seen[6].error_message or "")
+    assert len(await stored(engine)) == 4
+
+
+async def test_each_match_key_in_order_and_a_conflict_naming_both(engine: Any, tmp_path: Path) -> None:
+    rows = base_rows()
+    rows.append(customer_row(4))
+    rows[4][2] = ""  # customer 100004 without an org number
+    first = await run(engine, write(tmp_path / "c.csv", rows))
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+
+    by_org = customer_row(0)
+    by_org[0], by_org[4] = "900000", "org@kund0.example.se"  # another customer number: the org number wins
+    by_number = customer_row(1)
+    by_number[2], by_number[4] = "", "number@kund1.example.se"
+    by_vat = customer_row(EU, eu_every=1)
+    by_vat[0], by_vat[4] = "", "vat@kund2.example"
+    conflict = customer_row(3)
+    conflict[0] = "100004"  # org number of line 5's customer, customer number of line 6's
+    again = await run(engine, write(tmp_path / "keys.csv", [by_org, by_number, by_vat, conflict]))
+    seen = await outcomes(engine, again)
+    assert [(seen[n].status, seen[n].entity_id) for n in (2, 3, 4)] == [
+        ("updated", ids[2]), ("updated", ids[3]), ("updated", ids[4])
+    ]  # fmt: skip
+    assert (seen[5].status, seen[5].error_code) == ("failed", "MATCH_CONFLICT")
+    assert ids[5] in (seen[5].error_message or "") and ids[6] in (seen[5].error_message or "")
+    records = await stored(engine)
+    assert len(records) == 5
+    assert (records[ids[2]].customer_number, records[ids[2]].email) == ("900000", "org@kund0.example.se")
+    assert records[ids[3]].email == "number@kund1.example.se"
+    assert (records[ids[4]].email, records[ids[4]].customer_number) == ("vat@kund2.example", "100002")
+
+
+async def test_one_customer_number_on_two_lines_fails_the_second(engine: Any, tmp_path: Path) -> None:
+    rows = base_rows()
+    rows.append(customer_row(5))
+    rows[4][0], rows[4][2] = rows[NO_ORG][0], ""  # line 6 repeats line 3's customer number
+    summary = await run(engine, write(tmp_path / "c.csv", rows))
+    seen = await outcomes(engine, summary)
+    assert (seen[6].status, seen[6].error_code) == ("failed", "CUSTOMER_DUPLICATE_NUMBER")
+    assert "line 3" in (seen[6].error_message or "")
+    assert summary.created == 4
+
+
+async def test_an_archived_record_stays_archived(engine: Any, tmp_path: Path) -> None:
+    first = await run(engine, write(tmp_path / "c.csv", base_rows()))
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+    archived_at = now()
+    async with engine.begin() as conn:
+        archived = [as_uuid(ids[2]), as_uuid(ids[3])]
+        await conn.execute(update(customers).where(customers.c.id.in_(archived)).values(archived_at=archived_at))
+    rows = base_rows()
+    rows[0][4] = "ny@kund0.example.se"
+    again = await run(engine, write(tmp_path / "fixed.csv", rows))
+    seen = await outcomes(engine, again)
+    assert (seen[2].status, seen[2].error_code) == ("updated", "STILL_ARCHIVED")
+    assert "archived" in (seen[2].error_message or "")
+    assert seen[3].status == "skipped" and "stays archived" in (seen[3].error_message or "")
+    records = await stored(engine)
+    assert records[ids[2]].email == "ny@kund0.example.se"
+    assert records[ids[2]].archived_at is not None and records[ids[3]].archived_at is not None
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(customers)) == 4
+
+
+async def test_the_mode_is_stored_with_the_run_and_a_reimport_inherits_it(engine: Any, tmp_path: Path) -> None:
+    rows = base_rows()
+    rows[0][2] = "556000-0000"  # a bad checksum: the row fails, for a reimport
+    first = await run(engine, write(tmp_path / "c.csv", rows), mode="create")
+    ctx = app_context(engine)
+    assert (await runs.get_run(engine, first.run_id))["options"]["mode"] == "create"  # a resume reads it there
+    started = await app.start_reimport(ctx, ReimportRequest(first.run_id, failed_only=True))
+    assert (await runs.get_run(engine, started.run.run_id))["options"]["mode"] == "create"

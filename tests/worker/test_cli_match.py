@@ -1,0 +1,60 @@
+"""`rostersync import` run twice on the same file, from the command line (issue 14.2)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import rostersync
+from tests.fakes.rows import write_csv
+
+PAGE = Path(__file__).resolve().parents[1] / "fixtures" / "economic_customers_page0.json"
+
+
+def run_json(*args: str, env: dict[str, str]) -> tuple[int, dict]:
+    result = rostersync(*args, "--json", env=env)
+    return result.returncode, json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("database", ["cli_env", "sqlite_cli_env"])
+def test_the_same_csv_twice_is_all_skipped_and_exits_0(
+    database: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    env = request.getfixturevalue(database)
+    extra = [["200001", "Utan Orgnr AB", "", "", "a@utan.example.se", "", "", "", "", "Sverige", "30", ""]]
+    path = write_csv(tmp_path / "c.csv", 20, extra=extra)
+    command = ("import", str(path), "--company", "m", "--kind", "customers")
+    code, first = run_json(*command, env=env)
+    assert (code, first["created"]) == (0, 21)
+    code, again = run_json(*command, env=env)
+    assert code == 0, again
+    assert (again["status"], again["created"], again["updated"], again["skipped"], again["failed"]) == (
+        "succeeded", 0, 0, 21, 0
+    )  # fmt: skip
+    listed = json.loads(rostersync("customers", "list", "--company", "m", "--json", env=env).stdout)
+    assert len(listed) == 21
+
+
+def test_a_saved_economic_page_twice_is_all_skipped(sqlite_cli_env: dict[str, str]) -> None:
+    command = ("import", str(PAGE), "--company", "e", "--kind", "customers", "--source", "economic")
+    _, first = run_json(*command, env=sqlite_cli_env)
+    assert first["created"] > 0
+    _, again = run_json(*command, env=sqlite_cli_env)
+    assert (again["created"], again["updated"], again["skipped"]) == (0, 0, first["created"])
+    assert again["failed"] == first["failed"]
+    listed = rostersync("customers", "list", "--company", "e", "--include-archived", "--json", env=sqlite_cli_env)
+    assert len(json.loads(listed.stdout)) == first["created"]
+
+
+def test_an_unknown_mode_is_refused_and_update_mode_creates_nothing(
+    sqlite_cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "c.csv", 3)
+    bad = rostersync(
+        "import", str(path), "--company", "m", "--kind", "customers", "--mode", "merge", env=sqlite_cli_env
+    )
+    assert bad.returncode == 2 and "merge" in bad.stderr
+    code, summary = run_json(
+        "import", str(path), "--company", "m", "--kind", "customers", "--mode", "update", env=sqlite_cli_env
+    )
+    assert (code, summary["created"], summary["failed"]) == (1, 0, 3)  # nothing to update: no customer yet
