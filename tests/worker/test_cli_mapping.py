@@ -72,7 +72,9 @@ def test_a_column_that_looks_like_a_field_stops_the_import_until_it_is_mapped(
 
     # The next export with the same columns (another month's) is mapped as this one was, and says so.
     again = tmp_path / "next-month.csv"
-    again.write_text(TYPO.replace("Acme AB;556036-0793", "Gamma AB;559999-0008").split("\n102")[0] + "\n", "utf-8")
+    again.write_text(
+        TYPO.replace("101;Acme AB;556036-0793", "104;Gamma AB;559999-0008").split("\n102")[0] + "\n", "utf-8"
+    )
     shown = run_json("mapping", str(again), "--company", "m", "--kind", "customers", env=env, code=0)
     columns = {c["header"]: c for c in shown["columns"]}
     assert (columns["Orgnisationsnummer"]["field"], columns["Orgnisationsnummer"]["how"]) == ("org_number", "learned")
