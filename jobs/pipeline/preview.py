@@ -5,16 +5,10 @@ from itertools import islice
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.headers import suggest
-from jobs import mappings
 from jobs.errors import SourceError
-from jobs.pipeline.inputs import (
-    CsvInput,
-    checked_defaults,
-    mapping_overrides,
-    refuse_a_field_every_row_lacks,
-    regular_file,
-)
+from jobs.pipeline.inputs import CsvInput, regular_file
 from jobs.pipeline.snapshot import take
+from jobs.pipeline.starting import open_csv, refuse_before_writing
 from jobs.records import ColumnPreview, ImportRequest, MappingPreview
 
 SAMPLES = 3
@@ -24,26 +18,12 @@ _ROWS_FOR_SAMPLES = 50
 async def preview(engine: AsyncEngine | None, request: ImportRequest) -> MappingPreview:
     """The mapping an import of `request` would use, with samples; `engine` None: no database yet, so nothing
     remembered either."""
-    overrides = mapping_overrides(request.mapping_path)
     file = take(regular_file(request.path), name=request.path)
     try:
-        inp = CsvInput(
-            file,
-            request.kind,
-            encoding=request.encoding,
-            delimiter=request.delimiter,
-            overrides=overrides,
-            defaults=checked_defaults(request.kind, request.defaults),
-        )
-        if not overrides and engine is not None:
-            learned = await mappings.recall(engine, request.company_id, request.kind, inp.headers)
-            if learned:
-                inp.remap(None, learned)
+        inp, _ = await open_csv(engine, request, file)
         stop = None
         try:
-            if not request.allow_unmapped:
-                inp.refuse_lookalikes()
-            refuse_a_field_every_row_lacks(inp, request.kind, request.path)
+            refuse_before_writing(inp, request)
         except SourceError as exc:
             stop = str(exc)
         return MappingPreview(

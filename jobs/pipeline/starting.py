@@ -53,20 +53,12 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
             raise RunError("values for every row (--set) are for CSV files: a saved page's records carry their own")
         inp = SavedPageInput(file, kind, source)
     else:
-        country = (await companies.get(engine, request.company_id)).default_country
-        if country is not None and "country" not in defaults:
-            defaults = options["defaults"] = {"country": country, **defaults}
-        inp = CsvInput(
-            file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides, defaults=defaults
+        inp, used = await open_csv(engine, request, file)
+        refuse_before_writing(inp, request)
+        # A resume maps as this run did, whatever is remembered by then, and fills in what this run filled in.
+        options.update(
+            mapping=used, defaults=inp.defaults, encoding=inp.source.encoding, delimiter=inp.source.delimiter
         )
-        if not overrides and (learned := await mappings.recall(engine, request.company_id, kind, inp.headers)):
-            inp.remap(None, learned)
-            options["mapping"] = learned  # a resume maps as this run did, whatever is remembered by then
-            inp.warnings.append("mapped as the last file with these columns was (a remembered mapping)")
-        if not request.allow_unmapped:
-            inp.refuse_lookalikes()
-        refuse_a_field_every_row_lacks(inp, kind, path)
-        options.update(encoding=inp.source.encoding, delimiter=inp.source.delimiter)
         source = "csv" if source == "auto" else source
     options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
     run_id = await runs.create_run(
@@ -87,6 +79,37 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
     if overrides and isinstance(inp, CsvInput) and not request.dry_run:
         await mappings.remember(engine, request.company_id, kind, inp.headers, overrides)
     return run_id, inp
+
+
+async def open_csv(
+    engine: AsyncEngine | None, request: ImportRequest, file: Snapshot
+) -> tuple[CsvInput, dict[str, str | None] | None]:
+    """A CSV import's input as the import reads it, with the company's default country and the mapping
+    remembered for its headers (none without a database); returns it and the mapping it uses."""
+    kind = request.kind
+    overrides = mapping_overrides(request.mapping_path)
+    defaults = checked_defaults(kind, request.defaults)
+    if engine is not None and "country" not in defaults:
+        country = (await companies.get(engine, request.company_id)).default_country
+        if country is not None:
+            defaults = {"country": country, **defaults}
+    inp = CsvInput(
+        file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides, defaults=defaults
+    )
+    learned = await mappings.recall(engine, request.company_id, kind, inp.headers) if engine and not overrides else {}
+    if learned:
+        inp.remap(None, learned)
+        inp.warnings.append("mapped as the last file with these columns was (a remembered mapping)")
+        return inp, learned
+    return inp, overrides
+
+
+def refuse_before_writing(inp: CsvInput, request: ImportRequest) -> None:
+    """What stops a CSV import before its run exists: a column that looks like a field but is not mapped, a
+    field every row lacks."""
+    if not request.allow_unmapped:
+        inp.refuse_lookalikes()
+    refuse_a_field_every_row_lacks(inp, request.kind, request.path)
 
 
 async def start_reimport(

@@ -86,6 +86,13 @@ def _settings(values: list[str] | None) -> dict[str, str] | None:
     return given
 
 
+MappingFile = Annotated[Path | None, typer.Option("--mapping", help="JSON {header: field|null}.")]
+Encoding = Annotated[
+    str | None, typer.Option("--encoding", callback=_encoding, help="The file's encoding (default: detected).")
+]
+Delimiter = Annotated[
+    str | None, typer.Option("--delimiter", callback=_delimiter, help="One character, or tab (default: detected).")
+]
 AllowUnmapped = Annotated[
     bool, typer.Option("--allow-unmapped", help="Import although a column that looks like a field is not mapped.")
 ]
@@ -110,13 +117,9 @@ def import_(
     company: Company,
     kind: Annotated[KindOption, typer.Option("--kind")],
     source: Annotated[SourceOption, typer.Option("--source")] = SourceOption.auto,
-    mapping: Annotated[Path | None, typer.Option("--mapping", help="JSON {header: field|null}.")] = None,
-    encoding: Annotated[
-        str | None, typer.Option("--encoding", callback=_encoding, help="The file's encoding (default: detected).")
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option("--delimiter", callback=_delimiter, help="One character, or tab (default: detected).")
-    ] = None,
+    mapping: MappingFile = None,
+    encoding: Encoding = None,
+    delimiter: Delimiter = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     mode: Annotated[
         ModeOption,
@@ -160,9 +163,9 @@ def mapping_(
     file: Annotated[Path, typer.Argument(help="The CSV file an import would read.")],
     company: Company,
     kind: Annotated[KindOption, typer.Option("--kind")],
-    mapping: Annotated[Path | None, typer.Option("--mapping", help="JSON {header: field|null}.")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", callback=_encoding)] = None,
-    delimiter: Annotated[str | None, typer.Option("--delimiter", callback=_delimiter)] = None,
+    mapping: MappingFile = None,
+    encoding: Encoding = None,
+    delimiter: Delimiter = None,
     set_: Set = None,
     allow_unmapped: AllowUnmapped = False,
     as_json: Json = False,
@@ -206,7 +209,7 @@ def reimport(
     run_id: Annotated[str, typer.Argument(help="The run (or a unique prefix of its id) whose rows to import again.")],
     failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the rows that failed.")] = False,
     file: Annotated[Path | None, typer.Option("--file", help="A corrected file (the edited report works).")] = None,
-    mapping: Annotated[Path | None, typer.Option("--mapping")] = None,
+    mapping: MappingFile = None,
     set_: Set = None,
     allow_unmapped: AllowUnmapped = False,
     queue: Queue = False,
