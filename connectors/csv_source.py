@@ -63,6 +63,7 @@ _STRAY_NULS: Final = 4
 _FALLBACK_ERRORS: Final = "rostersync-cp1252-latin1"
 # C0 controls that do not occur in text files (tab, LF, CR, FF and the DOS EOF mark 0x1A are allowed).
 _CONTROL_CHARS: Final = tuple(chr(c) for c in (*range(1, 9), 0x0B, *range(0x0E, 0x1A), *range(0x1B, 0x20)))
+_BINARY_CHARS: Final = ("\x00", *_CONTROL_CHARS)
 # Cells a spreadsheet runs as a formula (OWASP "CSV Injection"): one starting with = or @ (Excel's implicit
 # intersection), or with tab or CR, which OWASP lists as well: a spreadsheet may drop them and read on.
 _FORMULA_STARTS: Final = frozenset("=@\t\r")
@@ -368,7 +369,7 @@ class CsvSource:
         text = self._decode_head(head, at_eof)
         if not text.strip():
             raise SourceError(self.name, "the file is empty")
-        if sum(map(text.count, _CONTROL_CHARS)) > max(2, len(text) // 100):
+        if _binary(text):
             raise SourceError(self.name, f"not a text file (control characters in {self.encoding} text)")
         sample = text if at_eof else _first_complete_lines(text)
         self._has_sep_line = False
@@ -455,8 +456,7 @@ class CsvSource:
             at = min(m.start() for m in (_AGAINST.search(text), _RUN.search(text)) if m is not None)
         else:
             return encoding
-        if sum(map(text.count, (*_CONTROL_CHARS, "\x00"))) > max(2, len(text) // 100):
-            # Binary data (a PNG with a NUL or two in its head) is not text in any encoding: say that instead.
+        if _binary(text):  # not text in any encoding: say that instead
             raise SourceError(self.name, f"not a text file (control characters in {encoding} text)")
         self.encoding = encoding  # the line is counted in it
         line = (self._line_at_offset(offset) if offset else 1) + _count_line_breaks(text[:at])
@@ -477,7 +477,7 @@ class CsvSource:
                 text = codecs.getincrementaldecoder(name)("strict").decode(head, final=at_eof)
             except UnicodeDecodeError:
                 continue
-            if "\x00" not in text and sum(map(text.count, _CONTROL_CHARS)) <= max(2, len(text) // 100):
+            if "\x00" not in text and not _binary(text):
                 return name
         return None
 
@@ -962,6 +962,11 @@ class _LineShadow:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _binary(text: str) -> bool:
+    """Whether decoded text holds more control characters (NULs too) than a text file's odd stray one."""
+    return sum(map(text.count, _BINARY_CHARS)) > max(2, len(text) // 100)
 
 
 def _later_non_ascii(f: io.BufferedReader, offset: int) -> tuple[int, bytes, bool]:
