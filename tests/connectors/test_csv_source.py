@@ -4,6 +4,7 @@ import codecs
 import csv
 import io
 import random
+import re
 import string
 import types
 from pathlib import Path
@@ -103,6 +104,9 @@ def test_round_trip_values_and_line_numbers(tmp_path: Path, data: st.DataObject)
         # cp1252 text whose first non-ASCII bytes also form valid UTF-8 (e.g. "Ã¶") is genuinely
         # ambiguous: UTF-8 wins.
         assume(not _starts_as_utf8(raw))
+    # "Ã¶", "Â°": what UTF-8 read as cp1252 looks like, refused as garbled by design (test_encodings.py); random
+    # text holds such pairs, names do not.
+    assume(not re.search(rb"[\xc2\xc3][\x80-\xbf]", text.encode("cp1252", "replace")))
     path = write(tmp_path, raw)
 
     expected: list[tuple[int, tuple[str, ...]]] = []
