@@ -8,6 +8,9 @@ A group of batches (the rows one transaction writes) is looked up in ONE query, 
 3. else the record with its VAT number, unless that record has another org number or own number (a VAT number
    can be shared by a company's several accounts, so it only matches where nothing says otherwise).
 
+A reimported row that an earlier run of its file made a record from (`lineage.Lineage.record_of`) matches that
+record, whatever its keys say unless they name another one.
+
 A row whose org number matches one record and whose own number another, a key that matches two records, or an
 own number whose record has another org number, fails as MATCH_CONFLICT naming both. A matched row is compared
 with its record PATCH style (a blank cell is not a value): unchanged → skipped; changed → updated (modes upsert
@@ -16,13 +19,14 @@ NO_MATCH (mode update). Rows the file repeats are the in-file rules' (`batches.F
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from jobs.pipeline.batches import DUPLICATE_NUMBER, Batch
+from jobs.pipeline.batches import DUPLICATE_NUMBER, Batch, Entry
 from registry.bulk import store
 from registry.fields import Kind, own_number, payload_fields
 from registry.items import duplicate_error
@@ -37,6 +41,19 @@ STILL_ARCHIVED = "STILL_ARCHIVED"
 
 _LABEL: dict[Kind, str] = {"customers": "customer", "suppliers": "supplier"}
 _NUMBER: dict[Kind, str] = {kind: own_number(kind) for kind in _LABEL}
+
+
+Record = tuple[Any, ...]  # a registry record as the matching query returns it: the table's columns in order
+
+
+@dataclass(frozen=True)
+class Found:
+    """The records a group's keys found, by each key."""
+
+    by_id: dict[str, Record]
+    by_org: dict[str, Record]
+    by_number: dict[str, list[Record]]
+    by_vat: dict[str, list[Record]]
 
 
 def _error(code: str, message: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -68,6 +85,7 @@ class Matcher:
             [v for v in map(org, records) if v is not None],
             [v for v in map(number, records) if v is not None],
             [v for v in map(vat, records) if v is not None],
+            [e.entity_id for b in group for e in b.entries if e.skip is None and e.entity_id is not None],
         )
 
     async def settle(
@@ -80,50 +98,54 @@ class Matcher:
         found = await store(conn).matching(conn, self.table, self.company_id, keys) if keys else []
         if not found and self.mode != "update":
             return []  # the usual case of a new company's import: nothing to match, everything is created
-        by_org = {r[self.org]: r for r in found if r[self.org] is not None}
-        by_number: dict[str, list[tuple[Any, ...]]] = {}
-        by_vat: dict[str, list[tuple[Any, ...]]] = {}
-        for r in found:
-            if r[self.number] is not None:
-                by_number.setdefault(r[self.number], []).append(r)
-            if r[self.vat] is not None:
-                by_vat.setdefault(r[self.vat], []).append(r)
+        index = self._index(found)
         updates: list[tuple[str, dict[str, Any]]] = []
         rechecks: list[tuple[str, str | None, str]] = []
         for batch in group:
             request = batch.request
-            lines = [e.row_number for e in batch.entries if e.skip is None]  # by request index
-            for index, record in list(zip(request.positions, request.records, strict=True)):
-                match, error = self._match(record, by_org, by_number, by_vat)
-                if match is not None and (line := self.owners.get(match[0], lines[index])) != lines[index]:
-                    error = self._made_by(record, match, line)
-                    match = None
+            sent = [e for e in batch.entries if e.skip is None]  # by request index
+            for i, record in list(zip(request.positions, request.records, strict=True)):
+                match, error = self._row(record, sent[i], index)
                 if error is not None:
-                    request.reject(index, error)
+                    request.reject(i, error)
                 elif match is None:
                     if self.mode != "update":
                         continue
-                    request.reject(index, self._no_match(record))
+                    request.reject(i, self._no_match(record))
                 else:
-                    self._decide(request, index, record, match, updates, rechecks)
+                    self._decide(request, i, record, match, updates, rechecks, own=match[0] == sent[i].entity_id)
                 batch.changed = True
         if dry_run:
             return []
         await update_many(conn, self.table, self.company_id, updates, now)
         return await recheck_vat(conn, self.company_id, rechecks, now)
 
-    def _match(
-        self,
-        record: tuple[Any, ...],
-        by_org: dict[str, tuple[Any, ...]],
-        by_number: dict[str, list[tuple[Any, ...]]],
-        by_vat: dict[str, list[tuple[Any, ...]]],
-    ) -> tuple[tuple[Any, ...] | None, dict[str, Any] | None]:
-        """The record a row matches, or the error of a row that matches two."""
+    def _index(self, found: list[Record]) -> Found:
+        index = Found({r[0]: r for r in found}, {r[self.org]: r for r in found if r[self.org] is not None}, {}, {})
+        for r in found:
+            if r[self.number] is not None:
+                index.by_number.setdefault(r[self.number], []).append(r)
+            if r[self.vat] is not None:
+                index.by_vat.setdefault(r[self.vat], []).append(r)
+        return index
+
+    def _row(self, record: Record, entry: Entry, found: Found) -> tuple[Record | None, dict[str, Any] | None]:
+        """The record a row matches, or the error of a row that matches two, or a record another line made."""
+        line = entry.row_number
+        match, error = self._match(record, found)
+        made = found.by_id.get(entry.entity_id) if entry.entity_id is not None else None
+        if made is not None:
+            match, error = self._made_here(record, made, line, (match, error))
+        if match is not None and (owner := self.owners.get(match[0], line)) != line:
+            return None, self._made_by(record, match, owner)
+        return match, error
+
+    def _match(self, record: Record, found: Found) -> tuple[Record | None, dict[str, Any] | None]:
+        """The record a row's keys match, or the error of a row that matches two."""
         org, number, vat = record[self.org], record[self.number], record[self.vat]
         label, number_name = _LABEL[self.kind], _NUMBER[self.kind].replace("_", " ")
-        numbered = by_number.get(number, []) if number is not None else []
-        if org is not None and (match := by_org.get(org)) is not None:
+        numbered = found.by_number.get(number, []) if number is not None else []
+        if org is not None and (match := found.by_org.get(org)) is not None:
             other = next((r for r in numbered if r[0] != match[0]), None)
             if other is None:
                 return match, None
@@ -143,14 +165,38 @@ class Matcher:
             return match, None
         if vat is None:
             return None, None
-        candidates = [r for r in by_vat.get(vat, []) if self._agrees(record, r)]
+        candidates = [r for r in found.by_vat.get(vat, []) if self._agrees(record, r)]
         if len(candidates) > 1:
             message = (f"the row matches two {label}s: VAT number {vat} is {label} {candidates[0][0]} and "
                        f"{label} {candidates[1][0]}")  # fmt: skip
             return None, self._conflict(message, vat_number=vat)
         return (candidates[0] if candidates else None), None
 
-    def _agrees(self, record: tuple[Any, ...], found: tuple[Any, ...]) -> bool:
+    def _made_here(
+        self,
+        record: Record,
+        made: Record,
+        line: int,
+        found: tuple[Record | None, dict[str, Any] | None],
+    ) -> tuple[Record | None, dict[str, Any] | None]:
+        """A reimported row is the record its line made in an earlier run of the family; its keys may name no
+        other (say, a corrected org number that another record has already)."""
+        match, error = found
+        if error is not None:
+            return None, error
+        if match is None or match[0] == made[0]:
+            return made, None
+        name, i = next(
+            (name, i)
+            for name, i in (("org_number", self.org), ("number", self.number), ("vat_number", self.vat))
+            if record[i] is not None and record[i] == match[i]
+        )
+        label, key = _LABEL[self.kind], (_NUMBER[self.kind] if name == "number" else name).replace("_", " ")
+        message = (f"the row matches two {label}s: line {line} made {label} {made[0]} in an earlier run of this "
+                   f"file, and {key} {record[i]} is {label} {match[0]}")  # fmt: skip
+        return None, self._conflict(message, **{name: record[i]})
+
+    def _agrees(self, record: Record, found: Record) -> bool:
         """Whether a record found by VAT number has no other org number or own number than the row."""
         return all(record[i] is None or found[i] is None or record[i] == found[i] for i in (self.org, self.number))
 
@@ -158,7 +204,7 @@ class Matcher:
         named = {(_NUMBER[self.kind] if name == "number" else name): value for name, value in fields.items()}
         return _error("MATCH_CONFLICT", message, named)
 
-    def _made_by(self, record: tuple[Any, ...], match: tuple[Any, ...], line: int) -> dict[str, Any]:
+    def _made_by(self, record: Record, match: Record, line: int) -> dict[str, Any]:
         """The error of a reimported row matching the record another line of the file made."""
         org, number = record[self.org], record[self.number]
         where = f"on line {line} of this file"
@@ -171,7 +217,7 @@ class Matcher:
         message = f"VAT number {record[self.vat]} is {_LABEL[self.kind]} {match[0]}, made from line {line} of this file"
         return _error("MATCH_CONFLICT", message, {"vat_number": record[self.vat]})
 
-    def _no_match(self, record: tuple[Any, ...]) -> dict[str, Any]:
+    def _no_match(self, record: Record) -> dict[str, Any]:
         given = [
             f"{name.replace('_', ' ')} {record[i]}"
             for name, i in (("org_number", self.org), (_NUMBER[self.kind], self.number), ("vat_number", self.vat))
@@ -185,11 +231,15 @@ class Matcher:
         self,
         request: Prepared,
         index: int,
-        record: tuple[Any, ...],
-        match: tuple[Any, ...],
+        record: Record,
+        match: Record,
         updates: list[tuple[str, dict[str, Any]]],
         rechecks: list[tuple[str, str | None, str]],
+        *,
+        own: bool,
     ) -> None:
+        """`own`: the record is the one the row's line made in an earlier run of the family, which the row
+        repairs whatever the mode (--mode create keeps its hands off records from elsewhere)."""
         entity = match[0]
         archived = match[self.archived] is not None
         label = _LABEL[self.kind]
@@ -198,7 +248,7 @@ class Matcher:
         else:
             current = dict(zip(self.columns, match, strict=True))
             changed = changes(self.kind, current, dict(zip(self.columns, record, strict=True)))
-        if not changed or self.mode == "create":
+        if not changed or (self.mode == "create" and not own):
             why = "unchanged" if not changed else f"exists already as {label} {entity} (--mode create updates nothing)"
             if archived:
                 why += f"; the {label} is archived and stays archived"

@@ -2,6 +2,7 @@
 on Postgres and SQLite."""
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,81 @@ async def test_the_mode_is_stored_with_the_run_and_a_reimport_inherits_it(engine
     assert (await runs.get_run(engine, first.run_id))["options"]["mode"] == "create"  # a resume reads it there
     started = await app.start_reimport(ctx, ReimportRequest(first.run_id, failed_only=True))
     assert (await runs.get_run(engine, started.run.run_id))["options"]["mode"] == "create"
+
+
+def misspelt(path: Path, rows: list[list[str]]) -> Path:
+    """The rows under a header whose org number column no alias knows (a typo)."""
+    write(path, rows)
+    path.write_text(path.read_text(encoding="utf-8").replace("Organisationsnummer", "Orgnisationsnummer", 1))
+    return path
+
+
+async def reimport(engine: Any, parent: RunSummary, **kw: Any) -> RunSummary:
+    ctx = app_context(engine)
+    return await app.process(ctx, await app.start_reimport(ctx, ReimportRequest(parent.run_id, **kw)))
+
+
+async def test_a_reimport_with_a_mapping_repairs_the_records_a_missing_column_left_out(
+    engine: Any, tmp_path: Path
+) -> None:
+    rows = base_rows()
+    rows[NO_ORG][9] = "Narnia"  # line 3 fails, and fails again: a reimport takes the failed rows too
+    first = await run(engine, misspelt(tmp_path / "c.csv", rows), allow_unmapped=True)
+    assert (first.created, first.failed) == (3, 1)
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+    assert {r.org_number for r in (await stored(engine)).values()} == {None}
+    mapping = tmp_path / "fixed.json"
+    mapping.write_text(json.dumps({"Orgnisationsnummer": "org_number"}), encoding="utf-8")
+
+    repaired = await reimport(engine, first, mapping_path=str(mapping))
+    seen = await outcomes(engine, repaired)
+    assert (repaired.created, repaired.updated, repaired.skipped, repaired.failed) == (0, 2, 1, 1)
+    assert {n: seen[n].status for n in seen} == {2: "updated", 3: "failed", 4: "skipped", 5: "updated"}
+    assert all(seen[n].entity_id == ids[n] for n in (2, 4, 5))
+    records = await stored(engine)
+    assert len(records) == 3
+    assert (records[ids[2]].org_number, records[ids[5]].org_number) == (org_number(0), org_number(3))
+    assert records[ids[2]].updated_at > records[ids[2]].created_at
+
+    again = await reimport(engine, first, mapping_path=str(mapping))
+    assert (again.created, again.updated, again.skipped, again.failed) == (0, 0, 3, 1)
+    assert len(await stored(engine)) == 3
+
+
+async def test_a_corrected_file_repairs_its_records_and_a_replaced_line_still_fails(
+    engine: Any, tmp_path: Path
+) -> None:
+    first = await run(engine, misspelt(tmp_path / "c.csv", base_rows()), allow_unmapped=True, mode="create")
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+    rows = base_rows()
+    rows[3] = customer_row(7)  # line 5 now holds another customer: neither skipped nor written over line 5's
+    fixed = write(tmp_path / "fixed.csv", rows)
+
+    # --mode create leaves alone the records from elsewhere, not the ones the family made itself
+    repaired = await reimport(engine, first, path=str(fixed))
+    seen = await outcomes(engine, repaired)
+    assert {n: seen[n].status for n in seen} == {2: "updated", 3: "skipped", 4: "skipped", 5: "failed"}
+    assert seen[5].error_code == "ROW_MISMATCH"
+    records = await stored(engine)
+    assert len(records) == 4 and records[ids[2]].org_number == org_number(0)
+    assert records[ids[5]].name == "Kund 3 AB"
+    failed_only = await reimport(engine, first, path=str(fixed), failed_only=True)
+    assert (failed_only.updated, failed_only.skipped, failed_only.failed) == (0, 3, 1)
+    again = await reimport(engine, first, path=str(fixed))
+    assert (again.created, again.updated, again.skipped, again.failed) == (0, 0, 3, 1)
+
+
+async def test_a_repaired_row_whose_key_another_record_has_fails_naming_both(engine: Any, tmp_path: Path) -> None:
+    first = await run(engine, misspelt(tmp_path / "c.csv", base_rows()), allow_unmapped=True)
+    made = (await outcomes(engine, first))[2].entity_id
+    holder = customer_row(0)
+    holder[0], holder[1] = "999999", "Annan AB"  # line 2's org number, on a customer of its own
+    other = await run(engine, write(tmp_path / "other.csv", [holder]))
+    (taken,) = [o.entity_id for o in (await outcomes(engine, other)).values()]
+    mapping = tmp_path / "fixed.json"
+    mapping.write_text(json.dumps({"Orgnisationsnummer": "org_number"}), encoding="utf-8")
+    repaired = await reimport(engine, first, mapping_path=str(mapping))
+    seen = await outcomes(engine, repaired)
+    assert (seen[2].status, seen[2].error_code) == ("failed", "MATCH_CONFLICT")
+    assert made in (seen[2].error_message or "") and str(taken) in (seen[2].error_message or "")
+    assert (seen[5].status, repaired.created) == ("updated", 0)
