@@ -1,12 +1,15 @@
 """Matching a file's rows to the records the company has already: `--mode upsert|create|update`.
 
 A group of batches (the rows one transaction writes) is looked up in ONE query, by the org numbers, own numbers
-(customer or supplier numbers) and VAT numbers of its valid records. Each record then matches, in this order:
+(customer or supplier numbers) and VAT numbers of its valid records and the ids of the records they are known
+to have made (a query before it finds those of keyless rows). Each record then matches, in this order:
 
 1. the record with its org number;
 2. else the record with its own number (customer_number / supplier_number);
 3. else the record with its VAT number, unless that record has another org number or own number (a VAT number
-   can be shared by a company's several accounts, so it only matches where nothing says otherwise).
+   can be shared by a company's several accounts, so it only matches where nothing says otherwise);
+4. a row with none of the three: the record a keyless row of the same source made, by its fingerprint
+   (`jobs.pipeline.prints`).
 
 A reimported row that an earlier run of its file made a record from (`lineage.Lineage.record_of`) matches that
 record, whatever its keys say unless they name another one.
@@ -18,7 +21,7 @@ and update) or skipped (mode create). A row that matches nothing is created (mod
 NO_MATCH (mode update). Rows the file repeats are the in-file rules' (`batches.FirstLines`), before this.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -26,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from jobs.pipeline import prints
 from jobs.pipeline.batches import DUPLICATE_NUMBER, Batch, Entry
 from registry.bulk import store
 from registry.fields import Kind, own_number, payload_fields
@@ -54,6 +58,7 @@ class Found:
     by_org: dict[str, Record]
     by_number: dict[str, list[Record]]
     by_vat: dict[str, list[Record]]
+    by_print: dict[int, str]  # a keyless row's fingerprint -> the id of the record it was remembered for
 
 
 def _error(code: str, message: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -63,10 +68,11 @@ def _error(code: str, message: str, fields: dict[str, str]) -> dict[str, Any]:
 class Matcher:
     """Decides, and writes, what becomes of a group's records that match existing ones."""
 
-    def __init__(self, kind: Kind, company_id: str, mode: str) -> None:
+    def __init__(self, kind: Kind, company_id: str, mode: str, source: str) -> None:
+        """`source`: what keyless rows' fingerprints are remembered under (`prints.source_of`)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-        self.kind, self.company_id, self.mode = kind, company_id, mode
+        self.kind, self.company_id, self.mode, self.source = kind, company_id, mode, source
         self.table = PARTY_TABLES[kind]
         columns = COLUMNS[kind]
         self.columns = columns
@@ -78,14 +84,16 @@ class Matcher:
         # row made fails as a duplicate of that row.
         self.owners: dict[str, int] = {}
 
-    def keys(self, group: Sequence[Batch]) -> Keys:
+    def keys(self, group: Sequence[Batch], printed: Iterable[str]) -> Keys:
+        """The group's keys; `printed`: the ids its keyless rows' fingerprints were remembered for."""
         records = [r for b in group for r in b.request.records]
         org, number, vat = itemgetter(self.org), itemgetter(self.number), itemgetter(self.vat)
+        made = [e.entity_id for b in group for e in b.entries if e.skip is None and e.entity_id is not None]
         return Keys(
             [v for v in map(org, records) if v is not None],
             [v for v in map(number, records) if v is not None],
             [v for v in map(vat, records) if v is not None],
-            [e.entity_id for b in group for e in b.entries if e.skip is None and e.entity_id is not None],
+            made + list(printed),
         )
 
     async def settle(
@@ -94,18 +102,25 @@ class Matcher:
         """Match the group's records: the matched ones are left out of its requests (updated or skipped), the
         conflicting ones fail. Writes the updates (not in a dry run); returns the customers whose VAT number
         VIES is to check again."""
-        keys = self.keys(group)
+        fingerprints = [p for b in group for p in b.prints.values()]
+        by_print = (
+            await prints.find(conn, self.company_id, self.kind, self.source, fingerprints) if fingerprints else {}
+        )
+        keys = self.keys(group, by_print.values())
         found = await store(conn).matching(conn, self.table, self.company_id, keys) if keys else []
         if not found and self.mode != "update":
-            return []  # the usual case of a new company's import: nothing to match, everything is created
-        index = self._index(found)
+            # The usual case of a new company's import: nothing to match, everything is created.
+            if fingerprints and not dry_run:
+                await self._remember(conn, group)
+            return []
+        index = self._index(found, by_print)
         updates: list[tuple[str, dict[str, Any]]] = []
         rechecks: list[tuple[str, str | None, str]] = []
         for batch in group:
             request = batch.request
             sent = [e for e in batch.entries if e.skip is None]  # by request index
             for i, record in list(zip(request.positions, request.records, strict=True)):
-                match, error = self._row(record, sent[i], index)
+                match, error = self._row(record, sent[i], batch.prints.get(i), index)
                 if error is not None:
                     request.reject(i, error)
                 elif match is None:
@@ -117,11 +132,24 @@ class Matcher:
                 batch.changed = True
         if dry_run:
             return []
+        if fingerprints:
+            await self._remember(conn, group)
         await update_many(conn, self.table, self.company_id, updates, now)
         return await recheck_vat(conn, self.company_id, rechecks, now)
 
-    def _index(self, found: list[Record]) -> Found:
-        index = Found({r[0]: r for r in found}, {r[self.org]: r for r in found if r[self.org] is not None}, {}, {})
+    async def _remember(self, conn: AsyncConnection, group: Sequence[Batch]) -> None:
+        """The fingerprints of the keyless records the group creates, with the ids they are planned with."""
+        made: dict[int, str] = {}
+        for batch in group:
+            if batch.prints:
+                planned = dict(zip(batch.request.positions, (r[0] for r in batch.request.records), strict=True))
+                made.update((p, planned[i]) for i, p in batch.prints.items() if i in planned)
+        if made:
+            await prints.remember(conn, self.company_id, self.kind, self.source, made)
+
+    def _index(self, found: list[Record], by_print: dict[int, str]) -> Found:
+        by_org = {r[self.org]: r for r in found if r[self.org] is not None}
+        index = Found({r[0]: r for r in found}, by_org, {}, {}, by_print)
         for r in found:
             if r[self.number] is not None:
                 index.by_number.setdefault(r[self.number], []).append(r)
@@ -129,13 +157,17 @@ class Matcher:
                 index.by_vat.setdefault(r[self.vat], []).append(r)
         return index
 
-    def _row(self, record: Record, entry: Entry, found: Found) -> tuple[Record | None, dict[str, Any] | None]:
+    def _row(
+        self, record: Record, entry: Entry, fingerprint: int | None, found: Found
+    ) -> tuple[Record | None, dict[str, Any] | None]:
         """The record a row matches, or the error of a row that matches two, or a record another line made."""
         line = entry.row_number
         match, error = self._match(record, found)
         made = found.by_id.get(entry.entity_id) if entry.entity_id is not None else None
         if made is not None:
             match, error = self._made_here(record, made, line, (match, error))
+        elif fingerprint is not None and (printed := found.by_print.get(fingerprint)) is not None:
+            match = found.by_id.get(printed)  # a keyless row, which no key can match
         if match is not None and (owner := self.owners.get(match[0], line)) != line:
             return None, self._made_by(record, match, owner)
         return match, error
@@ -214,8 +246,13 @@ class Matcher:
         if number is not None and number == match[self.number]:
             message = f"{label} {number} is on line {line} of this file already"
             return _error(DUPLICATE_NUMBER[self.kind], message, {_NUMBER[self.kind]: message})
-        message = f"VAT number {record[self.vat]} is {_LABEL[self.kind]} {match[0]}, made from line {line} of this file"
-        return _error("MATCH_CONFLICT", message, {"vat_number": record[self.vat]})
+        vat, label = record[self.vat], _LABEL[self.kind]
+        if vat is None:  # matched by its fingerprint
+            message = (f"the same name, e-mail, postal code, city and country as line {line} of this file "
+                       f"({label} {match[0]})")  # fmt: skip
+            return _error("MATCH_CONFLICT", message, {})
+        message = f"VAT number {vat} is {label} {match[0]}, made from line {line} of this file"
+        return _error("MATCH_CONFLICT", message, {"vat_number": vat})
 
     def _no_match(self, record: Record) -> dict[str, Any]:
         given = [

@@ -279,3 +279,42 @@ async def test_a_repaired_row_whose_key_another_record_has_fails_naming_both(eng
     assert (seen[2].status, seen[2].error_code) == ("failed", "MATCH_CONFLICT")
     assert made in (seen[2].error_message or "") and str(taken) in (seen[2].error_message or "")
     assert (seen[5].status, repaired.created) == ("updated", 0)
+
+
+KEYLESS = "Namn;E-post;Postnr;Ort\nAnna Svensson;anna@example.se;111 22;Stockholm\nBo Ek;;411 01;Göteborg\n"
+PERSONS = {"country": "SE", "customer_type": "individual"}
+
+
+async def test_a_file_without_keys_twice_is_all_skipped_by_fingerprint(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "personer.csv"
+    twin = "Bo  EK;;411 01;Göteborg\n"  # the same person again (case and spacing aside): a record of its own
+    path.write_text(KEYLESS + twin, encoding="utf-8")
+    first = await run(engine, path, defaults=PERSONS)
+    assert (first.created, first.failed) == (3, 0)
+    made = await outcomes(engine, first)
+    again = await run(engine, path, defaults=PERSONS)
+    assert (again.status, again.created, again.updated, again.skipped) == ("succeeded", 0, 0, 3)
+    seen = await outcomes(engine, again)
+    assert all(seen[n].entity_id == made[n].entity_id for n in made)
+    path.write_text(KEYLESS.replace("411 01;Göteborg", "411 01;GÖTEBORG") + twin + "Cilla Ny;;;Umeå\n")
+    changed = await run(engine, path, defaults=PERSONS)
+    # Another case matches still, and is written; the new line is a new customer
+    assert (changed.created, changed.updated, changed.skipped) == (1, 1, 2)
+    records = await stored(engine)
+    assert len(records) == 4 and records[made[3].entity_id or ""].city == "GÖTEBORG"
+
+
+async def test_a_fingerprint_matches_only_records_keyless_rows_of_the_source_made(engine: Any, tmp_path: Path) -> None:
+    with_key = tmp_path / "with_key.csv"
+    with_key.write_text("Kundnummer;Namn;E-post;Postnr;Ort\n7;Bo Ek;;411 01;Göteborg\n", encoding="utf-8")
+    await run(engine, with_key, defaults=PERSONS)
+    path = tmp_path / "personer.csv"
+    path.write_text(KEYLESS, encoding="utf-8")
+    first = await run(engine, path, defaults=PERSONS)
+    assert first.created == 2  # Bo Ek with customer number 7 is another record, as far as anything says
+    updated = tmp_path / "updated.csv"
+    updated.write_text(KEYLESS.replace("Namn;E-post;Postnr;Ort", "Namn;E-post;Postnr;Ort;Telefon")
+                       .replace("Stockholm", "Stockholm;08-123 45 67"), encoding="utf-8")  # fmt: skip
+    again = await run(engine, updated, defaults=PERSONS)
+    assert (again.created, again.updated, again.skipped) == (0, 1, 1)  # the same source: any CSV file
+    assert len(await stored(engine)) == 3

@@ -95,3 +95,25 @@ def test_a_corrected_file_updates_what_the_first_import_left_out(
     assert (code, fixed["created"], fixed["updated"]) == (0, 0, 3)
     listed = json.loads(rostersync("customers", "list", "--company", "f", "--json", env=sqlite_cli_env).stdout)
     assert len(listed) == 3 and all(c["org_number"] for c in listed)
+
+
+@pytest.mark.parametrize("database", ["cli_env", "sqlite_cli_env"])
+def test_a_person_register_without_numbers_twice_is_all_skipped(
+    database: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    env = request.getfixturevalue(database)
+    path = tmp_path / "personer.csv"
+    path.write_text(
+        "Namn;E-post;Postnr;Ort\nAnna Svensson;anna@example.se;111 22;Stockholm\nBo Ek;;411 01;Göteborg\n"
+        "Bo Ek;;411 01;Göteborg\n",
+        encoding="utf-8",
+    )
+    for kind, sets in (("individual", ()), ("business", ("--set", "email=info@example.se"))):
+        command = ("import", str(path), "--company", kind, "--kind", "customers", "--set", "country=SE")
+        command += ("--set", f"customer_type={kind}", *sets)
+        code, first = run_json(*command, env=env)
+        assert (code, first["created"]) == (0, 3)
+        code, again = run_json(*command, env=env)
+        assert (code, again["created"], again["updated"], again["skipped"]) == (0, 0, 0, 3)
+        listed = json.loads(rostersync("customers", "list", "--company", kind, "--json", env=env).stdout)
+        assert len(listed) == 3
