@@ -77,8 +77,8 @@ class Importer:
 
     async def execute(self, inp: Input) -> None:
         done, self.counts = await self.db(self._committed_so_far)
-        if self.matcher is not None and self.run["source"] == "reimport":
-            self.matcher.owners = await self.db(lineage.owners, self.engine, self.run_id)
+        if self.matcher is not None:
+            self.matcher.start(await self.db(lineage.owners, self.engine, self.run_id), done)
         writers = 1 if self.engine.dialect.name == "sqlite" else max(1, self.tuning.writers)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=writers * self.tuning.batches_per_commit * 2)
         async with asyncio.TaskGroup() as group:

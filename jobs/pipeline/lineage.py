@@ -117,10 +117,19 @@ async def _read_done_rows(engine: AsyncEngine, run_id: uuid.UUID, mapping: Heade
                     found.names[outcome.row_number] = name_print(name)
 
 
-async def owners(engine: AsyncEngine, run_id: uuid.UUID) -> dict[str, int]:
-    """Which row of the family of `run_id` (itself included) created or updated each record: a reimport's row
-    matching a record that another row of the file made fails as that row's duplicate, as in one run."""
+@dataclass(frozen=True)
+class Owners:
+    """What the rows of a family of runs did to records (`matching.Matcher.start`)."""
+
+    lines: dict[str, int]  # record id -> the row that created, updated or matched it
+    created: set[str]  # the records the family created
+
+
+async def owners(engine: AsyncEngine, run_id: uuid.UUID) -> Owners:
+    """What the rows of the family of `run_id` (itself included) did: a row of it matching a record that another
+    row of the file made or matched fails as that row's duplicate, as in one run."""
     async with engine.connect() as conn:
         family = [r["id"] for r in await runs.family(conn, run_id)]
         found = await run_rows.outcomes(conn, family)
-    return {entity: row for row, entity in _made(found).items()}
+    lines = {o.entity_id: o.row_number for o in found if o.entity_id is not None and o.status != "failed"}
+    return Owners(lines, {o.entity_id for o in found if o.entity_id is not None and o.status == "created"})

@@ -18,10 +18,14 @@ A row whose org number matches one record and whose own number another, a key th
 own number whose record has another org number, fails as MATCH_CONFLICT naming both. A matched row is compared
 with its record PATCH style (a blank cell is not a value): unchanged → skipped; changed → updated (modes upsert
 and update) or skipped (mode create). A row that matches nothing is created (modes upsert and create) or fails as
-NO_MATCH (mode update). Rows the file repeats are the in-file rules' (`batches.FirstLines`), before this.
+NO_MATCH (mode update). Rows the file repeats are the in-file rules' (`batches.FirstLines`), before this; a
+line matching a record that an earlier line (of the file, or of its family's runs) made or matched fails naming
+it, so that one record is written from one line, whichever keys the two matched it by.
 """
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -31,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobs.pipeline import prints
 from jobs.pipeline.batches import DUPLICATE_NUMBER, Batch, Entry
+from jobs.pipeline.lineage import Owners
 from registry.bulk import store
 from registry.fields import Kind, own_number, payload_fields
 from registry.items import duplicate_error
@@ -80,9 +85,44 @@ class Matcher:
         self.archived = columns.index("archived_at")
         self.fields = payload_fields(kind)
         self._values = itemgetter(*(columns.index(f) for f in self.fields))
-        # A reimport's family: the row that made each record (`lineage.owners`); a row matching a record another
-        # row made fails as a duplicate of that row.
-        self.owners: dict[str, int] = {}
+        # The line of the file (or of its family's runs) that made or matched each record: a later line matching
+        # one fails, naming it, so one record is written from one line (`batches.FirstLines` does this for
+        # repeated org and own numbers within the file, with no need to know the records).
+        self.lines: dict[str, int] = {}
+        # Records the file (or its family) created with a VAT number: another line with that VAT number "matches
+        # nothing" as it would have had the two been written together (one VAT number, several accounts).
+        self.created: set[str] = set()
+        # Groups are written by several connections at once, but decided in file order, so the line that keeps a
+        # record is always the first (the batches done before a resume are decided already).
+        self._turn = asyncio.Condition()
+        self._decided: set[int] = set()
+        self._done: set[int] = set()
+        self._next = 0  # the first batch not decided yet
+
+    def start(self, family: Owners, done: set[int]) -> None:
+        """What the file's family did before this process (`lineage.owners`), and the batches done before."""
+        self.lines, self.created, self._done = family.lines, family.created, done
+        self._advance()
+
+    def _advance(self) -> None:
+        while self._next in self._decided or self._next in self._done:
+            self._decided.discard(self._next)
+            self._next += 1
+
+    @asynccontextmanager
+    async def _in_turn(self, group: Sequence[Batch]) -> AsyncIterator[None]:
+        """Wait until every earlier batch is decided; then this group's are, also when deciding fails (a
+        retried group is decided again, by the same lines, and the run's other groups must not wait for it)."""
+        first = group[0].index
+        async with self._turn:
+            await self._turn.wait_for(lambda: self._next >= first)
+        try:
+            yield
+        finally:
+            async with self._turn:
+                self._decided.update(b.index for b in group)
+                self._advance()
+                self._turn.notify_all()
 
     def keys(self, group: Sequence[Batch], printed: Iterable[str]) -> Keys:
         """The group's keys; `printed`: the ids its keyless rows' fingerprints were remembered for."""
@@ -108,11 +148,23 @@ class Matcher:
         )
         keys = self.keys(group, by_print.values())
         found = await store(conn).matching(conn, self.table, self.company_id, keys) if keys else []
-        if not found and self.mode != "update":
-            # The usual case of a new company's import: nothing to match, everything is created.
-            if fingerprints and not dry_run:
-                await self._remember(conn, group)
+        async with self._in_turn(group):
+            updates, rechecks = self._decide_all(group, found, by_print) if found or self.mode == "update" else ([], [])
+            self._created(group)
+        if dry_run:
             return []
+        if fingerprints:
+            await self._remember(conn, group)
+        if not updates:
+            return []  # the usual case of a new company's import: nothing matched, everything is created
+        await update_many(conn, self.table, self.company_id, updates, now)
+        return await recheck_vat(conn, self.company_id, rechecks, now)
+
+    def _decide_all(
+        self, group: Sequence[Batch], found: list[Record], by_print: dict[int, str]
+    ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str | None, str]]]:
+        """Settle or reject the group's matched records; returns the updates to write and the VAT numbers to
+        check again."""
         index = self._index(found, by_print)
         updates: list[tuple[str, dict[str, Any]]] = []
         rechecks: list[tuple[str, str | None, str]] = []
@@ -130,12 +182,11 @@ class Matcher:
                 else:
                     self._decide(request, i, record, match, updates, rechecks, own=match[0] == sent[i].entity_id)
                 batch.changed = True
-        if dry_run:
-            return []
-        if fingerprints:
-            await self._remember(conn, group)
-        await update_many(conn, self.table, self.company_id, updates, now)
-        return await recheck_vat(conn, self.company_id, rechecks, now)
+        return updates, rechecks
+
+    def _created(self, group: Sequence[Batch]) -> None:
+        vat = itemgetter(self.vat)
+        self.created.update(r[0] for b in group for r in b.request.records if vat(r) is not None)
 
     async def _remember(self, conn: AsyncConnection, group: Sequence[Batch]) -> None:
         """The fingerprints of the keyless records the group creates, with the ids they are planned with."""
@@ -168,8 +219,8 @@ class Matcher:
             match, error = self._made_here(record, made, line, (match, error))
         elif fingerprint is not None and (printed := found.by_print.get(fingerprint)) is not None:
             match = found.by_id.get(printed)  # a keyless row, which no key can match
-        if match is not None and (owner := self.owners.get(match[0], line)) != line:
-            return None, self._made_by(record, match, owner)
+        if match is not None and (owner := self.lines.setdefault(match[0], line)) != line:
+            return None, self._taken_by(record, match, owner)
         return match, error
 
     def _match(self, record: Record, found: Found) -> tuple[Record | None, dict[str, Any] | None]:
@@ -197,7 +248,7 @@ class Matcher:
             return match, None
         if vat is None:
             return None, None
-        candidates = [r for r in found.by_vat.get(vat, []) if self._agrees(record, r)]
+        candidates = [r for r in found.by_vat.get(vat, []) if r[0] not in self.created and self._agrees(record, r)]
         if len(candidates) > 1:
             message = (f"the row matches two {label}s: VAT number {vat} is {label} {candidates[0][0]} and "
                        f"{label} {candidates[1][0]}")  # fmt: skip
@@ -236,8 +287,8 @@ class Matcher:
         named = {(_NUMBER[self.kind] if name == "number" else name): value for name, value in fields.items()}
         return _error("MATCH_CONFLICT", message, named)
 
-    def _made_by(self, record: Record, match: Record, line: int) -> dict[str, Any]:
-        """The error of a reimported row matching the record another line of the file made."""
+    def _taken_by(self, record: Record, match: Record, line: int) -> dict[str, Any]:
+        """The error of a row matching the record another line of the file (or its family) made or matched."""
         org, number = record[self.org], record[self.number]
         where = f"on line {line} of this file"
         if org is not None and org == match[self.org]:
@@ -248,10 +299,10 @@ class Matcher:
             return _error(DUPLICATE_NUMBER[self.kind], message, {_NUMBER[self.kind]: message})
         vat, label = record[self.vat], _LABEL[self.kind]
         if vat is None:  # matched by its fingerprint
-            message = (f"the same name, e-mail, postal code, city and country as line {line} of this file "
-                       f"({label} {match[0]})")  # fmt: skip
+            message = (f"the same name, e-mail, postal code, city and country as line {line} of this file, which "
+                       f"is {label} {match[0]} already")  # fmt: skip
             return _error("MATCH_CONFLICT", message, {})
-        message = f"VAT number {vat} is {label} {match[0]}, made from line {line} of this file"
+        message = f"VAT number {vat} is {label} {match[0]}, which line {line} of this file is already"
         return _error("MATCH_CONFLICT", message, {"vat_number": vat})
 
     def _no_match(self, record: Record) -> dict[str, Any]:

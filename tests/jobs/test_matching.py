@@ -1,16 +1,20 @@
 """A file imported again matches its rows to the company's records (issue 14.2): --mode upsert|create|update,
 on Postgres and SQLite."""
 
+import asyncio
 import csv
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, func, select, update
 
 from jobs import app
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import Outcome
+from jobs.pipeline import matching
 from jobs.records import ImportRequest, ReimportRequest, RunSummary
 from registry.clock import now
 from registry.ids import as_uuid
@@ -318,3 +322,61 @@ async def test_a_fingerprint_matches_only_records_keyless_rows_of_the_source_mad
     again = await run(engine, updated, defaults=PERSONS)
     assert (again.created, again.updated, again.skipped) == (0, 1, 1)  # the same source: any CSV file
     assert len(await stored(engine)) == 3
+
+
+async def test_two_lines_matching_one_record_by_vat_number_fail_the_later(
+    engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eu = base_rows()[EU]
+    accounts = [customer_row(i) for i in (30, 31)]
+    for account in accounts:
+        account[3] = vat_number("FI", 3)  # one VAT number, two accounts (their own org numbers)
+    await run(engine, write(tmp_path / "c.csv", [eu, *accounts]))
+    first = eu[:]
+    first[0], first[4] = "", "a@kund2.example"  # no customer number: matched by its VAT number alone
+    second = eu[:]
+    second[0], second[1] = "", "Europa Kunde Zwei GmbH"
+    shared = customer_row(9, eu_every=1)
+    shared[3], shared[9] = vat_number("DE", 40), "Deutschland"  # a VAT number no customer has, on two new
+    apart = shared[:]  # lines: two new customers
+    apart[0] = "900009"
+    rows = [customer_row(i) for i in range(40, 220)]  # the two lines far apart: in groups written at once
+    rows[1:1] = [first, shared]
+    rows[170:170] = [second, apart]
+    rows += accounts
+    # The first batch is looked up last: its lines still come first (on Postgres; SQLite writes one at a time)
+    looked_up = matching.store
+
+    def slow_first_batch(conn: Any) -> Any:
+        real = looked_up(conn)
+
+        async def find(conn: Any, table: Any, company_id: str, keys: Any) -> Any:
+            if org_number(40) in keys.org_numbers:
+                await asyncio.sleep(0.5)
+            return await real.matching(conn, table, company_id, keys)
+
+        return SimpleNamespace(matching=find)
+
+    monkeypatch.setattr(matching, "store", slow_first_batch)
+    ctx = app_context(engine, batches_per_commit=1, writers=4)
+    started = await app.start_import(ctx, ImportRequest(str(write(tmp_path / "again.csv", rows)), "acme", "customers"))
+    summary = await app.process(ctx, started)
+    seen = await outcomes(engine, summary)
+    assert (seen[3].status, seen[172].status, seen[172].error_code) == ("updated", "failed", "MATCH_CONFLICT")
+    assert "line 3 " in (seen[172].error_message or "")
+    assert seen[4].status == seen[173].status == "created"
+    assert seen[186].status == seen[187].status == "skipped"
+    assert (summary.created, summary.updated, summary.skipped, summary.failed) == (182, 1, 2, 1)
+    assert (await stored(engine))[seen[3].entity_id or ""].name == eu[1]
+
+
+async def test_a_record_one_line_matched_by_org_number_is_not_matched_again_by_vat(engine: Any, tmp_path: Path) -> None:
+    account = customer_row(5)
+    account[3] = vat_number("FI", 4)
+    await run(engine, write(tmp_path / "c.csv", [account]))
+    by_vat = account[:]
+    by_vat[0], by_vat[2] = "", ""
+    summary = await run(engine, write(tmp_path / "again.csv", [account, by_vat]))
+    seen = await outcomes(engine, summary)
+    assert (seen[2].status, seen[3].status) == ("skipped", "failed")
+    assert "line 2 " in (seen[3].error_message or "")
