@@ -54,7 +54,7 @@ class Store(Protocol):
         self, conn: AsyncConnection, table: Table, company_id: str, keys: "Keys"
     ) -> list[tuple[Any, ...]]:
         """The company's records (all the table's columns, in order; the id as text) holding any of these org
-        numbers, own numbers (customer or supplier numbers) or VAT numbers."""
+        numbers, own numbers (customer or supplier numbers) or VAT numbers, or with any of these ids."""
         ...
 
 
@@ -65,6 +65,7 @@ class Keys:
     org_numbers: list[str]
     numbers: list[str]  # customer_number or supplier_number
     vat_numbers: list[str]
+    ids: list[str]  # records known by id: the ones an earlier run made from the rows
 
     def __bool__(self) -> bool:
-        return bool(self.org_numbers or self.numbers or self.vat_numbers)
+        return bool(self.org_numbers or self.numbers or self.vat_numbers or self.ids)

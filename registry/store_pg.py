@@ -101,12 +101,14 @@ def _claim_and_insert_sql(table: Table) -> str:
 
 @cache
 def _matching_sql(table: Table) -> str:
-    """Each key is its own partial index (org number, own number, VAT number): Postgres ORs the three probes."""
+    """Each key is its own partial index (org number, own number, VAT number), the id the primary key: Postgres
+    ORs the four probes."""
     names = ", ".join('"id"::text' if c.name == "id" else f'"{c.name}"' for c in table.columns)
     number = _own_number(table)
     return (
         f'SELECT {names} FROM "{table.name}" WHERE company_id = $1 AND ('  # noqa: S608 - our own Table objects
-        f'org_number = ANY($2::text[]) OR "{number}" = ANY($3::text[]) OR vat_number = ANY($4::text[]))'
+        f'org_number = ANY($2::text[]) OR "{number}" = ANY($3::text[]) OR vat_number = ANY($4::text[]) '
+        "OR id = ANY($5::uuid[]))"
     )
 
 
@@ -186,6 +188,8 @@ class PostgresStore:
         # sequential scan) would scan the whole company for every later group. Planned for each group's values
         # instead, and only this statement (for every statement it would slow the inserts down).
         await driver.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        found = await driver.fetch(_matching_sql(table), company_id, keys.org_numbers, keys.numbers, keys.vat_numbers)
+        found = await driver.fetch(
+            _matching_sql(table), company_id, keys.org_numbers, keys.numbers, keys.vat_numbers, keys.ids
+        )
         await driver.execute("SET LOCAL plan_cache_mode = auto")
         return [tuple(r) for r in found]

@@ -72,6 +72,11 @@ class SqlStore:
     async def matching(self, conn: AsyncConnection, table: Table, company_id: str, keys: Keys) -> list[tuple[Any, ...]]:
         c = table.c
         number = c.customer_number if table.name == "customers" else c.supplier_number
-        wanted = or_(c.org_number.in_(keys.org_numbers), number.in_(keys.numbers), c.vat_number.in_(keys.vat_numbers))
+        wanted = or_(
+            c.org_number.in_(keys.org_numbers),
+            number.in_(keys.numbers),
+            c.vat_number.in_(keys.vat_numbers),
+            c.id.in_([as_uuid(i) for i in keys.ids]),
+        )
         rows = await conn.execute(select(table).where(c.company_id == company_id, wanted))
         return [(str(r[0]), *r[1:]) for r in rows]

@@ -6,6 +6,7 @@ and time.
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -219,6 +220,18 @@ learned_mappings = Table(
     Column("layout", String(64), primary_key=True),
     Column("mapping", JSON, nullable=False),
     Column("updated_at", TS, nullable=False),
+)
+
+# The record a row with no org, own or VAT number created, by a fingerprint of its identifying fields: the next
+# import of the same source ("csv", or the system of a saved page) finds it by that (jobs.pipeline.prints).
+match_prints = Table(
+    "match_prints",
+    metadata,
+    Column("company_id", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("fingerprint", BigInteger, primary_key=True),
+    Column("entity_id", Uuid, nullable=False),
 )
 
 # A company's connected CRM. The credential is never stored: only where to read it at run time

@@ -8,13 +8,14 @@ looks at one row at a time; "the first row with an org number wins" needs the wh
 """
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
 from jobs.ledger.run_rows import BatchRows, Outcome, encode_raw, rejected
 from jobs.pipeline.inputs import Item
+from jobs.pipeline.prints import Numbering
 from registry.bulk import MAX_ITEMS
 from registry.errors import FieldWarning
 from registry.fields import Kind, own_number, payload_fields
@@ -37,6 +38,7 @@ class Batch:
     request: Prepared  # the items, planned as one bulk-create request
     rows: BatchRows  # what the run records of the entries when the request goes in as planned
     changed: bool = False  # the request was changed after it was planned: `rows` no longer says what it does
+    prints: dict[int, int] = field(default_factory=dict)  # request index -> fingerprint of a keyless record
 
 
 def row_outcomes(entries: Sequence[Entry], result: Result) -> list[Outcome]:
@@ -147,7 +149,8 @@ async def stream_batches(items: AsyncIterator[Item], kind: Kind, company_id: str
 class FirstLines:
     """The file's first line of each org number and of each own number (customer or supplier number): a later
     valid row with the same one fails as a duplicate, so one registry record never matches two rows of a file.
-    Sees every batch in order, done ones (of a resumed run) too."""
+    Also numbers the keyless rows' fingerprints (`prints.Numbering`). Sees every batch in order, done ones (of a
+    resumed run) too."""
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
@@ -155,9 +158,11 @@ class FirstLines:
         self.first_number: dict[str, int] = {}
         self.org = payload_fields(kind).index("org_number")  # in a repeated item's values
         self.number = own_number(kind)
+        self.numbering = Numbering(kind)
 
     def __call__(self, batch: Batch) -> Batch:
         request = batch.request
+        self.numbering(batch)
         self._first_of(batch, "org_number", self.first, self._repeat)
         self._first_of(batch, self.number, self.first_number, self._repeat_number)
         if request.repeated:

@@ -25,6 +25,7 @@ from jobs.pipeline import lineage, reading
 from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batches
 from jobs.pipeline.inputs import Input, LocalInput
 from jobs.pipeline.matching import Matcher
+from jobs.pipeline.prints import source_of
 from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason
 from jobs.pipeline.starting import open_input
 from jobs.records import RunSummary
@@ -72,12 +73,12 @@ class Importer:
         self.seen_existing = False
         # Runs started before imports matched rows to records (no mode in their options) go on creating only.
         mode = run["options"].get("mode")
-        self.matcher = Matcher(run["kind"], run["company_id"], mode) if mode is not None else None
+        self.matcher = Matcher(run["kind"], run["company_id"], mode, source_of(run)) if mode is not None else None
 
     async def execute(self, inp: Input) -> None:
         done, self.counts = await self.db(self._committed_so_far)
-        if self.matcher is not None and self.run["source"] == "reimport":
-            self.matcher.owners = await self.db(lineage.owners, self.engine, self.run_id)
+        if self.matcher is not None:
+            self.matcher.start(await self.db(lineage.owners, self.engine, self.run_id), done)
         writers = 1 if self.engine.dialect.name == "sqlite" else max(1, self.tuning.writers)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=writers * self.tuning.batches_per_commit * 2)
         async with asyncio.TaskGroup() as group:

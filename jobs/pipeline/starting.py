@@ -188,7 +188,12 @@ async def _reimport_input(engine: AsyncEngine, parent: RowMapping, run: RowMappi
     kind: Kind = parent["kind"]
     options = run["options"]
     family = await lineage(
-        engine, parent["id"], failed_only=options["failed_only"], names_of=kind if file else None, leave_out=run["id"]
+        engine,
+        parent["id"],
+        failed_only=options["failed_only"],
+        repairs=not options["failed_only"] and "mode" in options,
+        names_of=kind if file else None,
+        leave_out=run["id"],
     )
     if file is not None:
         return CsvInput(
