@@ -70,14 +70,18 @@ class Matcher:
             [v for v in map(vat, records) if v is not None],
         )
 
+    async def lookup(self, conn: AsyncConnection, group: Sequence[Batch]) -> list[tuple[Any, ...]]:
+        """The company's records the group's records may match (all the table's columns, the id as text)."""
+        keys = self.keys(group)
+        return await store(conn).matching(conn, self.table, self.company_id, keys) if keys else []
+
     async def settle(
         self, conn: AsyncConnection, group: Sequence[Batch], now: datetime, *, dry_run: bool
     ) -> list[dict[str, Any]]:
         """Match the group's records: the matched ones are left out of its requests (updated or skipped), the
         conflicting ones fail. Writes the updates (not in a dry run); returns the customers whose VAT number
         VIES is to check again."""
-        keys = self.keys(group)
-        found = await store(conn).matching(conn, self.table, self.company_id, keys) if keys else []
+        found = await self.lookup(conn, group)
         if not found and self.mode != "update":
             return []  # the usual case of a new company's import: nothing to match, everything is created
         by_org = {r[self.org]: r for r in found if r[self.org] is not None}

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from jobs import app
 from jobs.errors import SyncBusy
+from jobs.pipeline.importer import Importer
 from jobs.records import NewConnection, SyncSummary
 from jobs.sync import connections, crm
 from jobs.vat import VatChecker
@@ -207,23 +208,23 @@ async def test_a_sync_that_crashes_does_not_move_the_cursor(
     engine: Any, fake: FakeCRM, http: Any, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cid = await connect(engine, fake, token)
-    real_write = crm.KindSync.write
+    real_write = Importer._write  # a sync writes through the import pipeline
     calls = 0
 
-    async def crash_on_second_batch(self: Any, *args: Any, **kwargs: Any) -> None:
+    async def crash_on_second_group(self: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("database went away")
-        await real_write(self, *args, **kwargs)
+        return await real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(crm.KindSync, "write", crash_on_second_batch)
+    monkeypatch.setattr(Importer, "_write", crash_on_second_group)
     with pytest.raises(RuntimeError):
         await crm.sync(engine, cid, http=http)
     row = await connections.get(engine, cid)
     assert (row["cursor"], row["last_status"]) == (None, "failed")
 
-    monkeypatch.setattr(crm.KindSync, "write", real_write)
+    monkeypatch.setattr(Importer, "_write", real_write)
     healed = await crm.sync(engine, cid, http=http)
     assert await count(engine, customers) == CUSTOMERS  # nothing was skipped for good
     assert healed.created + healed.skipped == CUSTOMERS + 5
