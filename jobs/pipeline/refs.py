@@ -23,7 +23,8 @@ from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, Text, Uuid, bindparam, delete, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobs.ledger.run_rows import ARCHIVED, Outcome
@@ -61,13 +62,17 @@ class _Linking(Matcher):
     async def lookup(self, conn: AsyncConnection, group: Sequence[Batch]) -> list[tuple[Any, ...]]:
         found = await super().lookup(conn, group)
         if found:
-            refs = external_refs.c
-            query = select(refs.entity_id).where(
-                refs.connection_id == self.connection_id,
-                refs.kind == self.kind,
-                refs.entity_id.in_([as_uuid(r[0]) for r in found]),
-            )
-            self.linked.update(str(entity) for entity in (await conn.execute(query)).scalars())
+            entities = [as_uuid(r[0]) for r in found]
+            if conn.dialect.name == "postgresql":
+                params = {"entities": entities, "connection": self.connection_id, "kind": self.kind}
+                linked = (await conn.execute(_LINKED_PG, params)).scalars()
+            else:
+                refs = external_refs.c
+                query = select(refs.entity_id).where(
+                    refs.connection_id == self.connection_id, refs.kind == self.kind, refs.entity_id.in_(entities)
+                )
+                linked = (await conn.execute(query)).scalars()
+            self.linked.update(map(str, linked))
         return found
 
     def _match(
@@ -176,11 +181,17 @@ class Refs:
         """external id -> (registry id, record hash) of the refs the connection has of these records."""
         if not external_ids:
             return {}
-        refs = external_refs.c
-        query = select(refs.external_id, refs.entity_id, refs.record_hash).where(
-            refs.connection_id == self.connection_id, refs.kind == self.kind, refs.external_id.in_(external_ids)
-        )
-        return {external: (str(entity), digest) for external, entity, digest in await conn.execute(query)}
+        if conn.dialect.name == "postgresql":
+            params = {"ids": external_ids, "connection": self.connection_id, "kind": self.kind}
+            found = await conn.execute(_KNOWN_PG, params)
+        else:
+            refs = external_refs.c
+            found = await conn.execute(
+                select(refs.external_id, refs.entity_id, refs.record_hash).where(
+                    refs.connection_id == self.connection_id, refs.kind == self.kind, refs.external_id.in_(external_ids)
+                )
+            )
+        return {external: (str(entity), digest) for external, entity, digest in found}
 
     async def _update(self, conn: AsyncConnection, changed: list[_Candidate], now: datetime, matched: Matched) -> None:
         """Bring the registry records of changed source records up to date."""
@@ -311,6 +322,19 @@ def noted(entries: Sequence[Entry], outcomes: list[Outcome]) -> list[Outcome]:
         for e, o in zip(entries, outcomes, strict=True)
     ]
 
+
+# Postgres: a probe of the index for each id, whatever the statistics say. A sync grows external_refs from empty
+# within one connection's life: planned from the statistics of then (none), or generically once the statement
+# is cached, a plain `IN` / `= ANY` reads every ref of the connection and filters, for each group.
+_KNOWN_PG = text(
+    "SELECT e.id, r.entity_id, r.record_hash FROM unnest(:ids) AS e(id), LATERAL (SELECT entity_id, record_hash "
+    "FROM external_refs WHERE connection_id = :connection AND kind = :kind AND external_id = e.id LIMIT 1) AS r"
+).bindparams(bindparam("ids", type_=ARRAY(Text)), bindparam("connection", type_=Uuid))
+# (OFFSET 0 keeps the connection and kind out of the probe: by entity id, not by the refs of the connection.)
+_LINKED_PG = text(
+    "SELECT e.id FROM unnest(:entities) AS e(id), LATERAL (SELECT connection_id, kind FROM external_refs "
+    "WHERE entity_id = e.id OFFSET 0) AS r WHERE r.connection_id = :connection AND r.kind = :kind"
+).bindparams(bindparam("entities", type_=ARRAY(Uuid)), bindparam("connection", type_=Uuid))
 
 _KEYS = ("v_id", "v_company", "v_updated_at")
 

@@ -2,6 +2,7 @@
 pages hold, or the records a sync run stored (its reimport). Each item carries its record's ref (id in the
 source, archived there) for `jobs.pipeline.refs`, and the record as the source sent it, for a reimport."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
@@ -39,7 +40,9 @@ def _items(numbered: Iterable[tuple[int, ExternalRecord]], seen: set[str]) -> It
 
 
 class PagesInput:
-    """A connection's records of one kind, page by page as the connector reads them."""
+    """A connection's records of one kind, page by page as the connector reads them. The next page is asked for
+    while this one is validated and written: otherwise every page's wait for the system's answer would add to
+    the sync's time."""
 
     headers = None
     total = 0  # learnt by reading
@@ -50,16 +53,31 @@ class PagesInput:
         self.after_page = after_page  # e.g. renew the connection's lease
 
     async def items(self) -> AsyncIterator[Item]:
+        ahead: asyncio.Queue[list[ExternalRecord] | Exception | None] = asyncio.Queue(maxsize=1)
+        reader = asyncio.create_task(self._read(ahead))
         seen: set[str] = set()
         row_number = 0
         try:
-            async for page in self.pages:
+            while (page := await ahead.get()) is not None:
+                if isinstance(page, ConnectorError):
+                    raise ReadFailed(page) from page
+                if isinstance(page, Exception):
+                    raise page
                 for one in _items(enumerate(page, row_number + 1), seen):
                     yield one
                 row_number += len(page)
                 await self.after_page()
-        except ConnectorError as exc:
-            raise ReadFailed(exc) from exc
+        finally:
+            reader.cancel()
+
+    async def _read(self, ahead: "asyncio.Queue[list[ExternalRecord] | Exception | None]") -> None:
+        try:
+            async for page in self.pages:
+                await ahead.put(page)
+        except Exception as exc:  # raised where the items are read
+            await ahead.put(exc)
+        else:
+            await ahead.put(None)
 
 
 class StoredRecordsInput:
