@@ -9,7 +9,9 @@ group of batches commits its registry writes, refs and run rows together, so a s
 by one that finds the finished part unchanged. The cursor advances only when a sync completes.
 """
 
+import asyncio
 import inspect
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -52,6 +54,7 @@ async def sync(
 ) -> SyncSummary:
     """One sync of one connection: a run per kind; returns a summary. Raises SyncBusy when another process
     is syncing this connection."""
+    settings = settings or Settings()
     row = await connections.get(engine, connection_id)
     owner = owner or runs.lease_owner()
     connection = await connections.acquire(engine, row["id"], owner, lease_s)
@@ -67,17 +70,19 @@ async def sync(
         since = None if full or cursor is None else cursor - OVERLAP
         options = connection["options"] or {}
         # A row stored before the rules on secrets and base URLs may point anywhere: nothing is sent there.
-        base_url = connections.check_base_url(connection["base_url"], settings or Settings())
+        base_url = connections.check_base_url(connection["base_url"], settings)
         secret = connections.credential(connection["credential_ref"], settings)
         connector = CONNECTORS[connection["connector"]](base_url, secret, http, **options)
-        for kind in connector.kinds:
-            run = await _sync_kind(
-                engine, connection, connector, kind, since, owner, lease_s, vat, full, settings or Settings()
-            )
-            summaries.append(run)
-            if run.error:
-                error = run.error
-                break
+        # The kinds at once: their runs are apart, and an unchanged sync is then one page's wait, not one a kind.
+        args = (connection, connector, since, owner, lease_s, vat, full, settings)
+        kinds = [asyncio.ensure_future(_sync_kind(engine, kind, *args)) for kind in connector.kinds]
+        try:
+            summaries = list(await asyncio.gather(*kinds))
+        finally:
+            for task in kinds:
+                task.cancel()
+            await asyncio.gather(*kinds, return_exceptions=True)  # their runs let go of their leases first
+        error = next((run.error for run in summaries if run.error), None)
         if vat is not None:
             await vat.drain()
         completed = error is None
@@ -100,9 +105,9 @@ async def sync(
 
 async def _sync_kind(
     engine: AsyncEngine,
+    kind: Kind,
     connection: RowMapping,
     connector: Any,
-    kind: Kind,
     since: datetime | None,
     owner: str,
     lease_s: float,
@@ -110,27 +115,27 @@ async def _sync_kind(
     full: bool,
     settings: Settings,
 ) -> RunSummary:
-    run_id = await runs.create_run(
-        engine,
-        runs.NewRun(
-            company_id=connection["company_id"],
-            kind=kind,
-            source=f"sync:{connection['connector']}",
-            source_name=f"connection {connection['id']}",
-            options={
-                "connection_id": str(connection["id"]),
-                "full": full,
-                "since": since.isoformat() if since else None,
-            },
-        ),
+    new_run = runs.NewRun(
+        company_id=connection["company_id"],
+        kind=kind,
+        source=f"sync:{connection['connector']}",
+        source_name=f"connection {connection['id']}",
+        options={"connection_id": str(connection["id"]), "full": full, "since": since.isoformat() if since else None},
     )
 
-    async def renew() -> None:
-        await connections.renew(engine, connection["id"], owner, lease_s)
+    renewed = time.monotonic()
 
-    inp = PagesInput(connector.pages(kind, since), renew)
+    async def renew() -> None:
+        # Often enough to keep the connection's lease, and not a transaction for every page.
+        nonlocal renewed
+        if time.monotonic() - renewed > lease_s / 3:
+            await connections.renew(engine, connection["id"], owner, lease_s)
+            renewed = time.monotonic()
+
     tuning = replace(settings.tuning(), lease_s=lease_s)
-    return await run_import(engine, run_id, opened=inp, tuning=tuning, vat=vat, owner=owner)
+    async with PagesInput(connector.pages(kind, since), renew) as inp:
+        run_id = await runs.create_run(engine, new_run)
+        return await run_import(engine, run_id, opened=inp, tuning=tuning, vat=vat, owner=owner)
 
 
 def _summary(connection: RowMapping, summaries: list[RunSummary], error: str | None) -> SyncSummary:

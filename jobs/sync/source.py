@@ -40,9 +40,10 @@ def _items(numbered: Iterable[tuple[int, ExternalRecord]], seen: set[str]) -> It
 
 
 class PagesInput:
-    """A connection's records of one kind, page by page as the connector reads them. The next page is asked for
-    while this one is validated and written: otherwise every page's wait for the system's answer would add to
-    the sync's time."""
+    """A connection's records of one kind, page by page as the connector reads them. Reading starts when the
+    input is entered (the first page's wait overlaps the run's set-up), and the next page is asked for while
+    this one is validated and written: otherwise every page's wait for the system's answer would add to the
+    sync's time."""
 
     headers = None
     total = 0  # learnt by reading
@@ -51,33 +52,39 @@ class PagesInput:
     def __init__(self, pages: AsyncIterator[list[ExternalRecord]], after_page: Callable[[], Awaitable[None]]) -> None:
         self.pages = pages
         self.after_page = after_page  # e.g. renew the connection's lease
+        self.ahead: asyncio.Queue[list[ExternalRecord] | Exception | None] = asyncio.Queue(maxsize=1)
+        self.reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "PagesInput":
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
 
     async def items(self) -> AsyncIterator[Item]:
-        ahead: asyncio.Queue[list[ExternalRecord] | Exception | None] = asyncio.Queue(maxsize=1)
-        reader = asyncio.create_task(self._read(ahead))
+        assert self.reader is not None, "read inside `async with`"
         seen: set[str] = set()
         row_number = 0
-        try:
-            while (page := await ahead.get()) is not None:
-                if isinstance(page, ConnectorError):
-                    raise ReadFailed(page) from page
-                if isinstance(page, Exception):
-                    raise page
-                for one in _items(enumerate(page, row_number + 1), seen):
-                    yield one
-                row_number += len(page)
-                await self.after_page()
-        finally:
-            reader.cancel()
+        while (page := await self.ahead.get()) is not None:
+            if isinstance(page, ConnectorError):
+                raise ReadFailed(page) from page
+            if isinstance(page, Exception):
+                raise page
+            for one in _items(enumerate(page, row_number + 1), seen):
+                yield one
+            row_number += len(page)
+            await self.after_page()
 
-    async def _read(self, ahead: "asyncio.Queue[list[ExternalRecord] | Exception | None]") -> None:
+    async def _read(self) -> None:
         try:
             async for page in self.pages:
-                await ahead.put(page)
+                await self.ahead.put(page)
         except Exception as exc:  # raised where the items are read
-            await ahead.put(exc)
+            await self.ahead.put(exc)
         else:
-            await ahead.put(None)
+            await self.ahead.put(None)
 
 
 class StoredRecordsInput:
