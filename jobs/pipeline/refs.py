@@ -45,8 +45,22 @@ _VAT_STATE = ("vat_number_validated", "vat_check_status")
 
 
 def record_hash(values: Mapping[str, Any], archived: bool) -> str:
-    """What a ref remembers of a record: the values it mapped to, and whether it was archived."""
+    """What a ref remembers of a record: the values it mapped to, and whether it was archived. (Refs stored
+    already hold it: a change of form would make every record of every connection look changed once.)"""
     return hashlib.sha256(repr((sorted(values.items()), archived)).encode()).hexdigest()
+
+
+class _Hasher:
+    """`record_hash` of a record (a table row), without making a dict of it and sorting that for each."""
+
+    def __init__(self, kind: Kind) -> None:
+        columns, names = COLUMNS[kind], sorted(payload_fields(kind))
+        self.names = names
+        self.values = itemgetter(*(columns.index(f) for f in names))
+
+    def __call__(self, record: tuple[Any, ...], archived: bool) -> str:
+        pairs = list(zip(self.names, self.values(record), strict=True))
+        return hashlib.sha256(repr((pairs, archived)).encode()).hexdigest()
 
 
 class _Linking(Matcher):
@@ -137,13 +151,19 @@ class Refs:
         self.fields = payload_fields(kind)
         self._values = itemgetter(*(columns.index(f) for f in self.fields))
         self._archived_at = columns.index("archived_at")
+        self._hash = _Hasher(kind)
+        # Whether the connection had refs of this kind when the run began. A read holds each record once, so
+        # only those can be a record's: without any, a first sync asks for none.
+        self._had_refs: bool | None = None
 
     async def settle(self, conn: AsyncConnection, group: Sequence[Batch], now: datetime) -> Matched:
         """Match the group's records by ref, then by the usual keys; write the updates and the archive flags.
         The matched records are left out of the group's requests, as `Matcher.settle` leaves them."""
         candidates = self._candidates(group)
         matched = Matched(self, {(c.batch.index, c.index): c for c in candidates})
-        known = await self._known(conn, [c.ref.external_id for c in candidates])
+        if self._had_refs is None:
+            self._had_refs = await self._any_ref(conn)
+        known = await self._known(conn, [c.ref.external_id for c in candidates]) if self._had_refs else {}
         changed: list[_Candidate] = []
         for c in candidates:
             if (ref := known.get(c.ref.external_id)) is None:
@@ -163,7 +183,6 @@ class Refs:
         return matched
 
     def _candidates(self, group: Sequence[Batch]) -> list[_Candidate]:
-        fields, values = self.fields, self._values
         out = []
         for batch in group:
             request = batch.request
@@ -171,11 +190,15 @@ class Refs:
             for index, record in zip(request.positions, request.records, strict=True):
                 ref = items[index].ref
                 assert ref is not None, "a sync's items carry their refs"
-                digest = record_hash(dict(zip(fields, values(record), strict=True)), ref.archived)
-                out.append(_Candidate(batch, index, ref, digest))
+                out.append(_Candidate(batch, index, ref, self._hash(record, ref.archived)))
                 if ref.archived:
                     batch.changed = True  # its created rows are noted as archived (`noted`)
         return out
+
+    async def _any_ref(self, conn: AsyncConnection) -> bool:
+        refs = external_refs.c
+        query = select(refs.external_id).where(refs.connection_id == self.connection_id, refs.kind == self.kind)
+        return (await conn.execute(query.limit(1))).first() is not None
 
     async def _known(self, conn: AsyncConnection, external_ids: list[str]) -> dict[str, tuple[str, str]]:
         """external id -> (registry id, record hash) of the refs the connection has of these records."""
