@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jobs.ledger.run_rows import ARCHIVED, Outcome
 from jobs.pipeline.batches import Batch, Entry
+from jobs.pipeline.inputs import Ref
 from jobs.pipeline.matching import Matcher
 from registry.bulk import store
 from registry.fields import Kind, payload_fields
@@ -109,9 +110,11 @@ class _Linking(Matcher):
 
 @dataclass
 class _Candidate:
+    """A valid record of the group, and what it is settled with."""
+
     batch: Batch
     index: int  # in the batch's request
-    ref: Any  # jobs.pipeline.inputs.Ref
+    ref: Ref
     digest: str
     entity_id: str | None = None  # the registry record it is settled with (updated, skipped or linked)
 

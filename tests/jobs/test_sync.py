@@ -367,3 +367,22 @@ async def test_a_sync_that_loses_its_database_connection_finishes_with_every_rec
     assert run.created + run.failed == 2000
     assert await count(pg_engine, customers) == await count(pg_engine, external_refs) == run.created
     assert (await connections.get(pg_engine, cid))["cursor"] is not None
+
+
+async def test_a_record_deleted_from_the_registry_is_made_again_when_it_changes(
+    engine: Any, fake: FakeCRM, http: Any, token: str
+) -> None:
+    cid = await connect(engine, fake, token)
+    await crm.sync(engine, cid, http=http)
+    number = str(fake.records["customers"][0]["customerNumber"])
+    async with engine.begin() as conn:
+        await conn.execute(customers.delete().where(customers.c.customer_number == number))
+    fake.change("customers", 1, name="Back Again A/S")
+
+    result = await crm.sync(engine, cid, http=http)
+    (run,) = [r for r in result.runs if r.kind == "customers"]
+    assert (run.created, run.updated, run.failed) == (1, 0, 0)
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(customers.c.name).where(customers.c.customer_number == number))).scalars()
+        assert list(names) == ["Back Again A/S"]
+    assert await count(engine, external_refs) == await count(engine, customers) + await count(engine, suppliers)
