@@ -14,7 +14,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from jobs.ledger.run_rows import BatchRows, Outcome, encode_raw, rejected
-from jobs.pipeline.inputs import Item
+from jobs.pipeline.inputs import Interrupted, Item, Ref
 from jobs.pipeline.prints import Numbering
 from registry.bulk import MAX_ITEMS
 from registry.errors import FieldWarning
@@ -29,6 +29,7 @@ class Entry(NamedTuple):
     row_number: int
     skip: str | None  # why it is not sent
     entity_id: str | None
+    ref: Ref | None = None
 
 
 @dataclass
@@ -105,7 +106,7 @@ class Batcher:
         index = position // MAX_ITEMS
         done = self.rest() if self.index is not None and self.index != index else None
         self.index = index
-        self.entries.append(Entry(item.row_number, item.skip, item.entity_id))
+        self.entries.append(Entry(item.row_number, item.skip, item.entity_id, item.ref))
         if item.skip is None:
             self.items.append(_item(self.kind, item))
         self.raws.append(item.raw)
@@ -138,10 +139,15 @@ def batches(items: Iterable[Item | None], kind: Kind, company_id: str, start: in
 async def stream_batches(items: AsyncIterator[Item], kind: Kind, company_id: str) -> AsyncGenerator[Batch, None]:
     batcher = Batcher(kind, company_id)
     position = 0
-    async for item in items:
-        if (full := batcher.add(position, item)) is not None:
-            yield full
-        position += 1
+    try:
+        async for item in items:
+            if (full := batcher.add(position, item)) is not None:
+                yield full
+            position += 1
+    except Interrupted:
+        if (rest := batcher.rest()) is not None:
+            yield rest  # read before the interruption: written too
+        raise
     if (rest := batcher.rest()) is not None:
         yield rest
 

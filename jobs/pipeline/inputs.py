@@ -27,6 +27,13 @@ from registry.items import Rejected, unstorable, validate
 from registry.models import CleanPayload
 
 
+class Ref(NamedTuple):
+    """The connected system's record behind an item (a sync's): its id there, and whether it is archived there."""
+
+    external_id: str
+    archived: bool
+
+
 class Item(NamedTuple):
     """One source row: where a person finds it, what it said, and what it maps to. (A named tuple: one is made
     for every row read, and a frozen dataclass is much slower to make.)"""
@@ -37,6 +44,12 @@ class Item(NamedTuple):
     error: dict[str, Any] | None = None  # known to fail before validation (e.g. a malformed line)
     skip: str | None = None  # reason it is not imported (e.g. created by an earlier run)
     entity_id: str | None = None
+    ref: Ref | None = None
+
+
+class Interrupted(SourceError):
+    """An input's read stopped part way (e.g. a connected system gave up answering): what was read before it is
+    written, then the run ends failed with this reason."""
 
 
 Wanted = Callable[[int], bool]  # which positions of an input a reader takes

@@ -136,6 +136,11 @@ class Matcher:
             made + list(printed),
         )
 
+    async def lookup(self, conn: AsyncConnection, group: Sequence[Batch], printed: Iterable[str]) -> list[Record]:
+        """The company's records the group's records may match (all the table's columns, the id as text)."""
+        keys = self.keys(group, printed)
+        return await store(conn).matching(conn, self.table, self.company_id, keys) if keys else []
+
     async def settle(
         self, conn: AsyncConnection, group: Sequence[Batch], now: datetime, *, dry_run: bool
     ) -> list[dict[str, Any]]:
@@ -146,8 +151,7 @@ class Matcher:
         by_print = (
             await prints.find(conn, self.company_id, self.kind, self.source, fingerprints) if fingerprints else {}
         )
-        keys = self.keys(group, by_print.values())
-        found = await store(conn).matching(conn, self.table, self.company_id, keys) if keys else []
+        found = await self.lookup(conn, group, by_print.values())
         async with self._in_turn(group):
             updates, rechecks = self._decide_all(group, found, by_print) if found or self.mode == "update" else ([], [])
             self._created(group)

@@ -31,7 +31,8 @@ FIELDS = ("name", "email", "postal_code", "city", "country")
 
 def source_of(run: Mapping[Any, Any]) -> str:
     """The source a run's fingerprints belong to."""
-    return str(run["source"]) if run["options"].get("format") == "json" else "csv"
+    source = str(run["source"])
+    return source if run["options"].get("format") == "json" or source.startswith("sync:") else "csv"
 
 
 def _hashed(text: str) -> int:
