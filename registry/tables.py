@@ -269,4 +269,19 @@ external_refs = Table(
     Index("ix_external_refs_entity", "entity_id"),  # "is this registry record already linked?"
 )
 
+# A company's API keys: only a hash of each is kept (the key itself is shown once, when it is made).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("name", String(100)),
+    Column("prefix", String(16), nullable=False),  # the key's first characters, to tell keys apart in a listing
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Index("ix_api_keys_company", "company_id"),
+)
+
 PARTY_TABLES = {"customers": customers, "suppliers": suppliers}
