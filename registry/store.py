@@ -31,6 +31,11 @@ class Store(Protocol):
         whose org number exists. Returns the keys claimed now and the ids inserted, as text."""
         ...
 
+    async def hold(self, conn: AsyncConnection, company_id: str, key: str) -> bool:
+        """Take an idempotency key for this transaction; False while another transaction holds it (the same
+        request still in flight)."""
+        ...
+
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         """The request hash and the response a claimed key stored."""
         ...

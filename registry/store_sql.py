@@ -50,6 +50,9 @@ class SqlStore:
             return claimed, set()
         return claimed, {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, new))}
 
+    async def hold(self, conn: AsyncConnection, company_id: str, key: str) -> bool:
+        return True  # SQLite has one writer: a second request with the key waits, then replays the first's result
+
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         query = select(KEY.request_hash, KEY.response).where(KEY.company_id == company_id, KEY.key == key)
         row = (await conn.execute(query)).one()
