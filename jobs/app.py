@@ -5,14 +5,17 @@ A face parses, authorises and formats; the work is one of these calls. Each take
 found.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from connectors.csv_source import DELIMITERS
-from jobs import companies, queue
+from jobs import companies, keys, queue
 from jobs.context import Context as Context  # re-exported: a face needs only this module
-from jobs.errors import DatabaseLost, FamilyBusy, RunError
+from jobs.context import database_failure
+from jobs.errors import AllOrNothingNotImplemented, DatabaseLost, FamilyBusy, RunError
 from jobs.ledger import report, run_rows, runs
 from jobs.pipeline import importer, preview, starting
 from jobs.pipeline.inputs import Input
@@ -20,10 +23,13 @@ from jobs.queue import IMPORT_JOB as IMPORT_JOB  # re-exported: the worker regis
 from jobs.queue import SYNC_JOB as SYNC_JOB
 from jobs.records import (
     FINISHED,
+    ApiKey,
     CompanySettings,
     Connection,
     ImportRequest,
+    Kind,
     MappingPreview,
+    NewApiKey,
     NewConnection,
     PartyPage,
     PartyQuery,
@@ -37,8 +43,10 @@ from jobs.records import (
 )
 from jobs.sync import connections
 from jobs.sync.connections import parse_every as parse_every
-from jobs.vat import pending_count
-from registry.db import upgrade
+from jobs.vat import VatChecker, pending_count
+from registry.clock import now
+from registry.db import is_current, upgrade
+from registry.plan import Result
 
 Progress = Callable[[int], None]  # told how many rows are processed so far
 REPORT_DELIMITERS = DELIMITERS  # a report's: the ones the reader detects, so that it reimports as it is
@@ -144,6 +152,24 @@ async def _run(
         raise
 
 
+async def readiness(ctx: Context) -> dict[str, str]:
+    """What a process needs to serve: "ok" for each of the database (schema current) and the queue (when one
+    is configured), or why not."""
+    checks: dict[str, str] = {}
+    try:
+        current = await is_current(ctx.engine)
+        checks["database"] = "ok" if current else "the schema is not current: run `rostersync db upgrade`"
+    except (OSError, SQLAlchemyError) as exc:
+        checks["database"] = f"unreachable ({database_failure(exc)})"
+    if ctx.settings.redis_url is not None:
+        try:
+            await queue.reachable(ctx.settings)
+            checks["redis"] = "ok"
+        except RunError as exc:
+            checks["redis"] = str(exc)
+    return checks
+
+
 async def check_queue(ctx: Context) -> None:
     """Raise a one-line RunError unless the worker's Redis answers (before a run is created for it)."""
     await queue.reachable(ctx.settings)
@@ -170,9 +196,11 @@ async def get_run(ctx: Context, run_id: str, company_id: str | None = None) -> R
     return await runs.current_run(ctx.engine, run_id, company_id)
 
 
-async def list_runs(ctx: Context, company_id: str | None = None, limit: int = 50) -> list[RunSummary]:
-    """The newest runs first."""
-    return await runs.list_runs(ctx.engine, company_id, limit)
+async def list_runs(
+    ctx: Context, company_id: str | None = None, limit: int = 50, after: str | None = None
+) -> list[RunSummary]:
+    """The newest runs first; `after`: the id of the last run of the page before."""
+    return await runs.list_runs(ctx.engine, company_id, limit, after)
 
 
 async def run_rows_page(
@@ -316,6 +344,56 @@ async def list_parties(ctx: Context, query: PartyQuery) -> PartyPage:
     from jobs.parties import list_parties
 
     return await list_parties(ctx.engine, query)
+
+
+async def get_party(ctx: Context, kind: Kind, company_id: str, entity_id: str) -> dict[str, Any]:
+    from jobs.parties import get_party
+
+    return await get_party(ctx.engine, kind, company_id, entity_id)
+
+
+async def create_parties(
+    ctx: Context,
+    kind: Kind,
+    company_id: str,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    idempotency_key: str,
+    dry_run: bool = False,
+    all_or_nothing: bool = False,
+) -> tuple[Result, VatChecker]:
+    """A bulk-create request of the registry API (≤ 50 items, partial success), committed; the new customers'
+    VAT numbers are handed to the returned checker, whose `drain()` the caller awaits when it can (after
+    answering, for the HTTP API)."""
+    from jobs.parties import create_parties
+
+    if all_or_nothing:
+        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag or pass false")
+    result = await create_parties(ctx.engine, kind, company_id, items, idempotency_key=idempotency_key, dry_run=dry_run)
+    checker = ctx.vat_checker()
+    if not dry_run and not result.replayed:
+        await checker.submit(company_id, result.vat_pending(), now())
+    return result, checker
+
+
+# API keys
+
+
+async def create_key(ctx: Context, company_id: str, scopes: str, name: str | None = None) -> NewApiKey:
+    """A new key for the company with the comma-separated scopes; the key itself is in the result, once."""
+    return await keys.create(ctx.engine, company_id, keys.parse_scopes(scopes), name)
+
+
+async def list_keys(ctx: Context, company_id: str) -> list[ApiKey]:
+    return await keys.list_keys(ctx.engine, company_id)
+
+
+async def revoke_key(ctx: Context, company_id: str, key_id: str) -> ApiKey:
+    return await keys.revoke(ctx.engine, company_id, key_id)
+
+
+async def authenticate(ctx: Context, key: str) -> ApiKey | None:
+    return await keys.authenticate(ctx.engine, key)
 
 
 async def recheck_vat(ctx: Context, company_id: str | None = None, *, all_pending: bool = False) -> RecheckSummary:

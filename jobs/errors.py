@@ -6,6 +6,11 @@ from typing import TYPE_CHECKING
 # A file that cannot be read as a source (which line, which field, why): raised through the application layer.
 from connectors.csv_source import SourceError as SourceError
 
+# A bulk-create request refused as a whole (its `code` is the API's): raised through the application layer.
+from registry.bulk import AllOrNothingNotImplemented as AllOrNothingNotImplemented
+from registry.bulk import BulkCreateError as BulkCreateError
+from registry.bulk import IdempotencyKeyInFlight as IdempotencyKeyInFlight
+
 if TYPE_CHECKING:
     from jobs.records import RunSummary
 

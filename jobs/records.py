@@ -342,6 +342,7 @@ class PartyQuery:
     search: str | None = None
     include_archived: bool = False
     limit: int | None = None  # None: every record
+    after: str | None = None  # the cursor of the page before
 
 
 @dataclass(frozen=True)
@@ -350,6 +351,7 @@ class PartyPage:
 
     records: list[dict[str, Any]]
     total: int  # how many match, of which `records` are the first
+    next_cursor: str | None = None  # where the next page starts (None: this is the last)
 
     @property
     def more(self) -> int:
@@ -381,3 +383,45 @@ class RecheckSummary:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# What an API key may be allowed; `*:write` lets a key read what it may write.
+SCOPES = (
+    "customers:read",
+    "customers:write",
+    "suppliers:read",
+    "suppliers:write",
+    "imports:read",
+    "imports:write",
+    "connections:read",
+    "connections:write",
+)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as a listing shows it: never the key itself, which only its maker sees, once."""
+
+    key_id: str
+    company_id: str
+    name: str | None
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or (scope.endswith(":read") and f"{scope[:-5]}:write" in self.scopes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "scopes": list(self.scopes), "created_at": _iso(self.created_at),
+                "revoked_at": _iso(self.revoked_at)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    record: ApiKey
+    key: str  # shown once
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, **self.record.to_json()}

@@ -281,11 +281,19 @@ async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
         )
 
 
-async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: int = 50) -> list[RunSummary]:
-    query = select(import_runs).order_by(import_runs.c.created_at.desc()).limit(limit)
+async def list_runs(
+    engine: AsyncEngine, company_id: str | None = None, limit: int = 50, after: str | None = None
+) -> list[RunSummary]:
+    """The newest runs first; `after`: the id of the last run of the page before."""
+    c = import_runs.c
+    query = select(import_runs).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
     if company_id is not None:
-        query = query.where(import_runs.c.company_id == company_id)
+        query = query.where(c.company_id == company_id)
     async with engine.connect() as conn:
+        if after is not None:
+            last = await get_run(conn, after, company_id)
+            newer = (c.created_at < last["created_at"]) | ((c.created_at == last["created_at"]) & (c.id < last["id"]))
+            query = query.where(newer)
         # As `current_run` shows them (a query per unfinished run: there are few at a time).
         return [await _with_committed_counts(conn, run) for run in (await conn.execute(query)).mappings()]
 
