@@ -31,6 +31,14 @@ class NotFound(RunError):
     """No such run or connection (within the company asked about: another company's is not found either)."""
 
 
+class UploadTooLarge(RunError):
+    """An uploaded file is over the limit (`Settings.upload_limit_mb`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is over the upload limit of {limit} bytes ({limit / 1e6:g} MB)")
+        self.limit = limit
+
+
 class DatabaseLost(RunError):
     """The database went away during a run and did not come back within the retry budget. The run stays as it
     stands, its committed batches kept, for a resume; `run` is the run as this process last knew it."""
