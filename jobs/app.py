@@ -5,14 +5,14 @@ A face parses, authorises and formats; the work is one of these calls. Each take
 found.
 """
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.csv_source import DELIMITERS
-from jobs import companies, keys, queue
+from jobs import companies, keys, queue, uploads
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.context import database_failure
 from jobs.errors import AllOrNothingNotImplemented, DatabaseLost, FamilyBusy, RunError
@@ -94,6 +94,32 @@ async def start_import(ctx: Context, request: ImportRequest) -> Started:
     return Started(await runs.current_run(ctx.engine, run_id), opened)
 
 
+async def import_upload(ctx: Context, request: ImportRequest, blocks: AsyncIterator[bytes]) -> Started:
+    """Store an uploaded file (`request.path`: its name) in the database and start its import, as
+    `start_import`; a file refused, or over the upload limit, is not kept."""
+    upload_id = await uploads.store(
+        ctx.engine, request.company_id, request.path, blocks, ctx.settings.upload_limit_bytes
+    )
+    try:
+        return await start_import(ctx, replace(request, upload_id=upload_id))
+    except BaseException:
+        await uploads.discard(ctx.engine, upload_id)
+        raise
+
+
+async def reimport_upload(
+    ctx: Context, request: ReimportRequest, blocks: AsyncIterator[bytes], company_id: str
+) -> Started:
+    """`start_reimport` from a corrected file uploaded (`request.path`: its name)."""
+    upload_id = await uploads.store(ctx.engine, company_id, request.path or "upload", blocks,
+                                    ctx.settings.upload_limit_bytes)  # fmt: skip
+    try:
+        return await start_reimport(ctx, replace(request, upload_id=upload_id), company_id)
+    except BaseException:
+        await uploads.discard(ctx.engine, upload_id)
+        raise
+
+
 async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str | None = None) -> Started:
     """A new run of a finished run's rows (all, or the failed ones), from a corrected file or with a new mapping."""
     parent = await runs.current_run(ctx.engine, request.parent_run_id, company_id)
@@ -107,6 +133,8 @@ async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str
         mapping_path=request.mapping_path,
         defaults=request.defaults,
         allow_unmapped=request.allow_unmapped,
+        upload_id=request.upload_id,
+        mapping=request.mapping,
     )
     return Started(await runs.current_run(ctx.engine, run_id))
 

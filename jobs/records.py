@@ -158,6 +158,8 @@ class ImportRequest:
     defaults: Mapping[str, str] | None = None  # field -> value for rows without one of their own
     allow_unmapped: bool = False  # import although a column that looks like a field is not mapped
     mode: str = "upsert"  # upsert | create | update: what a row matching an existing record does (docs/usage.md)
+    upload_id: str | None = None  # the file is an upload (`path` is then its name), not a path on this machine
+    mapping: Mapping[str, str | None] | None = None  # a mapping given as such, not in a file (`mapping_path`)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ class ReimportRequest:
     mapping_path: str | None = None
     defaults: Mapping[str, str] | None = None  # instead of the parent's
     allow_unmapped: bool = False
+    upload_id: str | None = None  # the corrected file is an upload (`path` is then its name)
+    mapping: Mapping[str, str | None] | None = None  # a mapping given as such, not in a file (`mapping_path`)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy import String, case, cast, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from jobs import uploads
 from jobs.errors import NotFound, RunError
 from jobs.ledger import run_rows
 from jobs.ledger.run_rows import Counts
@@ -346,7 +347,7 @@ async def orphaned_by_workers(engine: AsyncEngine) -> list[tuple[uuid.UUID, date
 async def purge(engine: AsyncEngine, older_than: timedelta, company_id: str | None = None) -> tuple[int, int]:
     """Drop the stored source values of runs that finished more than `older_than` ago; returns (runs, rows)."""
     c = import_runs.c
-    query = select(c.id, c.headers).where(
+    query = select(c.id, c.headers, c.options).where(
         c.status.in_(FINISHED), c.finished_at < now() - older_than, c.purged_at.is_(None)
     )
     if company_id is not None:
@@ -354,9 +355,11 @@ async def purge(engine: AsyncEngine, older_than: timedelta, company_id: str | No
     purged_runs = purged_rows = 0
     async with engine.connect() as conn:
         found = (await conn.execute(query)).all()
-    for run_id, headers in found:
+    for run_id, headers, options in found:
         async with engine.begin() as conn:  # a run at a time: a long purge never holds one big transaction
             purged_rows += await run_rows.drop_raw(conn, run_id, records=headers is None)
+            if (options or {}).get("upload"):  # the uploaded file holds the same values
+                await uploads.drop(conn, options["upload"])
             await conn.execute(update(import_runs).where(c.id == run_id).values(purged_at=now()))
         purged_runs += 1
     return purged_runs, purged_rows
