@@ -1,5 +1,6 @@
 """The FastAPI application: one context (engine, VIES client) for the process, built at start-up."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -7,9 +8,15 @@ from fastapi import FastAPI
 
 from api import envelope, health, imports, parties
 from jobs.context import open_context
+from jobs.errors import UploadTooLarge
 from jobs.settings import Settings
 
 MAX_JSON_BYTES = 1 << 20  # a 50-item bulk-create is far below this
+_FORM = 1 << 16  # what a multipart form adds to its file
+
+
+def _uploads(path: str) -> bool:
+    return path.endswith(("/imports", "/reimport"))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -17,7 +24,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_context(settings, vies=True) as context:
             app.state.context = context
-            yield
+            app.state.tasks = set()  # runs this process works on (the embedded default: no queue)
+            try:
+                yield
+            finally:
+                # Stopped, a run lets go of its lease and is left for `resume`, its finished batches kept.
+                for task in list(app.state.tasks):
+                    task.cancel()
+                await asyncio.gather(*app.state.tasks, return_exceptions=True)
 
     app = FastAPI(
         title="rostersync",
@@ -26,7 +40,16 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    envelope.install(app, MAX_JSON_BYTES)
+
+    def max_body(path: str) -> int:
+        return settings.upload_limit_bytes + _FORM if _uploads(path) else MAX_JSON_BYTES
+
+    def too_large(path: str) -> str:
+        if _uploads(path):
+            return str(UploadTooLarge(settings.upload_limit_bytes))
+        return f"the request body is over the limit of {MAX_JSON_BYTES} bytes"
+
+    envelope.install(app, max_body, too_large)
     app.include_router(health.routes)
     app.include_router(parties.router("customers"))
     app.include_router(parties.router("suppliers"))

@@ -14,7 +14,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.errors import AllOrNothingNotImplemented, BulkCreateError, IdempotencyKeyInFlight, NotFound, RunError
+from jobs.errors import (
+    AllOrNothingNotImplemented,
+    BulkCreateError,
+    IdempotencyKeyInFlight,
+    NotFound,
+    RunError,
+    SourceError,
+    UploadTooLarge,
+)
 
 API_VERSION = "2026-05-12"
 log = logging.getLogger("rostersync.api")
@@ -49,16 +57,18 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuses a request body over `limit` bytes with 413, whether it says its length or is sent in chunks."""
+    """Refuses a request body over `limit(path)` bytes with 413, whether it says its length or comes in chunks;
+    `refusal(path)` says why."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: Callable[[str], int], refusal: Callable[[str], str]) -> None:
+        self.app, self.limit, self.refusal = app, limit, refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.limit:
+        if not declared.isdigit() or int(declared) > limit:
             return await self._refuse(scope, receive, send)
         received = 0
 
@@ -66,7 +76,7 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
+            if received > limit:
                 raise _TooLarge
             return message
 
@@ -76,15 +86,15 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = {"error": {"code": "TOO_LARGE", "message": f"the request body is over {self.limit} bytes"},
+        body = {"error": {"code": "TOO_LARGE", "message": self.refusal(scope["path"])},
                 "meta": {"request_id": "req_" + secrets.token_hex(8), "api_version": API_VERSION}}  # fmt: skip
         await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
-def install(app: FastAPI, max_body: int) -> None:
+def install(app: FastAPI, max_body: Callable[[str], int], too_large: Callable[[str], str]) -> None:
     """A request id on every request and response; every exception turned into the error envelope; bodies
-    over `max_body` bytes refused."""
-    app.add_middleware(BodyLimit, limit=max_body)
+    over `max_body(path)` bytes refused, saying `too_large(path)`."""
+    app.add_middleware(BodyLimit, limit=max_body, refusal=too_large)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -116,6 +126,14 @@ def install(app: FastAPI, max_body: int) -> None:
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         return refusal(request, 404, "NOT_FOUND", str(exc))
+
+    @app.exception_handler(SourceError)
+    async def bad_file(request: Request, exc: SourceError) -> JSONResponse:
+        return refusal(request, 422, "VALIDATION_ERROR", str(exc))
+
+    @app.exception_handler(UploadTooLarge)
+    async def over_limit(request: Request, exc: UploadTooLarge) -> JSONResponse:
+        return refusal(request, 413, "TOO_LARGE", str(exc))
 
     @app.exception_handler(RunError)
     async def refused(request: Request, exc: RunError) -> JSONResponse:

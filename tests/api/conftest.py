@@ -6,9 +6,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -85,21 +87,29 @@ async def _dropped(schema: str) -> None:
 
 
 @pytest.fixture
-def api() -> Iterator[Served]:
+def serve() -> Iterator[Callable[..., Served]]:
+    """Start the API on a Postgres schema of its own, with these settings; stopped and dropped at the end."""
+    with ExitStack() as stack:
+
+        def start(**settings: Any) -> Served:
+            schema = f"t_{uuid.uuid4().hex[:16]}"
+            asyncio.run(_migrated(PG_URL, schema))
+            stack.callback(lambda: asyncio.run(_dropped(schema)))
+            served = Settings(database_url=SecretStr(PG_URL), database_schema=schema, vies_enabled=False, **settings)
+            return Served(stack.enter_context(contextmanager(_serve)(served)), served)
+
+        yield start
+
+
+@pytest.fixture
+def api(serve: Callable[..., Served]) -> Served:
     """The API on this test's own Postgres schema."""
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_migrated(PG_URL, schema))
-    settings = Settings(database_url=SecretStr(PG_URL), database_schema=schema, vies_enabled=False)
-    try:
-        for url in _serve(settings):
-            yield Served(url, settings)
-    finally:
-        asyncio.run(_dropped(schema))
+    return serve()
 
 
 @pytest.fixture
 def sqlite_api(tmp_path: Path) -> Iterator[Served]:
     """The API on the embedded default, as `rostersync serve` runs on a laptop."""
     settings = Settings(database_url=SecretStr(f"sqlite:///{tmp_path / 'embedded.db'}"), vies_enabled=False)
-    for url in _serve(settings):
+    with contextmanager(_serve)(settings) as url:
         yield Served(url, settings)
