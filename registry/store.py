@@ -36,6 +36,11 @@ class Store(Protocol):
         request still in flight)."""
         ...
 
+    async def claim(self, conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+        """Claim a key for a request that writes no records through `claim_and_insert` (a PATCH); False when
+        it was claimed before. Its response is saved with `save_responses`."""
+        ...
+
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         """The request hash and the response a claimed key stored."""
         ...
