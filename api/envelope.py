@@ -19,6 +19,7 @@ from jobs.errors import (
     BulkCreateError,
     IdempotencyKeyInFlight,
     NotFound,
+    Refused,
     RunError,
     SourceError,
     UploadTooLarge,
@@ -126,6 +127,12 @@ def install(app: FastAPI, max_body: Callable[[str], int], too_large: Callable[[s
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         return refusal(request, 404, "NOT_FOUND", str(exc))
+
+    @app.exception_handler(Refused)
+    async def change_refused(request: Request, exc: Refused) -> JSONResponse:
+        error = exc.error
+        status = 409 if error["code"].endswith("_DUPLICATE_ORG_NUMBER") else 422
+        return refusal(request, status, error["code"], error["message"], next(iter(error.get("fields") or {}), None))
 
     @app.exception_handler(SourceError)
     async def bad_file(request: Request, exc: SourceError) -> JSONResponse:

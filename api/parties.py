@@ -5,11 +5,12 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.auth import CompanyId, scope
-from api.envelope import ApiError, ok, refusal
+from api.envelope import ApiError, ok
 from jobs import app as application
+from jobs.errors import Refused
 from jobs.records import ApiKey, Kind, PartyQuery
 
 Payload = Annotated[dict[str, Any], Body(description="The record's fields, as the create payload takes them.")]
@@ -28,10 +29,6 @@ def _idempotency_key(value: str | None) -> str:
 
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
-
-
-def _status(error: dict[str, Any]) -> int:
-    return 409 if error["code"].endswith("_DUPLICATE_ORG_NUMBER") else 422
 
 
 def router(kind: Kind) -> APIRouter:
@@ -75,9 +72,7 @@ def router(kind: Kind) -> APIRouter:
         )
         item = result.response()["results"][0]
         if not item["ok"]:
-            error = item["error"]
-            field = next(iter(error.get("fields") or {}), None)
-            return refusal(request, _status(error), error["code"], error["message"], field)
+            raise Refused(item["error"])
         if dry_run:
             return ok(request, item["data"])
         record = await application.get_party(context, kind, company_id, item["data"]["id"])
@@ -108,5 +103,38 @@ def router(kind: Kind) -> APIRouter:
         background.add_task(checker.drain)
         response.background = background
         return response
+
+    @routes.patch("/{id}")
+    async def patch(
+        request: Request,
+        background: BackgroundTasks,
+        company_id: CompanyId,
+        id: str,
+        changes: Annotated[dict[str, Any], Body(description="The fields to change; null clears one.")],
+        key: Annotated[ApiKey, Depends(write)],
+        idempotency_key: IdempotencyKey = None,
+        dry_run: DryRun = False,
+    ) -> JSONResponse:
+        key_value = f"api:{kind}:patch:{_idempotency_key(idempotency_key)}"
+        record, checker = await application.patch_party(
+            request.app.state.context, kind, company_id, id, changes, idempotency_key=key_value, dry_run=dry_run
+        )
+        response = ok(request, record)
+        background.add_task(checker.drain)
+        response.background = background
+        return response
+
+    @routes.delete("/{id}", status_code=204)
+    async def archive(
+        request: Request,
+        company_id: CompanyId,
+        id: str,
+        key: Annotated[ApiKey, Depends(write)],
+        idempotency_key: IdempotencyKey = None,
+        dry_run: DryRun = False,
+    ) -> Response:
+        _idempotency_key(idempotency_key)  # archiving is idempotent itself; the key is asked for all the same
+        await application.archive_party(request.app.state.context, kind, company_id, id, dry_run=dry_run)
+        return Response(status_code=204)
 
     return routes

@@ -404,6 +404,34 @@ async def create_parties(
     return result, checker
 
 
+async def patch_party(
+    ctx: Context,
+    kind: Kind,
+    company_id: str,
+    entity_id: str,
+    given: Mapping[str, Any],
+    *,
+    idempotency_key: str,
+    dry_run: bool = False,
+) -> tuple[dict[str, Any], VatChecker]:
+    """PATCH a customer or supplier (`jobs.parties.patch_party`); a changed VAT number goes to the returned
+    checker, whose `drain()` the caller awaits when it can."""
+    from jobs.parties import patch_party
+
+    record, rechecks = await patch_party(
+        ctx.engine, kind, company_id, entity_id, given, idempotency_key=idempotency_key, dry_run=dry_run
+    )
+    checker = ctx.vat_checker()
+    await checker.submit(company_id, rechecks, now())
+    return record, checker
+
+
+async def archive_party(ctx: Context, kind: Kind, company_id: str, entity_id: str, *, dry_run: bool = False) -> None:
+    from jobs.parties import archive_party
+
+    await archive_party(ctx.engine, kind, company_id, entity_id, dry_run=dry_run)
+
+
 # API keys
 
 

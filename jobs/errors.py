@@ -1,7 +1,7 @@
 """What the application layer refuses, with a message for the person who asked."""
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # A file that cannot be read as a source (which line, which field, why): raised through the application layer.
 from connectors.csv_source import SourceError as SourceError
@@ -29,6 +29,14 @@ class FamilyBusy(RunError):
 
 class NotFound(RunError):
     """No such run or connection (within the company asked about: another company's is not found either)."""
+
+
+class Refused(RunError):
+    """A change to a record refused, with the registry API's error (`code`, `message`, `fields`)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
 
 
 class UploadTooLarge(RunError):

@@ -192,3 +192,47 @@ def test_the_embedded_default_serves_too(sqlite_api: Served) -> None:
         made = http.post(f"{ACME}/suppliers", json={**SUPPLIER, "org_number": org_number(3)}, headers=idem())
         assert made.status_code == 201, made.text
         assert [s["name"] for s in http.get(f"{ACME}/suppliers").json()["data"]] == ["Lev AB"]
+
+
+def test_patch_changes_what_it_names_once_per_key_and_delete_archives(api: Served) -> None:
+    key = api.key("acme", "customers:write")
+    with api.client(key) as http:
+        one = http.post(f"{ACME}/customers", json=acme_customer(1), headers=idem()).json()["data"]
+        two = http.post(f"{ACME}/customers", json=acme_customer(2), headers=idem()).json()["data"]
+        path = f"{ACME}/customers/{one['id']}"
+        assert http.patch(path, json={"default_payment_terms": 14}).status_code == 400  # no Idempotency-Key
+        headers = idem()
+        patched = http.patch(path, json={"default_payment_terms": 14, "notes": "New terms."}, headers=headers)
+        assert patched.status_code == 200, patched.text
+        record = patched.json()["data"]
+        assert (record["default_payment_terms"], record["notes"], record["name"]) == (14, "New terms.", "Kund 1 AB")
+        assert record["updated_at"] > one["updated_at"]
+        again = http.patch(path, json={"default_payment_terms": 14, "notes": "New terms."}, headers=headers)
+        assert again.json()["data"] == record
+        other = http.patch(path, json={"default_payment_terms": 60}, headers=headers)
+        assert (other.status_code, other.json()["error"]["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+        taken = http.patch(path, json={"org_number": two["org_number"]}, headers=idem())
+        assert (taken.status_code, taken.json()["error"]["code"]) == (409, "CUSTOMER_DUPLICATE_ORG_NUMBER")
+        bad = http.patch(path, json={"email": "not an address"}, headers=idem())
+        assert (bad.status_code, bad.json()["error"]["field"]) == (422, "email")
+        unknown = http.patch(path, json={"id": str(uuid.uuid4())}, headers=idem())
+        assert (unknown.status_code, unknown.json()["error"]["field"]) == (422, "id")
+        preview = http.patch(path, params={"dry_run": "true"}, json={"notes": None}, headers=idem()).json()["data"]
+        assert preview["notes"] is None
+        assert http.get(path).json()["data"]["notes"] == "New terms."  # the dry run wrote nothing
+        eu = {"customer_type": "eu_business", "country": "DE", "vat_number": vat_number("DE", 2), "org_number": None}
+        moved = http.patch(path, json=eu, headers=idem()).json()["data"]
+        assert (moved["vat_check_status"], moved["vat_number_validated"]) == ("pending", False)
+
+        assert http.delete(path).status_code == 400
+        assert http.delete(path, headers=idem()).status_code == 204
+        assert http.delete(path, headers=idem()).status_code == 204  # archiving an archived one: a no-op
+        active = http.get(f"{ACME}/customers").json()["data"]
+        assert [c["id"] for c in active] == [two["id"]]
+        everyone = http.get(f"{ACME}/customers", params={"include_archived": "true"}).json()["data"]
+        assert {c["id"] for c in everyone} == {one["id"], two["id"]}
+        back = http.patch(path, json={"archived_at": None}, headers=idem()).json()["data"]
+        assert back["archived_at"] is None
+    with api.client(api.key("globex", "customers:write")) as http:
+        assert http.delete(f"/api/v1/companies/globex/customers/{one['id']}", headers=idem()).status_code == 404
+        assert http.patch(f"/api/v1/companies/globex/customers/{one['id']}", json={}, headers=idem()).status_code == 404
