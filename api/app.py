@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import envelope, health, imports, parties
+from api import connections, envelope, health, imports, parties
 from jobs.context import open_context
 from jobs.errors import UploadTooLarge
 from jobs.settings import Settings
@@ -22,9 +22,10 @@ def _uploads(path: str) -> bool:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_context(settings, vies=True) as context:
+        async with open_context(settings, vies=True, http=True) as context:
             app.state.context = context
-            app.state.tasks = set()  # runs this process works on (the embedded default: no queue)
+            app.state.tasks = set()  # runs and syncs this process works on (the embedded default: no queue)
+            app.state.syncs = {}  # connection id -> its sync here
             try:
                 yield
             finally:
@@ -54,4 +55,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(parties.router("customers"))
     app.include_router(parties.router("suppliers"))
     app.include_router(imports.routes)
+    app.include_router(connections.routes)
     return app

@@ -178,7 +178,14 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
-    found = await application.list_runs(request.app.state.context, company_id, limit + 1, cursor)
+    return await page_of_runs(request, company_id, limit, cursor)
+
+
+async def page_of_runs(
+    request: Request, company_id: str, limit: int, cursor: str | None, connection_id: str | None = None
+) -> JSONResponse:
+    """A page of the company's runs, newest first (of one connection's syncs)."""
+    found = await application.list_runs(request.app.state.context, company_id, limit + 1, cursor, connection_id)
     more = len(found) > limit
     runs = found[:limit]
     return ok(request, [_run_json(r) for r in runs], next_cursor=runs[-1].run_id if more else None)

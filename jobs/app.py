@@ -225,10 +225,17 @@ async def get_run(ctx: Context, run_id: str, company_id: str | None = None) -> R
 
 
 async def list_runs(
-    ctx: Context, company_id: str | None = None, limit: int = 50, after: str | None = None
+    ctx: Context,
+    company_id: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+    connection_id: str | None = None,
 ) -> list[RunSummary]:
-    """The newest runs first; `after`: the id of the last run of the page before."""
-    return await runs.list_runs(ctx.engine, company_id, limit, after)
+    """The newest runs first (of one connection's syncs); `after`: the id of the last run of the page before."""
+    source_name = None
+    if connection_id is not None:
+        source_name = f"connection {(await connections.get(ctx.engine, connection_id, company_id))['id']}"
+    return await runs.list_runs(ctx.engine, company_id, limit, after, source_name)
 
 
 async def run_rows_page(
@@ -290,6 +297,10 @@ async def add_connection(ctx: Context, new: NewConnection) -> Connection:
     """Connect a CRM; a credential reference or base URL that the settings do not allow is refused (RunError)."""
     connection_id = await connections.add(ctx.engine, new, ctx.settings)
     return Connection.of(await connections.get(ctx.engine, connection_id))
+
+
+async def get_connection(ctx: Context, connection_id: str, company_id: str | None = None) -> Connection:
+    return Connection.of(await connections.get(ctx.engine, connection_id, company_id))
 
 
 async def list_connections(ctx: Context, company_id: str | None = None) -> list[Connection]:

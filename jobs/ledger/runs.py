@@ -283,13 +283,19 @@ async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
 
 
 async def list_runs(
-    engine: AsyncEngine, company_id: str | None = None, limit: int = 50, after: str | None = None
+    engine: AsyncEngine,
+    company_id: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+    source_name: str | None = None,
 ) -> list[RunSummary]:
     """The newest runs first; `after`: the id of the last run of the page before."""
     c = import_runs.c
     query = select(import_runs).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
     if company_id is not None:
         query = query.where(c.company_id == company_id)
+    if source_name is not None:
+        query = query.where(c.source_name == source_name)
     async with engine.connect() as conn:
         if after is not None:
             last = await get_run(conn, after, company_id)
