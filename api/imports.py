@@ -75,6 +75,17 @@ class _ImportOptions(_Options):
     mode: Literal["upsert", "create", "update"] = "upsert"
     source: Source = "auto"
     dry_run: bool = False
+    mapping_step: bool = False  # wait in awaiting_mapping until POST …/mapping confirms it
+
+
+class _Confirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mapping: dict[str, str | None] | None = Field(
+        default=None, description="header -> field (null: ignore the column); leave out to take the proposal"
+    )
+    defaults: dict[str, str] | None = Field(default=None, description="field -> value for rows without one")
+    allow_unmapped: bool = False
 
 
 class _ReimportOptions(_Options):
@@ -139,8 +150,32 @@ async def start(request: Request, company_id: CompanyId, key: Writer) -> JSONRes
         encoding=options.encoding, delimiter=options.delimiter, dry_run=options.dry_run, defaults=options.defaults,
         allow_unmapped=options.allow_unmapped, mode=options.mode, mapping=options.mapping,
     )  # fmt: skip
-    started = await application.import_upload(request.app.state.context, wanted, blocks)
+    context = request.app.state.context
+    started = await application.import_upload(context, wanted, blocks, awaiting_mapping=options.mapping_step)
+    if options.mapping_step:
+        proposal = await application.mapping_of(context, started.run.run_id, company_id)
+        return ok(request, {**_run_json(started.run), "mapping": proposal.to_json()}, status=201)
     return ok(request, _run_json(await _launch(request, started)), status=201)
+
+
+@routes.get("/{run_id}/mapping")
+async def proposed_mapping(request: Request, company_id: CompanyId, run_id: str, key: Reader) -> JSONResponse:
+    """What a run awaiting its mapping would make of the file: each header, the field it maps to and how (alias,
+    learned, mapping), samples, suggestions for unmapped headers, and what would stop the import."""
+    proposal = await application.mapping_of(request.app.state.context, run_id, company_id)
+    return ok(request, proposal.to_json())
+
+
+@routes.post("/{run_id}/mapping")
+async def confirm_mapping(
+    request: Request, company_id: CompanyId, run_id: str, body: _Confirmation, key: Writer
+) -> JSONResponse:
+    """Confirm (or change) the mapping of a run awaiting it: the run is queued; nothing was written before."""
+    started = await application.confirm_mapping(
+        request.app.state.context, run_id, company_id, body.mapping, defaults=body.defaults,
+        allow_unmapped=body.allow_unmapped,
+    )  # fmt: skip
+    return ok(request, _run_json(await _launch(request, started)))
 
 
 @routes.post("/{run_id}/reimport", status_code=201, openapi_extra=_UPLOAD_BODY)

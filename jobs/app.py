@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.csv_source import DELIMITERS
@@ -22,6 +23,7 @@ from jobs.pipeline.inputs import Input
 from jobs.queue import IMPORT_JOB as IMPORT_JOB  # re-exported: the worker registers its jobs by these names
 from jobs.queue import SYNC_JOB as SYNC_JOB
 from jobs.records import (
+    AWAITING_MAPPING,
     FINISHED,
     ApiKey,
     CompanySettings,
@@ -94,17 +96,63 @@ async def start_import(ctx: Context, request: ImportRequest) -> Started:
     return Started(await runs.current_run(ctx.engine, run_id), opened)
 
 
-async def import_upload(ctx: Context, request: ImportRequest, blocks: AsyncIterator[bytes]) -> Started:
+async def import_upload(
+    ctx: Context, request: ImportRequest, blocks: AsyncIterator[bytes], *, awaiting_mapping: bool = False
+) -> Started:
     """Store an uploaded file (`request.path`: its name) in the database and start its import, as
-    `start_import`; a file refused, or over the upload limit, is not kept."""
+    `start_import`; a file refused, or over the upload limit, is not kept. `awaiting_mapping`: the run waits
+    for `confirm_mapping` (its proposed mapping: `mapping_of`)."""
     upload_id = await uploads.store(
         ctx.engine, request.company_id, request.path, blocks, ctx.settings.upload_limit_bytes
     )
     try:
-        return await start_import(ctx, replace(request, upload_id=upload_id))
+        run_id, opened = await starting.start_import(
+            ctx.engine, replace(request, upload_id=upload_id), awaiting_mapping=awaiting_mapping
+        )
     except BaseException:
         await uploads.discard(ctx.engine, upload_id)
         raise
+    return Started(await runs.current_run(ctx.engine, run_id), None if awaiting_mapping else opened)
+
+
+def _awaiting(run: RowMapping, company_id: str) -> ImportRequest:
+    if run["status"] != AWAITING_MAPPING:
+        raise RunError(f"run {run['id']} is not awaiting its mapping ({run['status']})")
+    options = run["options"]
+    return ImportRequest(
+        path=run["source_name"], company_id=company_id, kind=run["kind"], source=run["source"],
+        encoding=options.get("encoding"), delimiter=options.get("delimiter"), dry_run=run["dry_run"],
+        defaults=options.get("defaults"), mode=options["mode"], upload_id=options["upload"],
+        mapping=options.get("given_mapping"),
+    )  # fmt: skip
+
+
+async def mapping_of(ctx: Context, run_id: str, company_id: str) -> MappingPreview:
+    """The mapping a run awaiting its confirmation proposes: each column, how it maps, samples, what would stop."""
+    return await preview.preview(ctx.engine, _awaiting(await runs.get_run(ctx.engine, run_id, company_id), company_id))
+
+
+async def confirm_mapping(
+    ctx: Context,
+    run_id: str,
+    company_id: str,
+    mapping: Mapping[str, str | None] | None,
+    *,
+    defaults: Mapping[str, str] | None = None,
+    allow_unmapped: bool = False,
+) -> Started:
+    """Queue a run that awaited its mapping, with `mapping` (None: as proposed) and `defaults` for the fields
+    the file lacks; refused (the run waits on) when the file would still stop the import."""
+    run = await runs.get_run(ctx.engine, run_id, company_id)
+    proposed = _awaiting(run, company_id)
+    request = replace(
+        proposed,
+        mapping=mapping if mapping is not None else proposed.mapping,
+        defaults={**(proposed.defaults or {}), **(defaults or {})},
+        allow_unmapped=allow_unmapped,
+    )
+    confirmed, opened = await starting.start_import(ctx.engine, request, run_id=run["id"])
+    return Started(await runs.current_run(ctx.engine, confirmed), opened)
 
 
 async def reimport_upload(

@@ -10,6 +10,7 @@ from registry.clock import utc_or_none
 from registry.fields import Kind as Kind  # re-exported: the faces name kinds through this module
 
 FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
+AWAITING_MAPPING = "awaiting_mapping"  # an upload's run waits for a person to confirm how its columns map
 
 
 def exit_code(status: str, *, failed: int, processed: int, error: str | None) -> int:

@@ -20,7 +20,7 @@ from jobs import uploads
 from jobs.errors import NotFound, RunError
 from jobs.ledger import run_rows
 from jobs.ledger.run_rows import Counts
-from jobs.records import FINISHED, RunSummary
+from jobs.records import AWAITING_MAPPING, FINISHED, RunSummary
 from registry.clock import now, utc, utc_or_none
 from registry.fields import Kind
 from registry.tables import import_runs
@@ -39,6 +39,7 @@ class NewRun:
     source_sha256: str | None = None
     parent_run_id: uuid.UUID | None = None
     warnings: list[str] = field(default_factory=list)
+    status: str = "queued"  # or AWAITING_MAPPING: waits for a person to confirm its mapping (`confirm_mapping`)
 
 
 async def create_run(engine: AsyncEngine, new: NewRun) -> uuid.UUID:
@@ -50,12 +51,30 @@ async def create_run(engine: AsyncEngine, new: NewRun) -> uuid.UUID:
                     **asdict(new),
                     "id": run_id,
                     "headers": list(new.headers) if new.headers is not None else None,
-                    "status": "queued",
                     "created_at": now(),
                 }
             )
         )
     return run_id
+
+
+async def confirm_mapping(engine: AsyncEngine, run_id: uuid.UUID, new: NewRun) -> None:
+    """A run that awaited its mapping, queued with what its confirmed mapping made of the file."""
+    values = {
+        "options": new.options,
+        "headers": list(new.headers) if new.headers is not None else None,
+        "total": new.total,
+        "warnings": new.warnings,
+        "source_sha256": new.source_sha256,
+        "status": "queued",
+    }
+    async with engine.begin() as conn:
+        c = import_runs.c
+        done = await conn.execute(
+            update(import_runs).where(c.id == run_id, c.status == AWAITING_MAPPING).values(values)
+        )
+    if done.rowcount != 1:
+        raise RunError(f"run {run_id} is no longer awaiting its mapping")
 
 
 async def get_run(
@@ -209,7 +228,7 @@ async def cancel(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: str |
         if run["source"].startswith("sync:"):
             raise RunError(f"run {run['id']} belongs to a sync; remove or pause its connection instead")
         values: dict[str, Any] = {"status": "cancelled", "error": "cancelled"}
-        if run["status"] == "queued" or _stale(run):  # nobody will see the cancel at a heartbeat: close it now
+        if run["status"] in ("queued", AWAITING_MAPPING) or _stale(run):  # no heartbeat will see it: close it now
             counts = await run_rows.counts(conn, run["id"])
             values.update(counts.columns(), lease_owner=None, lease_expires_at=None, finished_at=now())
         await conn.execute(

@@ -31,14 +31,18 @@ from jobs.pipeline.inputs import (
 from jobs.pipeline.lineage import lineage
 from jobs.pipeline.matching import DEFAULT_MODE, MODES
 from jobs.pipeline.snapshot import Snapshot, take
-from jobs.records import FINISHED, ImportRequest
+from jobs.records import AWAITING_MAPPING, FINISHED, ImportRequest
 from registry.fields import Kind
 
 CONNECTOR_SOURCES = ("economic", "faktoora", "visma", "visma-eaccounting")
 
 
-async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uuid.UUID, Input]:
-    """Check the file and create a queued run; returns the run id and the opened input."""
+async def start_import(
+    engine: AsyncEngine, request: ImportRequest, *, awaiting_mapping: bool = False, run_id: uuid.UUID | None = None
+) -> tuple[uuid.UUID, Input]:
+    """Check the file and create a queued run; returns the run id and the opened input. `awaiting_mapping`: the
+    run waits for its mapping to be confirmed, and a column that would stop the import does not stop it yet.
+    `run_id`: the run that awaited its mapping, queued now with the mapping `request` gives."""
     path, kind = request.path, request.kind
     file = await take_file(engine, request.company_id, path, request.upload_id)
     overrides = given_mapping(request.mapping, request.mapping_path)
@@ -55,29 +59,34 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
         inp = SavedPageInput(file, kind, source)
     else:
         inp, used = await open_csv(engine, request, file)
-        refuse_before_writing(inp, request)
+        if not awaiting_mapping:
+            refuse_before_writing(inp, request)
         # A resume maps as this run did, whatever is remembered by then, and fills in what this run filled in.
         options.update(
             mapping=used, defaults=inp.defaults, encoding=inp.source.encoding, delimiter=inp.source.delimiter
         )
         source = "csv" if source == "auto" else source
     options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
-    run_id = await runs.create_run(
-        engine,
-        runs.NewRun(
-            company_id=request.company_id,
-            kind=kind,
-            source=source,
-            source_name=options["path"] or path,
-            options=options,
-            headers=inp.headers,
-            total=inp.total,
-            dry_run=request.dry_run,
-            source_sha256=file.sha256,
-            warnings=inp.warnings,
-        ),
+    if awaiting_mapping:  # what the person gave: a remembered mapping is proposed as such
+        options["given_mapping"] = overrides
+    new = runs.NewRun(
+        company_id=request.company_id,
+        kind=kind,
+        source=source,
+        source_name=options["path"] or path,
+        options=options,
+        headers=inp.headers,
+        total=inp.total,
+        dry_run=request.dry_run,
+        source_sha256=file.sha256,
+        warnings=inp.warnings,
+        status=AWAITING_MAPPING if awaiting_mapping else "queued",
     )
-    if overrides and isinstance(inp, CsvInput) and not request.dry_run:
+    if run_id is None:
+        run_id = await runs.create_run(engine, new)
+    else:
+        await runs.confirm_mapping(engine, run_id, new)
+    if overrides and isinstance(inp, CsvInput) and not request.dry_run and not awaiting_mapping:
         await mappings.remember(engine, request.company_id, kind, inp.headers, overrides)
     return run_id, inp
 

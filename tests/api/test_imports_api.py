@@ -161,3 +161,41 @@ def test_a_queue_worker_elsewhere_reads_the_upload_from_the_database(
         run = http.get(f"{ACME}/imports/{made['id']}").json()["data"]
         assert (run["state"], run["created"]) == ("succeeded", 120)
     assert json.dumps(run).count("kunder.csv") == 1
+
+
+def test_the_mapping_step_waits_for_a_person_and_remembers_the_layout(api: Served) -> None:
+    lines = ["Kundnr;Namn;Orgnisationsnummer;Land"]
+    lines += [f"{100 + i};Kund {i} AB;{org};Sverige" for i, org in enumerate(["556677-8899", "556036-0793"])]
+    upload = {"file": ("kunder.csv", "\r\n".join(lines).encode())}
+    with api.client(api.key("acme", "imports:write,customers:read")) as http:
+        made = http.post(f"{ACME}/imports", files=upload, data={"kind": "customers", "mapping_step": "true"})
+        assert made.status_code == 201, made.text
+        run = made.json()["data"]
+        assert run["state"] == "awaiting_mapping"
+        columns = {c["header"]: c for c in run["mapping"]["columns"]}
+        assert (columns["Namn"]["field"], columns["Namn"]["how"]) == ("name", "alias")
+        assert (columns["Orgnisationsnummer"]["how"], columns["Orgnisationsnummer"]["suggestion"]) == (
+            "unmapped", "org_number"
+        )  # fmt: skip
+        assert columns["Orgnisationsnummer"]["samples"][:1] == ["556677-8899"]
+        assert "Orgnisationsnummer" in run["mapping"]["stop"]
+        time.sleep(0.3)
+        assert http.get(f"{ACME}/imports/{run['id']}").json()["data"]["state"] == "awaiting_mapping"
+        assert http.get(f"{ACME}/customers").json()["data"] == []  # nothing written before the confirmation
+
+        confirmed = http.post(
+            f"{ACME}/imports/{run['id']}/mapping", json={"mapping": {"Orgnisationsnummer": "org_number"}}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        done = finished(http, run["id"])
+        assert (done["state"], done["created"]) == ("succeeded", 2)
+        assert {c["org_number"] for c in http.get(f"{ACME}/customers").json()["data"]} == {"556677-8899", "556036-0793"}
+        again = http.post(f"{ACME}/imports/{run['id']}/mapping", json={})
+        assert (again.status_code, again.json()["error"]["code"]) == (400, "VALIDATION_ERROR")
+
+        second = http.post(f"{ACME}/imports", files=upload, data={"kind": "customers", "mapping_step": "true"})
+        proposal = second.json()["data"]["mapping"]
+        assert {c["header"]: c["how"] for c in proposal["columns"]}["Orgnisationsnummer"] == "learned"
+        assert proposal["stop"] is None
+        cancelled = http.post(f"{ACME}/imports/{second.json()['data']['id']}/cancel").json()["data"]
+        assert cancelled["state"] == "cancelled"
