@@ -86,19 +86,24 @@ async def _dropped(schema: str) -> None:
         await conn.close()
 
 
+@contextmanager
+def serving(**settings: Any) -> Iterator[Served]:
+    """The API on a Postgres schema of its own, with these settings; stopped and dropped at the end."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_migrated(PG_URL, schema))
+    try:
+        served = Settings(database_url=SecretStr(PG_URL), database_schema=schema, vies_enabled=False, **settings)
+        with contextmanager(_serve)(served) as url:
+            yield Served(url, served)
+    finally:
+        asyncio.run(_dropped(schema))
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Served]]:
-    """Start the API on a Postgres schema of its own, with these settings; stopped and dropped at the end."""
+    """Start the API with these settings (`serving`), as often as a test needs."""
     with ExitStack() as stack:
-
-        def start(**settings: Any) -> Served:
-            schema = f"t_{uuid.uuid4().hex[:16]}"
-            asyncio.run(_migrated(PG_URL, schema))
-            stack.callback(lambda: asyncio.run(_dropped(schema)))
-            served = Settings(database_url=SecretStr(PG_URL), database_schema=schema, vies_enabled=False, **settings)
-            return Served(stack.enter_context(contextmanager(_serve)(served)), served)
-
-        yield start
+        yield lambda **settings: stack.enter_context(serving(**settings))
 
 
 @pytest.fixture
