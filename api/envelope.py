@@ -110,7 +110,10 @@ def install(app: FastAPI, max_body: Callable[[str], int], too_large: Callable[[s
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return refusal(request, exc.status, exc.code, exc.message, exc.field)
+        response = refusal(request, exc.status, exc.code, exc.message, exc.field)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -137,6 +137,7 @@ def test_keys_scopes_and_companies(api: Served) -> None:
     with api.client() as http:
         anonymous = http.get(f"{ACME}/customers")
         assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "UNAUTHORIZED")
+        assert anonymous.headers["WWW-Authenticate"] == "Bearer"
     with api.client("rsk_not-a-key") as http:
         assert http.get(f"{ACME}/customers").status_code == 401
     with api.client(other) as http:

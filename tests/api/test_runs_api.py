@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import uuid
 from pathlib import Path
 
 from tests.api.conftest import Served
@@ -72,3 +73,38 @@ def test_keys_made_listed_and_revoked_with_the_cli(api: Served) -> None:
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "customers:delete" in unknown.stderr
     other = rostersync("keys", "revoke", key[:12], "--company", "globex", env=env)
     assert other.returncode == 2 and "no API key" in other.stderr
+
+
+def test_no_endpoint_answers_another_companys_key_with_acmes_data(api: Served, tmp_path: Path) -> None:
+    """Every operation of the schema, called on acme's paths and ids with globex's key (every scope): 404."""
+    path = write_csv(tmp_path / "kunder.csv", 3)
+    run_id = json.loads(
+        rostersync("import", str(path), "--company", "acme", "--kind", "customers", "--json", env=cli_env(api)).stdout
+    )["run_id"]
+    acme = api.key("acme", "customers:write,suppliers:write,imports:write,connections:write")
+    with api.client(acme) as http:
+        customer = http.get(f"{ACME}/customers").json()["data"][0]["id"]
+        body = {
+            "connector": "economic",
+            "base_url": "https://crm.example.com",
+            "credential_ref": "env:ROSTERSYNC_CRED_X",
+        }
+        connection = http.post(f"{ACME}/connections", json=body).json()["data"]["connection_id"]
+    ids = {"id": customer, "run_id": run_id, "connection_id": connection, "companyId": "acme"}
+    globex = api.key("globex", "customers:write,suppliers:write,imports:write,connections:write")
+    with api.client(globex) as http:
+        paths = http.get("/openapi.json").json()["paths"]
+        called = 0
+        for template, operations in paths.items():
+            if "{companyId}" not in template:
+                continue
+            for method in operations:
+                url = template.format(**ids)
+                answer = http.request(method.upper(), url, json={}, headers={"Idempotency-Key": str(uuid.uuid4())})
+                assert (answer.status_code, answer.json()["error"]["code"]) == (404, "NOT_FOUND"), (method, url)
+                assert customer not in answer.text and run_id not in answer.text.replace(url, "")
+                called += 1
+        assert called >= 20
+    with api.client(acme) as http:  # nothing changed
+        assert http.get(f"{ACME}/customers/{customer}").json()["data"]["archived_at"] is None
+        assert len(http.get(f"{ACME}/connections").json()["data"]) == 1
