@@ -1,7 +1,9 @@
 """The registry endpoints over real HTTP: envelope, errors, idempotency, scopes, tenancy."""
 
 import asyncio
+import time
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import pytest
@@ -188,11 +190,29 @@ def test_bad_bodies_get_the_error_envelope(api: Served, body: str, code: str, st
 
 
 def test_the_embedded_default_serves_too(sqlite_api: Served) -> None:
-    key = sqlite_api.key("acme", "suppliers:write")
+    key = sqlite_api.key("acme", "suppliers:write,imports:write")
     with sqlite_api.client(key) as http:
         made = http.post(f"{ACME}/suppliers", json={**SUPPLIER, "org_number": org_number(3)}, headers=idem())
         assert made.status_code == 201, made.text
         assert [s["name"] for s in http.get(f"{ACME}/suppliers").json()["data"]] == ["Lev AB"]
+        upload = "Namn;Organisationsnummer;Land\r\nNorr Åkeri AB;556036-0793;Sverige\r\n".encode("cp1252")
+        run = http.post(f"{ACME}/imports", files={"file": ("lev.csv", upload)}, data={"kind": "suppliers"})
+        assert run.status_code == 201, run.text
+        deadline = time.monotonic() + 30
+        while (state := http.get(f"{ACME}/imports/{run.json()['data']['id']}").json()["data"])["finished_at"] is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (state["state"], state["created"]) == ("succeeded", 1)
+
+
+def test_readiness_names_what_is_missing(serve: Callable[..., Served]) -> None:
+    api = serve(redis_url="redis://127.0.0.1:1/0")
+    with api.client() as http:
+        ready = http.get("/readyz")
+        assert ready.status_code == 503
+        checks = ready.json()["data"]["checks"]
+        assert checks["database"] == "ok" and "127.0.0.1:1" in checks["redis"]
+        assert http.get("/healthz").status_code == 200
 
 
 def test_patch_changes_what_it_names_once_per_key_and_delete_archives(api: Served) -> None:
