@@ -92,76 +92,80 @@ class BodyLimit:
         await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
+async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    request.state.request_id = "req_" + secrets.token_hex(8)
+    started = time.perf_counter()
+    response = await call_next(request)
+    response.headers["X-Request-Id"] = request.state.request_id
+    # The path only: a query string may hold a personnummer (a search).
+    log.info("%s %s %s %d %.0f ms", request.state.request_id, request.method, request.url.path,
+             response.status_code, (time.perf_counter() - started) * 1000)  # fmt: skip
+    return response
+
+
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    response = refusal(request, exc.status, exc.code, exc.message, exc.field)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0]
+    where = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    field = ".".join(where) or None
+    return refusal(request, 422, "VALIDATION_ERROR", f"{field or 'request'}: {first.get('msg')}", field)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "VALIDATION_ERROR" if exc.status_code < 500 else "INTERNAL_ERROR")
+    return refusal(request, exc.status_code, code, str(exc.detail))
+
+
+async def _change_refused(request: Request, exc: Refused) -> JSONResponse:
+    error = exc.error
+    status = 409 if error["code"].endswith("_DUPLICATE_ORG_NUMBER") else 422
+    return refusal(request, status, error["code"], error["message"], next(iter(error.get("fields") or {}), None))
+
+
+async def _bulk_refused(request: Request, exc: BulkCreateError) -> JSONResponse:
+    statuses = {AllOrNothingNotImplemented: 501, IdempotencyKeyInFlight: 409}
+    return refusal(request, statuses.get(type(exc), 422), exc.code, str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("request %s failed: %s", request.state.request_id, type(exc).__name__)
+    message = f"the request could not be completed (request id {request.state.request_id})"
+    return refusal(request, 500, "INTERNAL_ERROR", message)
+
+
+def _plain(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A handler answering `status` and `code` with the exception's own message."""
+
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return refusal(request, status, code, str(exc))
+
+    return handle
+
+
+_HANDLERS: dict[type[Exception], Callable[..., Awaitable[JSONResponse]]] = {
+    ApiError: _api_error,
+    RequestValidationError: _invalid,
+    HTTPException: _http_error,
+    NotFound: _plain(404, "NOT_FOUND"),
+    Refused: _change_refused,
+    SourceError: _plain(422, "VALIDATION_ERROR"),
+    UploadTooLarge: _plain(413, "TOO_LARGE"),
+    RunError: _plain(400, "VALIDATION_ERROR"),
+    BulkCreateError: _bulk_refused,
+    Exception: _unexpected,
+}
+
+
 def install(app: FastAPI, max_body: Callable[[str], int], too_large: Callable[[str], str]) -> None:
     """A request id on every request and response; every exception turned into the error envelope; bodies
     over `max_body(path)` bytes refused, saying `too_large(path)`."""
     app.add_middleware(BodyLimit, limit=max_body, refusal=too_large)
-
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = "req_" + secrets.token_hex(8)
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = request.state.request_id
-        # The path only: a query string may hold a personnummer (a search).
-        log.info("%s %s %s %d %.0f ms", request.state.request_id, request.method, request.url.path,
-                 response.status_code, (time.perf_counter() - started) * 1000)  # fmt: skip
-        return response
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        response = refusal(request, exc.status, exc.code, exc.message, exc.field)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        where = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
-        field = ".".join(where) or None
-        return refusal(request, 422, "VALIDATION_ERROR", f"{field or 'request'}: {first.get('msg')}", field)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "VALIDATION_ERROR" if exc.status_code < 500 else "INTERNAL_ERROR")
-        return refusal(request, exc.status_code, code, str(exc.detail))
-
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return refusal(request, 404, "NOT_FOUND", str(exc))
-
-    @app.exception_handler(Refused)
-    async def change_refused(request: Request, exc: Refused) -> JSONResponse:
-        error = exc.error
-        status = 409 if error["code"].endswith("_DUPLICATE_ORG_NUMBER") else 422
-        return refusal(request, status, error["code"], error["message"], next(iter(error.get("fields") or {}), None))
-
-    @app.exception_handler(SourceError)
-    async def bad_file(request: Request, exc: SourceError) -> JSONResponse:
-        return refusal(request, 422, "VALIDATION_ERROR", str(exc))
-
-    @app.exception_handler(UploadTooLarge)
-    async def over_limit(request: Request, exc: UploadTooLarge) -> JSONResponse:
-        return refusal(request, 413, "TOO_LARGE", str(exc))
-
-    @app.exception_handler(RunError)
-    async def refused(request: Request, exc: RunError) -> JSONResponse:
-        return refusal(request, 400, "VALIDATION_ERROR", str(exc))
-
-    @app.exception_handler(BulkCreateError)
-    async def bulk_refused(request: Request, exc: BulkCreateError) -> JSONResponse:
-        status = (
-            501
-            if isinstance(exc, AllOrNothingNotImplemented)
-            else 409
-            if isinstance(exc, IdempotencyKeyInFlight)
-            else 422
-        )
-        return refusal(request, status, exc.code, str(exc))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("request %s failed: %s", request.state.request_id, type(exc).__name__)
-        message = f"the request could not be completed (request id {request.state.request_id})"
-        return refusal(request, 500, "INTERNAL_ERROR", message)
+    app.middleware("http")(_request_id)
+    for exception, handler in _HANDLERS.items():
+        app.add_exception_handler(exception, handler)
