@@ -44,6 +44,12 @@ class IdempotencyKeyReused(BulkCreateError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
+class IdempotencyKeyInFlight(BulkCreateError):
+    """A request with this key is being written by another transaction right now."""
+
+    code = "IDEMPOTENCY_KEY_IN_FLIGHT"
+
+
 async def bulk_create(
     conn: AsyncConnection,
     company_id: str,
@@ -62,8 +68,26 @@ async def bulk_create(
     """
     if all_or_nothing:
         raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag")
+    return (await bulk_create_result(conn, company_id, kind, items, idempotency_key=idempotency_key, dry_run=dry_run,
+                                     now=now)).response()  # fmt: skip
+
+
+async def bulk_create_result(
+    conn: AsyncConnection,
+    company_id: str,
+    kind: Kind,
+    items: Sequence[Payload],
+    *,
+    idempotency_key: str,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> Result:
+    """One bulk-create request as its caller sent it; a key another transaction is writing is refused at once
+    (IdempotencyKeyInFlight) rather than waited for."""
+    if not dry_run and not await store(conn).hold(conn, company_id, idempotency_key):
+        raise IdempotencyKeyInFlight(f"a request with idempotency key {idempotency_key!r} is still in flight")
     results = await bulk_create_many(conn, company_id, kind, [(idempotency_key, items)], dry_run=dry_run, now=now)
-    return results[0].response()
+    return results[0]
 
 
 async def bulk_create_many(

@@ -31,6 +31,16 @@ class Store(Protocol):
         whose org number exists. Returns the keys claimed now and the ids inserted, as text."""
         ...
 
+    async def hold(self, conn: AsyncConnection, company_id: str, key: str) -> bool:
+        """Take an idempotency key for this transaction; False while another transaction holds it (the same
+        request still in flight)."""
+        ...
+
+    async def claim(self, conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+        """Claim a key for a request that writes no records through `claim_and_insert` (a PATCH); False when
+        it was claimed before. Its response is saved with `save_responses`."""
+        ...
+
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         """The request hash and the response a claimed key stored."""
         ...

@@ -11,6 +11,7 @@ defaults.
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -20,6 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.store import Claimed, Insertion, Keys
 
+CLAIM = (
+    "INSERT INTO idempotency_keys (company_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT DO NOTHING RETURNING key"
+)
+HOLD = "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))"
 STORED = "SELECT request_hash, response FROM idempotency_keys WHERE company_id = $1 AND key = $2"
 SAVE = (
     "UPDATE idempotency_keys AS k SET response = s.response::json "
@@ -161,6 +167,13 @@ class PostgresStore:
         args = (company_id, keys, digests, now, responses, records, owners)
         claimed_now, ids = await driver.fetchrow(_claim_and_insert_sql(table), *args)
         return set(claimed_now), set(ids)
+
+    async def claim(self, conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+        return await (await _driver(conn)).fetchval(CLAIM, company_id, key, digest, now) is not None
+
+    async def hold(self, conn: AsyncConnection, company_id: str, key: str) -> bool:
+        # A second request with the key would otherwise wait on the first one's row lock, then replay it.
+        return bool(await (await _driver(conn)).fetchval(HOLD, company_id, key))
 
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         row = await (await _driver(conn)).fetchrow(STORED, company_id, key)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -267,6 +268,44 @@ external_refs = Table(
     Column("record_hash", String(64), nullable=False),
     Column("updated_at", TS, nullable=False),
     Index("ix_external_refs_entity", "entity_id"),  # "is this registry record already linked?"
+)
+
+# A company's API keys: only a hash of each is kept (the key itself is shown once, when it is made).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("name", String(100)),
+    Column("prefix", String(16), nullable=False),  # the key's first characters, to tell keys apart in a listing
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Index("ix_api_keys_company", "company_id"),
+)
+
+# Files uploaded to the HTTP API, kept in the database in chunks so that a worker on any machine reads the same
+# bytes (no shared disk). `sha256` and `completed_at` are set once the last chunk is in.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64)),
+    Column("created_at", TS, nullable=False),
+    Column("completed_at", TS),
+    Index("ix_uploads_company", "company_id"),
+)
+
+upload_chunks = Table(
+    "upload_chunks",
+    metadata,
+    Column("upload_id", Uuid, ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )
 
 PARTY_TABLES = {"customers": customers, "suppliers": suppliers}

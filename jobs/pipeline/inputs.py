@@ -407,15 +407,15 @@ class SavedPageInput(_FileItems):
                 yield None
 
 
-def detect_source(path: str) -> str:
+def detect_source(file: Snapshot) -> str:
     """`--source auto`: JSON pages are told apart by their envelope; everything else is CSV."""
-    if not path.lower().endswith(".json"):
+    if not file.name.lower().endswith(".json"):
         return "csv"
     try:
-        with open(path, "rb") as f:
+        with open(file.path, "rb") as f:
             head = f.read(4096).decode("utf-8-sig", errors="replace")
     except OSError as exc:
-        raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
+        raise SourceError(file.name, f"cannot read the file: {exc.strerror}") from None
     for marker, source in (
         ('"collection"', "economic"),
         ('"Data"', "visma-eaccounting"),
