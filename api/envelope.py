@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -87,20 +87,39 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = scope.get("state", {}).get("request_id")
         body = {"error": {"code": "TOO_LARGE", "message": self.refusal(scope["path"])},
-                "meta": {"request_id": "req_" + secrets.token_hex(8), "api_version": API_VERSION}}  # fmt: skip
+                "meta": {"request_id": request_id, "api_version": API_VERSION}}  # fmt: skip
         await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
-async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    request.state.request_id = "req_" + secrets.token_hex(8)
-    started = time.perf_counter()
-    response = await call_next(request)
-    response.headers["X-Request-Id"] = request.state.request_id
-    # The path only: a query string may hold a personnummer (a search).
-    log.info("%s %s %s %d %.0f ms", request.state.request_id, request.method, request.url.path,
-             response.status_code, (time.perf_counter() - started) * 1000)  # fmt: skip
-    return response
+class RequestIds:
+    """A request id for every request, in `request.state` and the `X-Request-Id` header, and a log line for each
+    request (the path only: a query string may hold a personnummer, a search). Plain ASGI: the body streams
+    through untouched, as an upload needs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = "req_" + secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            log.info("%s %s %s %d %.0f ms", request_id, scope["method"], scope["path"], status,
+                     (time.perf_counter() - started) * 1000)  # fmt: skip
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -166,6 +185,6 @@ def install(app: FastAPI, max_body: Callable[[str], int], too_large: Callable[[s
     """A request id on every request and response; every exception turned into the error envelope; bodies
     over `max_body(path)` bytes refused, saying `too_large(path)`."""
     app.add_middleware(BodyLimit, limit=max_body, refusal=too_large)
-    app.middleware("http")(_request_id)
+    app.add_middleware(RequestIds)
     for exception, handler in _HANDLERS.items():
         app.add_exception_handler(exception, handler)

@@ -185,6 +185,7 @@ def test_bad_bodies_get_the_error_envelope(api: Served, body: str, code: str, st
             f"{ACME}/customers/bulk-create", content=body, headers={**idem(), "Content-Type": "application/json"}
         )
         assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)
+        assert answer.headers["X-Request-Id"] == answer.json()["meta"]["request_id"]
         assert "Traceback" not in answer.text
         assert http.get("/api/v1/nowhere").json()["error"]["code"] == "NOT_FOUND"
 
