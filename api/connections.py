@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CompanyId, scope
 from api.envelope import ApiError, ok
 from api.imports import page_of_runs
+from api.paging import Cursor, Limit
 from jobs import app as application
 from jobs.errors import RunError
 from jobs.records import ApiKey, NewConnection
@@ -51,8 +52,8 @@ async def list_(
     request: Request,
     company_id: CompanyId,
     key: Reader,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     found = await application.list_connections(request.app.state.context, company_id)
     ids = [c.connection_id for c in found]
@@ -110,7 +111,7 @@ async def runs(
     company_id: CompanyId,
     connection_id: str,
     key: Reader,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     return await page_of_runs(request, company_id, limit, cursor, connection_id=connection_id)

@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import CompanyId, scope
 from api.envelope import ApiError, ok
+from api.paging import Cursor, Limit
 from jobs import app as application
 from jobs.app import Started
 from jobs.records import ApiKey, ImportRequest, Kind, ReimportRequest, RunSummary
@@ -210,8 +211,8 @@ async def list_runs(
     request: Request,
     company_id: CompanyId,
     key: Reader,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     return await page_of_runs(request, company_id, limit, cursor)
 
@@ -240,7 +241,7 @@ async def rows(
     key: Reader,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Cursor = None,
 ) -> JSONResponse:
     page = await application.run_rows_page(
         request.app.state.context, run_id, company_id=company_id, status=status, cursor=cursor, limit=limit

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.auth import CompanyId, scope
 from api.envelope import ApiError, ok
+from api.paging import Cursor, Limit
 from jobs import app as application
 from jobs.errors import Refused
 from jobs.records import ApiKey, Kind, PartyQuery
@@ -42,8 +43,8 @@ def router(kind: Kind) -> APIRouter:
         key: Annotated[ApiKey, Depends(read)],
         include_archived: bool = False,
         search: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
     ) -> JSONResponse:
         query = PartyQuery(kind, company_id, search, include_archived, limit, cursor)
         page = await application.list_parties(request.app.state.context, query)

@@ -16,7 +16,7 @@ from connectors.csv_source import DELIMITERS
 from jobs import companies, keys, queue, uploads
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.context import database_failure
-from jobs.errors import AllOrNothingNotImplemented, DatabaseLost, FamilyBusy, RunError
+from jobs.errors import DatabaseLost, FamilyBusy, RunError
 from jobs.ledger import report, run_rows, runs
 from jobs.pipeline import importer, preview, starting
 from jobs.pipeline.inputs import Input
@@ -454,9 +454,10 @@ async def create_parties(
     answering, for the HTTP API)."""
     from jobs.parties import create_parties
 
-    if all_or_nothing:
-        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag or pass false")
-    result = await create_parties(ctx.engine, kind, company_id, items, idempotency_key=idempotency_key, dry_run=dry_run)
+    result = await create_parties(
+        ctx.engine, kind, company_id, items, idempotency_key=idempotency_key, dry_run=dry_run,
+        all_or_nothing=all_or_nothing,
+    )  # fmt: skip
     checker = ctx.vat_checker()
     if not dry_run and not result.replayed:
         await checker.submit(company_id, result.vat_pending(), now())

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobs.errors import IdempotencyKeyInFlight, NotFound, Refused, RunError
 from jobs.records import PartyPage, PartyQuery
-from registry.bulk import IdempotencyKeyReused, bulk_create_result, store
+from registry.bulk import IdempotencyKeyReused, bulk_create, store
 from registry.clock import now, utc_or_none
 from registry.fields import Kind, payload_fields
 from registry.items import Rejected, duplicate_error, validate, validation_error
@@ -124,10 +124,14 @@ async def create_parties(
     *,
     idempotency_key: str,
     dry_run: bool = False,
+    all_or_nothing: bool = False,
 ) -> Result:
     """One bulk-create request (≤ 50 items, partial success), committed with its idempotency key."""
     async with engine.begin() as conn:
-        return await bulk_create_result(conn, company_id, kind, items, idempotency_key=idempotency_key, dry_run=dry_run)
+        return await bulk_create(
+            conn, company_id, kind, items, idempotency_key=idempotency_key, dry_run=dry_run,
+            all_or_nothing=all_or_nothing,
+        )  # fmt: skip
 
 
 async def patch_party(

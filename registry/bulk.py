@@ -60,30 +60,15 @@ async def bulk_create(
     dry_run: bool = False,
     all_or_nothing: bool = False,
     now: datetime | None = None,
-) -> dict[str, Any]:
-    """Create up to 50 customers or suppliers; returns the API's `{results: [...], summary: {...}}`.
+) -> Result:
+    """Create up to 50 customers or suppliers; the result's `response()` is the API's `{results, summary}`.
 
     Items are payload mappings or already validated (a streaming importer validates while it reads, and
-    passes rows that failed there as `Rejected`).
+    passes rows that failed there as `Rejected`). A key another transaction is writing is refused at once
+    (IdempotencyKeyInFlight) rather than waited for.
     """
     if all_or_nothing:
-        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag")
-    return (await bulk_create_result(conn, company_id, kind, items, idempotency_key=idempotency_key, dry_run=dry_run,
-                                     now=now)).response()  # fmt: skip
-
-
-async def bulk_create_result(
-    conn: AsyncConnection,
-    company_id: str,
-    kind: Kind,
-    items: Sequence[Payload],
-    *,
-    idempotency_key: str,
-    dry_run: bool = False,
-    now: datetime | None = None,
-) -> Result:
-    """One bulk-create request as its caller sent it; a key another transaction is writing is refused at once
-    (IdempotencyKeyInFlight) rather than waited for."""
+        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag or pass false")
     if not dry_run and not await store(conn).hold(conn, company_id, idempotency_key):
         raise IdempotencyKeyInFlight(f"a request with idempotency key {idempotency_key!r} is still in flight")
     results = await bulk_create_many(conn, company_id, kind, [(idempotency_key, items)], dry_run=dry_run, now=now)
