@@ -430,3 +430,12 @@ class NewApiKey:
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, **self.record.to_json()}
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A browser signed in to the web importer: its key's record (company, scopes) and the CSRF token its forms
+    carry."""
+
+    key: ApiKey
+    csrf: str
