@@ -15,6 +15,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.csv_source import DELIMITERS
+from connectors.headers import build_mapping
 from jobs import companies, keys, queue, sessions, uploads
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.context import database_failure
@@ -51,6 +52,7 @@ from jobs.sync.connections import parse_every as parse_every
 from jobs.vat import VatChecker, pending_count
 from registry.clock import now
 from registry.db import is_current, upgrade
+from registry.fields import CUSTOMER_TYPES, HINT_FIELDS, SUPPLIER_TYPES, payload_fields
 from registry.plan import Result
 
 Progress = Callable[[int], None]  # told how many rows are processed so far
@@ -81,6 +83,16 @@ async def company_settings(ctx: Context, company_id: str) -> CompanySettings:
 async def set_default_country(ctx: Context, company_id: str, country: str | None) -> CompanySettings:
     """The country a CSV import gives rows that name none (a `--set country=…` of the import wins)."""
     return await companies.set_default_country(ctx.engine, company_id, country)
+
+
+def fields_of(kind: Kind) -> tuple[str, ...]:
+    """What a column of a file of `kind` can be mapped to."""
+    return (*payload_fields(kind), *HINT_FIELDS)
+
+
+def types_of(kind: Kind) -> tuple[str, ...]:
+    """The values of a customer's or supplier's type (a field a file may lack, given one value for every row)."""
+    return CUSTOMER_TYPES if kind == "customers" else SUPPLIER_TYPES
 
 
 async def preview_mapping(ctx: Context | None, request: ImportRequest) -> MappingPreview:
@@ -195,29 +207,26 @@ async def reimport_upload(
         raise
 
 
-async def retry_rows(ctx: Context, run_id: str, company_id: str, edits: Mapping[int, Mapping[str, str]]) -> Started:
-    """Reimport just these failed rows of a run with the values a person corrected (row number -> header ->
-    value): a corrected file of those rows, reimported failed-only, so a row the family made is never made
-    again. A row number that did not fail is refused."""
+async def retry_rows(ctx: Context, run_id: str, company_id: str, edits: Mapping[int, Sequence[str]]) -> Started:
+    """Reimport just these failed rows of a run with the values a person corrected (row number -> the row's
+    values in the order of the file's columns): a corrected file of those rows, reimported failed-only, so a row
+    the family made is never made again. A row that did not fail, or with another number of values, is refused."""
     run = await runs.current_run(ctx.engine, run_id, company_id)
-    wanted, cursor = set(edits), None
-    found: dict[int, RunRow] = {}
-    while len(found) < len(wanted):
+    wanted, failed, cursor = set(edits), set(), None
+    while True:
         page = await run_rows_page(ctx, run.run_id, company_id=company_id, status="failed", cursor=cursor, limit=500)
-        found.update({r.row_number: r for r in page.rows if r.row_number in wanted})
-        if (cursor := page.next_cursor) is None:
+        failed |= {r.row_number for r in page.rows} & wanted
+        if failed == wanted or (cursor := page.next_cursor) is None:
             break
-    if missing := sorted(wanted - set(found)):
+    if missing := sorted(wanted - failed):
         raise RunError(f"row {missing[0]} of run {run.run_id} did not fail: only failed rows are retried")
     headers = page.headers or []
+    if any(len(values) != len(headers) for values in edits.values()):
+        raise RunError(f"a retried row needs a value for each of the file's {len(headers)} columns")
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["row_number", *headers])
-    for number in sorted(found):
-        source = found[number].source
-        values = dict(zip(headers, source, strict=False)) if isinstance(source, Sequence) else dict(source)
-        values.update(edits[number])
-        writer.writerow([number, *(values.get(h) or "" for h in headers)])
+    writer.writerows([number, *edits[number]] for number in sorted(edits))
 
     async def blocks() -> AsyncIterator[bytes]:
         yield out.getvalue().encode()
@@ -368,7 +377,19 @@ async def run_rows_page(
     except ValueError as exc:
         raise RunError(str(exc)) from None
     rows = [RunRow(*outcome, source=raw) for outcome, raw in found]
-    return RowsPage(rows, next_cursor, run["headers"])
+    return RowsPage(rows, next_cursor, run["headers"], _fields(run))
+
+
+def _fields(run: RowMapping) -> list[str | None] | None:
+    """The field each of a run's columns maps to, so that a row's failed field is found among its values."""
+    headers = run["headers"]
+    if not headers or run["options"].get("format") == "json":
+        return None
+    try:
+        mapped = build_mapping(headers, run["kind"], run["options"].get("mapping"))
+    except ValueError:  # a mapping refused when the run started: the run holds no rows to place
+        return None
+    return [mapped.fields.get(i) for i in range(len(headers))]
 
 
 async def purge_runs(ctx: Context, older_than: str, company_id: str | None = None) -> PurgeSummary:
