@@ -4,6 +4,7 @@ nothing of it."""
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,3 +125,39 @@ def test_an_accountant_imports_a_swedish_roster_and_fixes_what_failed(
     for path in (run_path, f"{run_path}/report", f"{run_path}/progress"):
         assert other.goto(path).status == 404  # type: ignore[union-attr]
     expect(other.locator("h1")).to_have_text("Not found")
+
+
+def test_swedish_at_320_pixels_with_the_keyboard(
+    browser: Browser, served: Served, make_key: Callable[[str, str], str], shots: Path
+) -> None:
+    context = person(browser, served, locale="sv-SE")
+    page = context.new_page()
+    page.set_viewport_size({"width": 320, "height": 700})
+    page.goto("/app/")
+    expect(page.locator("h1")).to_have_text("Logga in")
+    page.keyboard.type(make_key("acme", "imports:write"))  # the key field has the focus
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("Ladda upp en fil")
+
+    rows = [
+        [str(2000 + n), f"Företag {n} AB", "", f"info{n}@foretag.se", "", "", "", "", "30", ""] for n in range(1500)
+    ]
+    page.set_input_files("#file", files=[{"name": "stor.csv", "mimeType": "text/csv", "buffer": swedish_csv(rows)}])
+    page.get_by_role("button", name="Ladda upp").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/mapping")
+    expect(page.locator("h1")).to_have_text("Bekräfta kolumnerna")
+    expect(page.locator("main > p").first).to_contain_text("1\u00a0500 rader")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input:not([type=hidden]), select, button")].filter(
+            (e) => !(e.labels?.length || e.getAttribute("aria-label") || e.getAttribute("aria-labelledby")
+                     || e.textContent.trim())).length"""
+    )
+    assert unlabelled == 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320  # wide tables scroll in their box
+    page.screenshot(path=shots / "mapping-sv-320.png", full_page=True)
+
+    page.goto("/app/runs")
+    expect(page.locator("tbody td").nth(4)).to_have_text(re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$"))
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("h1")).to_have_text("Runs")
