@@ -8,6 +8,13 @@ from fastapi import Request
 LANGUAGES = ("en", "sv")
 COOKIE = "rs_lang"
 
+# The codes the pages show as words, in English.
+_EN = {
+    "partially_succeeded": "partially succeeded",
+    "awaiting_mapping": "awaiting its mapping",
+    "learned": "remembered for this layout",
+    "mapping": "chosen",
+}
 _SV = {
     "Sign in": "Logga in",
     "Sign out": "Logga ut",
@@ -132,7 +139,7 @@ class Words:
         self.lang = lang
 
     def __call__(self, text: str) -> str:
-        return _SV.get(text, text) if self.lang == "sv" else text
+        return _SV.get(text, text) if self.lang == "sv" else _EN.get(text, text)
 
     def number(self, value: int) -> str:
         # Swedish groups thousands with a (no-break) space, English with a comma.

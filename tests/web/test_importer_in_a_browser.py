@@ -71,7 +71,7 @@ def test_an_accountant_imports_a_swedish_roster_and_fixes_what_failed(
 
     page.get_by_role("button", name="Confirm and import").click()
     finished(page)
-    expect(page.locator("[data-test=status]")).to_have_text("partially_succeeded")
+    expect(page.locator("[data-test=status]")).to_have_text("partially succeeded")
     expect(page.locator("[data-count=created]")).to_have_text("3")
     rows = page.locator("#retry tbody tr")
     expect(rows).to_have_count(2)
