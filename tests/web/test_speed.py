@@ -23,6 +23,7 @@ def test_a_50000_row_file_is_uploaded_and_its_mapping_confirmed_in_under_2_s(
     uploaded = client.post("/app/imports", data={"kind": "customers", "csrf": csrf},
                            files={"file": ("kunder.csv", data, "text/csv")})  # fmt: skip
     mapping = client.get(uploaded.headers["location"])
+    assert "50,000 rows" in mapping.text  # the page a person reads before confirming
     form = {"csrf": csrf, "field-9": "notes", "default-country": "SE"}
     confirmed = client.post(uploaded.headers["location"], data=form)
     took = time.perf_counter() - started
