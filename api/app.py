@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import connections, envelope, health, imports, parties
+from api import connections, envelope, health, imports, parties, web
 from jobs.context import open_context
 from jobs.errors import UploadTooLarge
 from jobs.settings import Settings
@@ -50,10 +50,11 @@ def create_app(settings: Settings) -> FastAPI:
             return str(UploadTooLarge(settings.upload_limit_bytes))
         return f"the request body is over the limit of {MAX_JSON_BYTES} bytes"
 
-    envelope.install(app, max_body, too_large)
+    envelope.install(app, max_body, too_large, web.PAGE_ERRORS)
     app.include_router(health.routes)
     app.include_router(parties.router("customers"))
     app.include_router(parties.router("suppliers"))
     app.include_router(imports.routes)
     app.include_router(connections.routes)
+    web.install(app)
     return app

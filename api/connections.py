@@ -83,20 +83,25 @@ async def sync(
     request: Request, company_id: CompanyId, connection_id: str, key: Writer, full: bool = False
 ) -> JSONResponse:
     """Sync now: `queued`, or `already queued` while a sync of the connection waits or runs."""
+    return ok(request, await sync_now(request, company_id, connection_id, full), status=202)
+
+
+async def sync_now(request: Request, company_id: str, connection_id: str, full: bool) -> dict[str, Any]:
+    """Hand a sync to the queue, or start it in this process in the background; what became of it."""
     context = request.app.state.context
     if context.settings.redis_url is not None:
         summary = await application.enqueue_sync(context, connection_id, full=full, company_id=company_id)
-        return ok(request, summary.to_json(), status=202)
+        return summary.to_json()
     connection = await application.get_connection(context, connection_id, company_id)
     running: dict[str, asyncio.Task[Any]] = request.app.state.syncs
     if connection.connection_id in running:
-        return ok(request, {"connection_id": connection.connection_id, "status": "already queued"}, status=202)
+        return {"connection_id": connection.connection_id, "status": "already queued"}
     task = asyncio.create_task(_sync_here(context, connection.connection_id, full))
     running[connection.connection_id] = task
     task.add_done_callback(lambda _: running.pop(connection.connection_id, None))
     request.app.state.tasks.add(task)
     task.add_done_callback(request.app.state.tasks.discard)
-    return ok(request, {"connection_id": connection.connection_id, "status": "queued"}, status=202)
+    return {"connection_id": connection.connection_id, "status": "queued"}
 
 
 async def _sync_here(context: application.Context, connection_id: str, full: bool) -> None:

@@ -1,6 +1,7 @@
 """The registry API's envelope: `{"data": …, "meta": {"request_id", "api_version", …}}`, and `{"error": {"code",
 "message", "field"}, "meta": …}` for every refusal, whatever raised it. No trace or SQL ever reaches a client."""
 
+import json
 import logging
 import secrets
 import time
@@ -181,10 +182,29 @@ _HANDLERS: dict[type[Exception], Callable[..., Awaitable[JSONResponse]]] = {
 }
 
 
-def install(app: FastAPI, max_body: Callable[[str], int], too_large: Callable[[str], str]) -> None:
-    """A request id on every request and response; every exception turned into the error envelope; bodies
-    over `max_body(path)` bytes refused, saying `too_large(path)`."""
+Page = Callable[[Request, int, str], Awaitable[Response]]  # a refusal (status, message) as a page
+
+
+def _paged(
+    handler: Callable[..., Awaitable[JSONResponse]], pages: str, page: Page
+) -> Callable[..., Awaitable[Response]]:
+    """`handler`, whose refusal a request for a page under `pages` gets as that page: the same status and words."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = await handler(request, exc)
+        if not request.url.path.startswith(pages):
+            return answer
+        return await page(request, answer.status_code, json.loads(bytes(answer.body))["error"]["message"])
+
+    return handle
+
+
+def install(
+    app: FastAPI, max_body: Callable[[str], int], too_large: Callable[[str], str], pages: tuple[str, Page]
+) -> None:
+    """A request id on every request and response; every exception turned into the error envelope (into a page
+    for a path under `pages[0]`); bodies over `max_body(path)` bytes refused, saying `too_large(path)`."""
     app.add_middleware(BodyLimit, limit=max_body, refusal=too_large)
     app.add_middleware(RequestIds)
     for exception, handler in _HANDLERS.items():
-        app.add_exception_handler(exception, handler)
+        app.add_exception_handler(exception, _paged(handler, *pages))

@@ -104,7 +104,7 @@ async def _upload(request: Request, model: type[Opts]) -> tuple[Opts, AsyncItera
         if isinstance(part, StarletteUpload):
             fields.setdefault("filename", part.filename or "upload.csv")
         options = _validated(model, fields)
-        return options, _read(part) if isinstance(part, StarletteUpload) else None
+        return options, read_blocks(part) if isinstance(part, StarletteUpload) else None
     options = _validated(model, dict(request.query_params))
     has_body = request.headers.get("content-length", "0") != "0" or "chunked" in request.headers.get(
         "transfer-encoding", ""
@@ -121,7 +121,7 @@ def _validated(model: type[Opts], fields: dict[str, str]) -> Opts:
         raise ApiError(422, "VALIDATION_ERROR", f"{field}: {first['msg']}", field) from None
 
 
-async def _read(part: StarletteUpload) -> AsyncIterator[bytes]:
+async def read_blocks(part: StarletteUpload) -> AsyncIterator[bytes]:
     while block := await part.read(1 << 20):
         yield block
 
@@ -130,7 +130,7 @@ def _run_json(run: RunSummary) -> dict[str, object]:
     return {"id": run.run_id, "state": run.status, **run.to_json()}
 
 
-async def _launch(request: Request, started: Started) -> RunSummary:
+async def launch(request: Request, started: Started) -> RunSummary:
     """Hand the run to the queue, or run it here in the background; the run as it is now."""
     context = request.app.state.context
     if context.settings.redis_url is not None:
@@ -156,7 +156,7 @@ async def start(request: Request, company_id: CompanyId, key: Writer) -> JSONRes
     if options.mapping_step:
         proposal = await application.mapping_of(context, started.run.run_id, company_id)
         return ok(request, {**_run_json(started.run), "mapping": proposal.to_json()}, status=201)
-    return ok(request, _run_json(await _launch(request, started)), status=201)
+    return ok(request, _run_json(await launch(request, started)), status=201)
 
 
 @routes.get("/{run_id}/mapping")
@@ -176,7 +176,7 @@ async def confirm_mapping(
         request.app.state.context, run_id, company_id, body.mapping, defaults=body.defaults,
         allow_unmapped=body.allow_unmapped,
     )  # fmt: skip
-    return ok(request, _run_json(await _launch(request, started)))
+    return ok(request, _run_json(await launch(request, started)))
 
 
 @routes.post("/{run_id}/reimport", status_code=201, openapi_extra=_UPLOAD_BODY)
@@ -193,7 +193,7 @@ async def reimport(request: Request, company_id: CompanyId, run_id: str, key: Wr
         started = await application.reimport_upload(context, wanted, blocks, company_id)
     else:
         started = await application.start_reimport(context, wanted, company_id)
-    return ok(request, _run_json(await _launch(request, started)), status=201)
+    return ok(request, _run_json(await launch(request, started)), status=201)
 
 
 @routes.post("/{run_id}/resume")
@@ -202,7 +202,7 @@ async def resume(request: Request, company_id: CompanyId, run_id: str, key: Writ
     context = request.app.state.context
     run = await application.get_run(context, run_id, company_id)
     if not run.finished and (run.stale or run.status == "queued"):
-        run = await _launch(request, application.Started(run))
+        run = await launch(request, application.Started(run))
     return ok(request, _run_json(run))
 
 
@@ -258,6 +258,13 @@ async def report(
     failed_only: bool = False,
     delimiter: Annotated[Literal[",", ";", "\t", "|"] | None, Query()] = None,
 ) -> StreamingResponse:
+    return await report_download(request, company_id, run_id, failed_only=failed_only, delimiter=delimiter)
+
+
+async def report_download(
+    request: Request, company_id: str, run_id: str, *, failed_only: bool, delimiter: str | None
+) -> StreamingResponse:
+    """The run's CSV report as a download, written to a spool first so that a refusal is still an answer."""
     spool = cast(TextIO, tempfile.SpooledTemporaryFile(_SPOOL, mode="w+", encoding="utf-8", newline=""))  # noqa: SIM115
     try:
         await application.write_report(

@@ -5,6 +5,8 @@ A face parses, authorises and formats; the work is one of these calls. Each take
 found.
 """
 
+import csv
+import io
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
@@ -13,7 +15,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.csv_source import DELIMITERS
-from jobs import companies, keys, queue, uploads
+from connectors.headers import build_mapping
+from jobs import companies, keys, queue, sessions, uploads
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.context import database_failure
 from jobs.errors import DatabaseLost, FamilyBusy, RunError
@@ -42,12 +45,14 @@ from jobs.records import (
     RunRow,
     RunSummary,
     SyncSummary,
+    WebSession,
 )
 from jobs.sync import connections
 from jobs.sync.connections import parse_every as parse_every
 from jobs.vat import VatChecker, pending_count
 from registry.clock import now
 from registry.db import is_current, upgrade
+from registry.fields import CUSTOMER_TYPES, HINT_FIELDS, SUPPLIER_TYPES, payload_fields
 from registry.plan import Result
 
 Progress = Callable[[int], None]  # told how many rows are processed so far
@@ -78,6 +83,16 @@ async def company_settings(ctx: Context, company_id: str) -> CompanySettings:
 async def set_default_country(ctx: Context, company_id: str, country: str | None) -> CompanySettings:
     """The country a CSV import gives rows that name none (a `--set country=…` of the import wins)."""
     return await companies.set_default_country(ctx.engine, company_id, country)
+
+
+def fields_of(kind: Kind) -> tuple[str, ...]:
+    """What a column of a file of `kind` can be mapped to."""
+    return (*payload_fields(kind), *HINT_FIELDS)
+
+
+def types_of(kind: Kind) -> tuple[str, ...]:
+    """The values of a customer's or supplier's type (a field a file may lack, given one value for every row)."""
+    return CUSTOMER_TYPES if kind == "customers" else SUPPLIER_TYPES
 
 
 async def preview_mapping(ctx: Context | None, request: ImportRequest) -> MappingPreview:
@@ -127,6 +142,30 @@ def _awaiting(run: RowMapping, company_id: str) -> ImportRequest:
     )  # fmt: skip
 
 
+async def preview_import(
+    ctx: Context,
+    run_id: str,
+    company_id: str,
+    mapping: Mapping[str, str | None] | None,
+    *,
+    defaults: Mapping[str, str] | None = None,
+    allow_unmapped: bool = False,
+) -> Started:
+    """A dry run of the upload of a run awaiting its mapping, under the mapping a person is about to confirm:
+    every row's outcome and the whole file's counts, nothing written, nothing remembered; the awaiting run
+    waits on. Started like any run (`process`, `enqueue`)."""
+    proposed = _awaiting(await runs.get_run(ctx.engine, run_id, company_id), company_id)
+    request = replace(
+        proposed,
+        dry_run=True,
+        mapping=mapping if mapping is not None else proposed.mapping,
+        defaults={**(proposed.defaults or {}), **(defaults or {})},
+        allow_unmapped=allow_unmapped,
+    )
+    dry_run_id, opened = await starting.start_import(ctx.engine, request)
+    return Started(await runs.current_run(ctx.engine, dry_run_id), opened)
+
+
 async def mapping_of(ctx: Context, run_id: str, company_id: str) -> MappingPreview:
     """The mapping a run awaiting its confirmation proposes: each column, how it maps, samples, what would stop."""
     return await preview.preview(ctx.engine, _awaiting(await runs.get_run(ctx.engine, run_id, company_id), company_id))
@@ -166,6 +205,34 @@ async def reimport_upload(
     except BaseException:
         await uploads.discard(ctx.engine, upload_id)
         raise
+
+
+async def retry_rows(ctx: Context, run_id: str, company_id: str, edits: Mapping[int, Sequence[str]]) -> Started:
+    """Reimport just these failed rows of a run with the values a person corrected (row number -> the row's
+    values in the order of the file's columns): a corrected file of those rows, reimported failed-only, so a row
+    the family made is never made again. A row that did not fail, or with another number of values, is refused."""
+    run = await runs.current_run(ctx.engine, run_id, company_id)
+    wanted, failed, cursor = set(edits), set(), None
+    while True:
+        page = await run_rows_page(ctx, run.run_id, company_id=company_id, status="failed", cursor=cursor, limit=500)
+        failed |= {r.row_number for r in page.rows} & wanted
+        if failed == wanted or (cursor := page.next_cursor) is None:
+            break
+    if missing := sorted(wanted - failed):
+        raise RunError(f"row {missing[0]} of run {run.run_id} did not fail: only failed rows are retried")
+    headers = page.headers or []
+    if any(len(values) != len(headers) for values in edits.values()):
+        raise RunError(f"a retried row needs a value for each of the file's {len(headers)} columns")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row_number", *headers])
+    writer.writerows([number, *edits[number]] for number in sorted(edits))
+
+    async def blocks() -> AsyncIterator[bytes]:
+        yield out.getvalue().encode()
+
+    wanted_run = ReimportRequest(parent_run_id=run.run_id, failed_only=True, path=f"retry-{run.run_id[:8]}.csv")
+    return await reimport_upload(ctx, wanted_run, blocks(), company_id)
 
 
 async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str | None = None) -> Started:
@@ -278,12 +345,18 @@ async def list_runs(
     limit: int = 50,
     after: str | None = None,
     connection_id: str | None = None,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    source: str | None = None,
 ) -> list[RunSummary]:
-    """The newest runs first (of one connection's syncs); `after`: the id of the last run of the page before."""
+    """The newest runs first (of one connection's syncs; of a status, kind, source: csv, reimport, sync…);
+    `after`: the id of the last run of the page before."""
     source_name = None
     if connection_id is not None:
         source_name = f"connection {(await connections.get(ctx.engine, connection_id, company_id))['id']}"
-    return await runs.list_runs(ctx.engine, company_id, limit, after, source_name)
+    return await runs.list_runs(ctx.engine, company_id, limit, after, source_name, status=status, kind=kind,
+                                source=source)  # fmt: skip
 
 
 async def run_rows_page(
@@ -304,7 +377,19 @@ async def run_rows_page(
     except ValueError as exc:
         raise RunError(str(exc)) from None
     rows = [RunRow(*outcome, source=raw) for outcome, raw in found]
-    return RowsPage(rows, next_cursor, run["headers"])
+    return RowsPage(rows, next_cursor, run["headers"], _fields(run))
+
+
+def _fields(run: RowMapping) -> list[str | None] | None:
+    """The field each of a run's columns maps to, so that a row's failed field is found among its values."""
+    headers = run["headers"]
+    if not headers or run["options"].get("format") == "json":
+        return None
+    try:
+        mapped = build_mapping(headers, run["kind"], run["options"].get("mapping"))
+    except ValueError:  # a mapping refused when the run started: the run holds no rows to place
+        return None
+    return [mapped.fields.get(i) for i in range(len(headers))]
 
 
 async def purge_runs(ctx: Context, older_than: str, company_id: str | None = None) -> PurgeSummary:
@@ -510,6 +595,23 @@ async def revoke_key(ctx: Context, company_id: str, key_id: str) -> ApiKey:
 
 async def authenticate(ctx: Context, key: str) -> ApiKey | None:
     return await keys.authenticate(ctx.engine, key)
+
+
+# Sessions of the web importer
+
+
+async def open_session(ctx: Context, key: str) -> tuple[str, WebSession] | None:
+    """Sign a browser in with an API key: the session id its cookie holds (never the key) and the session; None
+    for a key that is not valid."""
+    return await sessions.open_session(ctx.engine, key)
+
+
+async def find_session(ctx: Context, session_id: str) -> WebSession | None:
+    return await sessions.find(ctx.engine, session_id)
+
+
+async def close_session(ctx: Context, session_id: str) -> None:
+    await sessions.close(ctx.engine, session_id)
 
 
 async def recheck_vat(ctx: Context, company_id: str | None = None, *, all_pending: bool = False) -> RecheckSummary:

@@ -30,7 +30,7 @@ def parse_scopes(given: str) -> tuple[str, ...]:
     return scopes
 
 
-def _record(row: object) -> ApiKey:
+def key_record(row: object) -> ApiKey:
     r = row._mapping  # type: ignore[attr-defined]
     return ApiKey(str(r["id"]), r["company_id"], r["name"], r["prefix"], tuple(r["scopes"]), r["created_at"],
                   r["revoked_at"])  # fmt: skip
@@ -51,13 +51,13 @@ async def create(engine: AsyncEngine, company_id: str, scopes: tuple[str, ...], 
     async with engine.begin() as conn:
         await conn.execute(api_keys.insert().values(values))
         row = (await conn.execute(select(api_keys).where(api_keys.c.id == values["id"]))).one()
-    return NewApiKey(_record(row), key)
+    return NewApiKey(key_record(row), key)
 
 
 async def list_keys(engine: AsyncEngine, company_id: str) -> list[ApiKey]:
     query = select(api_keys).where(api_keys.c.company_id == company_id).order_by(api_keys.c.created_at)
     async with engine.connect() as conn:
-        return [_record(r) for r in await conn.execute(query)]
+        return [key_record(r) for r in await conn.execute(query)]
 
 
 async def revoke(engine: AsyncEngine, company_id: str, key_id: str) -> ApiKey:
@@ -71,7 +71,7 @@ async def revoke(engine: AsyncEngine, company_id: str, key_id: str) -> ApiKey:
         row = (await conn.execute(select(api_keys).where(c.company_id == company_id, which))).first()
     if row is None:
         raise NotFound(f"no API key {key_id} for company {company_id}")
-    return _record(row)
+    return key_record(row)
 
 
 def _as_id(key_id: str) -> uuid.UUID | None:
@@ -88,4 +88,4 @@ async def authenticate(engine: AsyncEngine, key: str) -> ApiKey | None:
     query = select(api_keys).where(api_keys.c.key_hash == _digest(key), api_keys.c.revoked_at.is_(None))
     async with engine.connect() as conn:
         row = (await conn.execute(query)).first()
-    return _record(row) if row is not None else None
+    return key_record(row) if row is not None else None

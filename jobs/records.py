@@ -139,9 +139,11 @@ class RowsPage:
     rows: list[RunRow]
     next_cursor: str | None
     headers: list[str] | None = None
+    fields: list[str | None] | None = None  # the field each header's column maps to (None: it maps to none)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": [r.to_json() for r in self.rows], "next_cursor": self.next_cursor, "headers": self.headers}
+        return {"rows": [r.to_json() for r in self.rows], "next_cursor": self.next_cursor, "headers": self.headers,
+                "fields": self.fields}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -430,3 +432,12 @@ class NewApiKey:
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, **self.record.to_json()}
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A browser signed in to the web importer: its key's record (company, scopes) and the CSRF token its forms
+    carry."""
+
+    key: ApiKey
+    csrf: str

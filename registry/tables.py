@@ -308,4 +308,17 @@ upload_chunks = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# Signed-in browsers of the web importer: the hash of a random session id (the cookie), the key it was opened
+# with (revoking the key ends its sessions), and the session's CSRF token.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_id", Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_web_sessions_expires", "expires_at"),
+)
+
 PARTY_TABLES = {"customers": customers, "suppliers": suppliers}

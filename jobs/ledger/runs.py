@@ -307,14 +307,25 @@ async def list_runs(
     limit: int = 50,
     after: str | None = None,
     source_name: str | None = None,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    source: str | None = None,
 ) -> list[RunSummary]:
-    """The newest runs first; `after`: the id of the last run of the page before."""
+    """The newest runs first; `after`: the id of the last run of the page before. `source` "sync" means any
+    connector's sync."""
     c = import_runs.c
     query = select(import_runs).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
     if company_id is not None:
         query = query.where(c.company_id == company_id)
     if source_name is not None:
         query = query.where(c.source_name == source_name)
+    if status is not None:
+        query = query.where(c.status == status)
+    if kind is not None:
+        query = query.where(c.kind == kind)
+    if source is not None:
+        query = query.where(c.source.startswith("sync:") if source == "sync" else c.source == source)
     async with engine.connect() as conn:
         if after is not None:
             last = await get_run(conn, after, company_id)
