@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,10 @@ def cli_env(pg_schema: str, tmp_path: Path) -> dict[str, str]:
         ROSTERSYNC_QUEUE_NAME=f"q-{pg_schema}",
         COLUMNS="200",
     )
-    asyncio.run(_upgrade(pg_schema))  # as `rostersync db upgrade` does, without a process to start
+    # As `rostersync db upgrade` does, without a process to start; in a thread of its own, since an async test's
+    # loop may be running already.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _upgrade(pg_schema)).result()
     return env
 
 
