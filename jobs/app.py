@@ -123,7 +123,7 @@ def _awaiting(run: RowMapping, company_id: str) -> ImportRequest:
         path=run["source_name"], company_id=company_id, kind=run["kind"], source=run["source"],
         encoding=options.get("encoding"), delimiter=options.get("delimiter"), dry_run=run["dry_run"],
         defaults=options.get("defaults"), mode=options["mode"], upload_id=options["upload"],
-        mapping=options.get("given_mapping"),
+        mapping=options.get("given_mapping"), sheet=options.get("sheet"), header_row=options.get("header_row"),
     )  # fmt: skip
 
 
