@@ -73,10 +73,12 @@ def encrypted(path: Path, password: str = "hemligt") -> Path:
 def zip_bomb(path: Path, inflated_mb: int = 600) -> Path:
     """A small .xlsx whose sheet inflates to `inflated_mb` MB (of one repeated byte)."""
     block = b" " * (1 << 20)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            for _ in range(inflated_mb):
-                sheet.write(block)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet,
+    ):
+        for _ in range(inflated_mb):
+            sheet.write(block)
     return path
 
 
