@@ -77,6 +77,8 @@ class _ImportOptions(_Options):
     source: Source = "auto"
     dry_run: bool = False
     mapping_step: bool = False  # wait in awaiting_mapping until POST …/mapping confirms it
+    sheet: str | None = Field(default=None, min_length=1, max_length=100)  # a workbook's: name or number from 1
+    header_row: int | None = Field(default=None, ge=1, le=1_048_576)  # a workbook's row of column names
 
 
 class _Confirmation(BaseModel):
@@ -149,7 +151,8 @@ async def start(request: Request, company_id: CompanyId, key: Writer) -> JSONRes
     wanted = ImportRequest(
         path=options.filename, company_id=company_id, kind=options.kind, source=options.source,
         encoding=options.encoding, delimiter=options.delimiter, dry_run=options.dry_run, defaults=options.defaults,
-        allow_unmapped=options.allow_unmapped, mode=options.mode, mapping=options.mapping,
+        allow_unmapped=options.allow_unmapped, mode=options.mode, mapping=options.mapping, sheet=options.sheet,
+        header_row=options.header_row,
     )  # fmt: skip
     context = request.app.state.context
     started = await application.import_upload(context, wanted, blocks, awaiting_mapping=options.mapping_step)

@@ -42,6 +42,7 @@ __all__ = [
     "SourceError",
     "SourceRow",
     "escape_cell",
+    "header_names",
     "unescape_cell",
 ]
 
@@ -87,6 +88,26 @@ _LINE_BYTE_ENCODINGS: Final = frozenset(
 # Codecs that say they turn bytes into text but are not how a text file is stored (see the codecs docs).
 _NOT_FILE_ENCODINGS: Final = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
 _MALFORMED_QUOTES: Final = 'malformed quoting: text after a closing quote (write "" for a quote inside a quoted value)'
+
+
+def header_names(record: Sequence[str]) -> tuple[str, ...]:
+    """The column names of a header record, trailing empty cells left out; ValueError names what is wrong."""
+    width = len(record)
+    while width and not record[width - 1].strip():
+        width -= 1
+    if width > MAX_COLUMNS:
+        raise ValueError(f"the header has {width} columns, at most {MAX_COLUMNS} are supported")
+    names = [cell.strip().lstrip("\ufeff").strip() for cell in record[:width]]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        if not name:
+            raise ValueError(f"column {i} of the header has no name")
+        if "\x00" in name:
+            raise ValueError(f"column {i} of the header holds a NUL character")
+        if name in seen:
+            raise ValueError(f"duplicate column name {name!r} (columns {seen[name]} and {i})")
+        seen[name] = i
+    return tuple(names)
 
 
 def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
@@ -135,17 +156,25 @@ _WORD_END: Final = re.compile(r'[\s,;|"]')
 class SourceError(Exception):
     """A fatal problem with the file: nothing from it may be written."""
 
-    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+    def __init__(self, path: str, message: str, line: int | None = None, *, sheet: str | None = None) -> None:
+        """`sheet`: the workbook sheet read, whose `line`s are its row numbers."""
         self.path = str(path)
         self.message = " ".join(str(message).split())  # always one line
         self.line = line
+        self.sheet = sheet
         super().__init__(self.path, self.message, line)
 
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str, int | None], dict[str, str | None]]:
+        # A reading process sends it back pickled: the sheet travels as state, as it is no positional argument.
+        return type(self), (self.path, self.message, self.line), {"sheet": self.sheet}
+
     def __str__(self) -> str:
-        name = os.path.basename(self.path) or self.path
-        if self.line is None:
-            return f"{name}: {self.message}"
-        return f"{name}, line {self.line}: {self.message}"
+        where = os.path.basename(self.path) or self.path
+        if self.sheet is not None:
+            where += f", sheet {self.sheet!r}"
+        if self.line is not None:
+            where += f", {'row' if self.sheet is not None else 'line'} {self.line}"
+        return f"{where}: {self.message}"
 
 
 class SourceRow(NamedTuple):
@@ -155,6 +184,7 @@ class SourceRow(NamedTuple):
     line: int  # 1-based line where the record starts, as a person sees it in an editor
     values: tuple[str, ...]  # raw cell texts in header order, exactly len(headers) of them unless `error`
     error: str | None = None  # row-level problem; the values are then every value the line had
+    column: int | None = None  # the column (index in the header) the error is about, when it is one cell's
 
 
 def escape_cell(value: str) -> str:
@@ -339,6 +369,7 @@ class CsvSource:
     _record_encoding: str  # how text after the file's start is decoded (`_without_bom`)
     plain: _PlainLayout | None = None  # set by check() for a file without quote characters
     has_nuls = False  # set by rows() once it has read a NUL: a value that holds one fails its row
+    sheet: str | None = None  # a workbook's (`WorkbookSource`); a text file has none
 
     def __init__(
         self,
@@ -618,22 +649,10 @@ class CsvSource:
             raise SourceError(self.name, "the file is empty (no header line)")
         self._header_end = reader_line
         self.header_line = start
-        width = len(record)
-        while width and not record[width - 1].strip():
-            width -= 1
-        if width > MAX_COLUMNS:
-            raise SourceError(self.name, f"the header has {width} columns, at most {MAX_COLUMNS} are supported", start)
-        names = [cell.strip().lstrip("\ufeff").strip() for cell in record[:width]]
-        seen: dict[str, int] = {}
-        for i, name in enumerate(names, 1):
-            if not name:
-                raise SourceError(self.name, f"column {i} of the header has no name", start)
-            if "\x00" in name:
-                raise SourceError(self.name, f"column {i} of the header holds a NUL character", start)
-            if name in seen:
-                raise SourceError(self.name, f"duplicate column name {name!r} (columns {seen[name]} and {i})", start)
-            seen[name] = i
-        self.headers = tuple(names)
+        try:
+            self.headers = header_names(record)
+        except ValueError as exc:
+            raise SourceError(self.name, str(exc), start) from None
 
     def check(self, slot_rows: int = 400) -> int:
         """Read the whole file once (streaming); raise SourceError on anything structural.

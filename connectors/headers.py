@@ -35,6 +35,7 @@ __all__ = [
     "HeaderMapping",
     "MappingFileError",
     "build_mapping",
+    "known_header",
     "load_mapping_file",
     "normalize_header",
     "row_payload",
@@ -473,3 +474,10 @@ def _invert(value: str) -> str:
     if key in _FALSE:
         return "true"
     return value.strip()
+
+
+def known_header(text: str) -> bool:
+    """Whether a cell names a field (of either kind) or a report column: how a table's header row is told
+    apart from a title block above it."""
+    key = normalize_header(text)
+    return key in _LOOKUP["customers"] or key in _LOOKUP["suppliers"] or key in _REPORT_KEYS

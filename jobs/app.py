@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +20,7 @@ from jobs import companies, keys, queue, sessions, uploads
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.context import database_failure
 from jobs.errors import DatabaseLost, FamilyBusy, RunError
-from jobs.ledger import report, run_rows, runs
+from jobs.ledger import report, report_workbook, run_rows, runs
 from jobs.pipeline import importer, preview, starting
 from jobs.pipeline.inputs import Input
 from jobs.queue import IMPORT_JOB as IMPORT_JOB  # re-exported: the worker registers its jobs by these names
@@ -138,7 +138,7 @@ def _awaiting(run: RowMapping, company_id: str) -> ImportRequest:
         path=run["source_name"], company_id=company_id, kind=run["kind"], source=run["source"],
         encoding=options.get("encoding"), delimiter=options.get("delimiter"), dry_run=run["dry_run"],
         defaults=options.get("defaults"), mode=options["mode"], upload_id=options["upload"],
-        mapping=options.get("given_mapping"),
+        mapping=options.get("given_mapping"), sheet=options.get("sheet"), header_row=options.get("header_row"),
     )  # fmt: skip
 
 
@@ -421,6 +421,14 @@ async def write_report(
         # its report opens there in columns too.
         delimiter = ";" if await runs.source_delimiter(ctx.engine, run) == ";" else ","
     return await report.write_report(ctx.engine, run, out, failed_only=failed_only, delimiter=delimiter)
+
+
+async def write_workbook_report(
+    ctx: Context, run_id: str, out: IO[bytes], *, failed_only: bool = False, company_id: str | None = None
+) -> int:
+    """The per-row report as an .xlsx workbook to `out`, the failed cells marked; returns how many rows it holds."""
+    run = await runs.get_run(ctx.engine, run_id, company_id)
+    return await report_workbook.write_workbook_report(ctx.engine, run, out, failed_only=failed_only)
 
 
 # Connections and syncs

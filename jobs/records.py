@@ -163,6 +163,8 @@ class ImportRequest:
     mode: str = "upsert"  # upsert | create | update: what a row matching an existing record does (docs/usage.md)
     upload_id: str | None = None  # the file is an upload (`path` is then its name), not a path on this machine
     mapping: Mapping[str, str | None] | None = None  # a mapping given as such, not in a file (`mapping_path`)
+    sheet: str | None = None  # a workbook's sheet: its name or number from 1 (default: the first visible one)
+    header_row: int | None = None  # a workbook's row of column names (default: found)
 
 
 @dataclass(frozen=True)
@@ -196,11 +198,13 @@ class MappingPreview:
 
     file: str
     kind: Kind
-    encoding: str
-    delimiter: str
+    encoding: str | None  # of a text file; None for a workbook
+    delimiter: str | None
     rows: int
     columns: list[ColumnPreview]
     stop: str | None
+    sheet: str | None = None  # the workbook's sheet read
+    sheets: list[str] = field(default_factory=list)  # all of a workbook's sheets, "(hidden)" after hidden ones
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -77,7 +77,7 @@ def vies_note(row: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _our_columns(row: Mapping[str, Any]) -> list[str]:
+def our_columns(row: Mapping[str, Any]) -> list[str]:
     codes, fields, messages = row["error_code"], row["error_field"], row["error_message"]
     note = vies_note(row) if row["status"] != "failed" else None
     if note is not None:
@@ -94,22 +94,35 @@ def _our_columns(row: Mapping[str, Any]) -> list[str]:
     ]
 
 
-async def write_report(
-    engine: AsyncEngine, run: Mapping[Any, Any], out: TextIO, *, failed_only: bool = False, delimiter: str = ","
-) -> int:
-    """Write the report CSV of `run` (a row of `import_runs`) to `out`; returns the number of rows written."""
+async def report_table(
+    engine: AsyncEngine, run: Mapping[Any, Any], failed_only: bool
+) -> tuple[list[str], AsyncIterator[tuple[Mapping[str, Any], list[str]]]]:
+    """The report's source headers, and its rows: each as the ledger has it, with the source's values."""
     headers: list[str] | None = run["headers"]
     if headers is None:  # rows from an API: their keys, in first-seen order
         seen: dict[str, None] = {}
         async for row in _rows(engine, run, failed_only):
             seen.update(dict.fromkeys(_flatten(row["raw"])))
         headers = list(seen)
+
+    async def lines() -> AsyncIterator[tuple[Mapping[str, Any], list[str]]]:
+        async for row in _rows(engine, run, failed_only):
+            raw = row["raw"]
+            flat = _flatten(raw) if isinstance(raw, Mapping) else None
+            yield row, [(flat.get(h) or "") for h in headers] if flat is not None else [v or "" for v in raw]
+
+    return headers, lines()
+
+
+async def write_report(
+    engine: AsyncEngine, run: Mapping[Any, Any], out: TextIO, *, failed_only: bool = False, delimiter: str = ","
+) -> int:
+    """Write the report CSV of `run` (a row of `import_runs`) to `out`; returns the number of rows written."""
+    headers, lines = await report_table(engine, run, failed_only)
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow([*REPORT_COLUMNS, *(escape_cell(h) for h in headers)])
     count = 0
-    async for row in _rows(engine, run, failed_only):
-        raw = row["raw"]
-        source = [(_flatten(raw).get(h) or "") for h in headers] if isinstance(raw, Mapping) else [v or "" for v in raw]
-        writer.writerow([escape_cell(v) for v in (*_our_columns(row), *source)])
+    async for row, source in lines:
+        writer.writerow([escape_cell(v) for v in (*our_columns(row), *source)])
         count += 1
     return count

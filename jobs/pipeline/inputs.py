@@ -15,8 +15,9 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors.csv_source import EIGHT_BIT_ENCODINGS, CsvSource, SourceError, unescape_cell
+from connectors.csv_source import EIGHT_BIT_ENCODINGS, CsvSource, SourceError, SourceRow, unescape_cell
 from connectors.headers import HeaderMapping, MappingFileError, build_mapping, load_mapping_file, row_payload
+from connectors.workbook_source import WorkbookSource, is_workbook
 from jobs.errors import RunError
 from jobs.ledger import run_rows
 from jobs.pipeline.lineage import Lineage
@@ -114,17 +115,22 @@ def checked_mapping(
     kind: Kind,
     overrides: Mapping[str, str | None] | None,
     learned: Mapping[str, str | None] | None = None,
+    *,
+    line: int = 1,
+    sheet: str | None = None,
 ) -> Any:
+    """`line`, `sheet`: where the headers are, for the error that says what they lack."""
     try:
         mapping = build_mapping(headers, kind, overrides, learned)
     except ValueError as exc:
-        raise SourceError(path, str(exc)) from None
+        raise SourceError(path, str(exc), sheet=sheet) from None
     missing = mapping.missing_required()
     if missing:
         raise SourceError(
             path,
             f"missing required column(s) for {', '.join(missing)}; found: {', '.join(headers)}",
-            line=1,
+            line=line,
+            sheet=sheet,
         )
     return mapping
 
@@ -196,7 +202,8 @@ class _FileItems:
 
 
 class CsvInput(_FileItems):
-    """A CSV file: an accountant's export, a system's export, or an edited error report of an earlier run."""
+    """A CSV file or a workbook's sheet: an accountant's export, a system's export, or an edited error report
+    of an earlier run."""
 
     def __init__(
         self,
@@ -209,16 +216,27 @@ class CsvInput(_FileItems):
         total: int | None = None,
         lineage: Lineage | None = None,
         defaults: Mapping[str, str] | None = None,
+        sheet: str | None = None,
+        header_row: int | None = None,
     ) -> None:
         """`lineage` is given for a reimport: it says which rows are already done. `defaults`: values (checked
-        by `checked_defaults`) for fields a row has no value of its own for."""
+        by `checked_defaults`) for fields a row has no value of its own for. `sheet`, `header_row`: of a
+        workbook (by the file's name: .xlsx, .xls, .ods), which is read instead of text."""
         self.file = file  # the input is read from this copy, which lives as long as the input
         self.defaults = defaults or {}
         self._encoding_given = encoding is not None
-        try:
-            self.source = CsvSource(file.path, encoding=encoding, delimiter=delimiter, name=file.name)
-        except OSError as exc:
-            raise SourceError(file.name, f"cannot read the file: {exc.strerror}") from None
+        self.source: CsvSource | WorkbookSource
+        if is_workbook(file.name):
+            if encoding is not None or delimiter is not None:
+                raise RunError("--encoding and --delimiter are for CSV files: a workbook's cells carry their text")
+            self.source = WorkbookSource(file.path, name=file.name, sheet=sheet, header_row=header_row)
+        elif sheet is not None or header_row is not None:
+            raise RunError("--sheet and --header-row are for workbooks (.xlsx, .xls, .ods)")
+        else:
+            try:
+                self.source = CsvSource(file.path, encoding=encoding, delimiter=delimiter, name=file.name)
+            except OSError as exc:
+                raise SourceError(file.name, f"cannot read the file: {exc.strerror}") from None
         self.kind = kind
         self.remap(overrides)
         self.total = self.source.check(SLOT_ROWS) if total is None else total
@@ -230,14 +248,22 @@ class CsvInput(_FileItems):
         """Map the headers (again): `learned`, the mapping remembered for this layout, is known only once the
         headers have been read."""
         self.mapping: HeaderMapping = checked_mapping(
-            self.file.name, self.source.headers, self.kind, overrides, learned
+            self.file.name,
+            self.source.headers,
+            self.kind,
+            overrides,
+            learned,
+            line=self.source.header_line,
+            sheet=self.source.sheet,
         )
         # An edited error report carries our own columns; they steer a reimport but are not source data.
         report = self.mapping.report_columns
         self._keep = [i for i, h in enumerate(self.source.headers) if h not in report]
-        # A report's cells are the source's cells with a spreadsheet escape added (`escape_cell`); taken
+        # A CSV report's cells are the source's cells with a spreadsheet escape added (`escape_cell`); taken
         # back without it, so the reimport stores what the source said and its own report escapes it once.
-        self._report = len(self._keep) != len(self.source.headers)
+        # A workbook report stores text as text, unescaped.
+        self._drops = len(self._keep) != len(self.source.headers)
+        self._report = self._drops and isinstance(self.source, CsvSource)
         self.headers = [unescape_cell(h) if self._report else h for h in (self.source.headers[i] for i in self._keep)]
         self.warnings = (
             [f"ignored unknown column(s): {', '.join(self.mapping.unknown)}"] if self.mapping.unknown else []
@@ -261,6 +287,7 @@ class CsvInput(_FileItems):
             f"column {header!r} is not mapped but looks like {field}{more}: map it with --mapping "
             f'(e.g. {{"{header}": "{field}"}}, or null to leave it out), or give --allow-unmapped',
             line=self.source.header_line,
+            sheet=self.source.sheet,
         )
 
     def slots(self) -> int | None:
@@ -272,7 +299,7 @@ class CsvInput(_FileItems):
         report = self.mapping.report_columns
         number_at, status_at, entity_at = (report.get(c) for c in ("row_number", "status", "entity_id"))
         keep = self._keep
-        strip = self._report
+        strip, drops = self._report, self._drops
         used: set[int] = set()
         above = self.lineage.highest if self.lineage is not None else 0
         start = 0 if slot is None else slot * SLOT_ROWS
@@ -289,10 +316,9 @@ class CsvInput(_FileItems):
             if wanted is not None and not wanted(position):
                 yield None
                 continue
-            raw = tuple(values[i] for i in keep) if strip else values
+            raw = tuple(values[i] for i in keep) if drops else values
             if row.error:
-                error = {"code": "MALFORMED_ROW", "message": row.error, "fields": {}}
-                yield Item(row_number, raw, error=error)
+                yield Item(row_number, raw, error=self._row_error(row))
                 continue
             if status_at is not None:
                 done = values[status_at].strip().lower()
@@ -314,6 +340,14 @@ class CsvInput(_FileItems):
             yield (
                 Item(row_number, raw, payload, None, None, made) if payload else Item(row_number, raw, skip="empty row")
             )
+
+    def _row_error(self, row: SourceRow) -> dict[str, Any]:
+        """A row that cannot be read: its line (MALFORMED_ROW), or one cell of it (UNREADABLE_CELL, with the
+        field that cell maps to)."""
+        if row.column is None:
+            return {"code": "MALFORMED_ROW", "message": row.error, "fields": {}}
+        field = self.mapping.fields.get(row.column)
+        return {"code": "UNREADABLE_CELL", "message": row.error, "fields": {field: row.error} if field else {}}
 
     def _done_before(self, row_number: int, raw: Sequence[str], values: Sequence[str]) -> Item | None:
         """A reimported row as its family's runs decide it: skipped, or failed as a line that now holds another

@@ -5,6 +5,7 @@ from itertools import islice
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.headers import suggest
+from connectors.workbook_source import WorkbookSource, sheet_names
 from jobs.errors import SourceError
 from jobs.pipeline.inputs import CsvInput
 from jobs.pipeline.starting import open_csv, refuse_before_writing, take_file
@@ -33,6 +34,8 @@ async def preview(engine: AsyncEngine | None, request: ImportRequest) -> Mapping
             inp.total,
             _columns(inp),
             stop,
+            inp.source.sheet,
+            sheet_names(inp.source.sheets) if isinstance(inp.source, WorkbookSource) else [],
         )
     finally:
         file.close()

@@ -62,9 +62,7 @@ async def start_import(
         if not awaiting_mapping:
             refuse_before_writing(inp, request)
         # A resume maps as this run did, whatever is remembered by then, and fills in what this run filled in.
-        options.update(
-            mapping=used, defaults=inp.defaults, encoding=inp.source.encoding, delimiter=inp.source.delimiter
-        )
+        options.update(mapping=used, defaults=inp.defaults, **read_as(inp))
         source = "csv" if source == "auto" else source
     options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
     if awaiting_mapping:  # what the person gave: a remembered mapping is proposed as such
@@ -104,6 +102,29 @@ def _where(file: Snapshot, upload_id: str | None) -> dict[str, str | None]:
     return {"path": None, "upload": upload_id} if upload_id is not None else {"path": str(Path(file.name).resolve())}
 
 
+def read_as(inp: CsvInput) -> dict[str, Any]:
+    """How a run's file was read, so a resume or a worker reads it the same way: a text file's encoding and
+    delimiter, or a workbook's sheet and header row."""
+    source = inp.source
+    if source.sheet is not None:
+        return {"encoding": None, "delimiter": None, "sheet": source.sheet, "header_row": source.header_line}
+    return {"encoding": source.encoding, "delimiter": source.delimiter}
+
+
+def reopened(file: Snapshot, kind: Kind, options: Mapping[str, Any], **given: Any) -> CsvInput:
+    """A run's file as the run read it (`read_as`)."""
+    return CsvInput(
+        file,
+        kind,
+        encoding=options.get("encoding"),
+        delimiter=options.get("delimiter"),
+        sheet=options.get("sheet"),
+        header_row=options.get("header_row"),
+        defaults=options.get("defaults"),
+        **given,
+    )
+
+
 def given_mapping(mapping: Mapping[str, str | None] | None, mapping_path: str | None) -> dict[str, str | None] | None:
     return dict(mapping) if mapping is not None else mapping_overrides(mapping_path)
 
@@ -121,7 +142,14 @@ async def open_csv(
         if country is not None:
             defaults = {"country": country, **defaults}
     inp = CsvInput(
-        file, kind, encoding=request.encoding, delimiter=request.delimiter, overrides=overrides, defaults=defaults
+        file,
+        kind,
+        encoding=request.encoding,
+        delimiter=request.delimiter,
+        overrides=overrides,
+        defaults=defaults,
+        sheet=request.sheet,
+        header_row=request.header_row,
     )
     learned = await mappings.recall(engine, request.company_id, kind, inp.headers) if engine and not overrides else {}
     if learned:
@@ -184,7 +212,7 @@ async def start_reimport(
         if not allow_unmapped:
             corrected.refuse_lookalikes()
         refuse_a_field_every_row_lacks(corrected, kind, path)
-        options.update(encoding=corrected.source.encoding, delimiter=corrected.source.delimiter)
+        options.update(read_as(corrected))
         headers, total, warnings = corrected.headers, corrected.total, corrected.warnings
     else:
         if parent["options"].get("format") == "json":
@@ -227,16 +255,7 @@ async def _reimport_input(engine: AsyncEngine, parent: RowMapping, run: RowMappi
         leave_out=run["id"],
     )
     if file is not None:
-        return CsvInput(
-            file,
-            kind,
-            encoding=options.get("encoding"),
-            delimiter=options.get("delimiter"),
-            overrides=options["mapping"],
-            total=run["total"],
-            lineage=family,
-            defaults=options.get("defaults"),
-        )
+        return reopened(file, kind, options, overrides=options["mapping"], total=run["total"], lineage=family)
     return StoredRowsInput(
         engine, parent, kind, options["mapping"], lineage=family, total=run["total"], defaults=options.get("defaults")
     )
@@ -274,12 +293,4 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
     assert file is not None, "a file run has its path"
     if options.get("format") == "json":
         return SavedPageInput(file, run["kind"], run["source"])
-    return CsvInput(
-        file,
-        run["kind"],
-        encoding=options.get("encoding"),
-        delimiter=options.get("delimiter"),
-        overrides=options.get("mapping"),
-        total=run["total"],
-        defaults=options.get("defaults"),
-    )
+    return reopened(file, run["kind"], options, overrides=options.get("mapping"), total=run["total"])

@@ -93,6 +93,16 @@ Encoding = Annotated[
 Delimiter = Annotated[
     str | None, typer.Option("--delimiter", callback=_delimiter, help="One character, or tab (default: detected).")
 ]
+Sheet = Annotated[
+    str | None,
+    typer.Option(
+        "--sheet", metavar="NAME|INDEX", help="A workbook's sheet, by name or number from 1 (default: the first)."
+    ),
+]
+HeaderRow = Annotated[
+    int | None,
+    typer.Option("--header-row", metavar="N", min=1, help="A workbook's row of column names (default: found)."),
+]
 AllowUnmapped = Annotated[
     bool, typer.Option("--allow-unmapped", help="Import although a column that looks like a field is not mapped.")
 ]
@@ -113,13 +123,18 @@ async def _run_or_queue(ctx: Context, started: application.Started, *, queue: bo
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV export, or a saved JSON page of a connected system.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV export, workbook (.xlsx, .xls, .ods), or a saved JSON page of a connected system."),
+    ],
     company: Company,
     kind: Annotated[KindOption, typer.Option("--kind")],
     source: Annotated[SourceOption, typer.Option("--source")] = SourceOption.auto,
     mapping: MappingFile = None,
     encoding: Encoding = None,
     delimiter: Delimiter = None,
+    sheet: Sheet = None,
+    header_row: HeaderRow = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
     mode: Annotated[
         ModeOption,
@@ -147,6 +162,8 @@ def import_(
         defaults=_settings(set_),
         allow_unmapped=allow_unmapped,
         mode=mode.value,
+        sheet=sheet,
+        header_row=header_row,
     )
 
     async def work(ctx: Context) -> RunSummary:
@@ -160,12 +177,14 @@ def import_(
 
 @app.command("mapping")
 def mapping_(
-    file: Annotated[Path, typer.Argument(help="The CSV file an import would read.")],
+    file: Annotated[Path, typer.Argument(help="The CSV file or workbook an import would read.")],
     company: Company,
     kind: Annotated[KindOption, typer.Option("--kind")],
     mapping: MappingFile = None,
     encoding: Encoding = None,
     delimiter: Delimiter = None,
+    sheet: Sheet = None,
+    header_row: HeaderRow = None,
     set_: Set = None,
     allow_unmapped: AllowUnmapped = False,
     as_json: Json = False,
@@ -180,6 +199,8 @@ def mapping_(
         delimiter=delimiter,
         defaults=_settings(set_),
         allow_unmapped=allow_unmapped,
+        sheet=sheet,
+        header_row=header_row,
     )
     found = run_async(
         lambda ctx: application.preview_mapping(ctx, request),
@@ -189,17 +210,14 @@ def mapping_(
     if as_json:
         print_json(found.to_json())
         return
-    table = Table(
-        "column",
-        "field",
-        "how",
-        "samples",
-        title=f"{file} ({found.rows:,} rows, {found.encoding}, {found.delimiter!r})",
-    )
+    read_as = f"sheet {found.sheet!r}" if found.sheet is not None else f"{found.encoding}, {found.delimiter!r}"
+    table = Table("column", "field", "how", "samples", title=f"{file} ({found.rows:,} rows, {read_as})")
     for column in found.columns:
         field = column.field or (f"did you mean {column.suggestion}?" if column.suggestion else "-")
         table.add_row(column.header, field, column.how, " | ".join(column.samples))
     out.print(table)
+    if found.sheets:
+        out.print(f"sheets: {', '.join(found.sheets)} (choose one with --sheet)", markup=False)
     if found.stop:
         err.print(f"the import would stop: {found.stop}", markup=False)
 

@@ -2,9 +2,12 @@
 
 import io
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -101,6 +104,18 @@ def _report_delimiter(value: str | None) -> str | None:
     return delimiter
 
 
+class ReportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+def _report_format(given: ReportFormat | None, output: Path | None) -> ReportFormat:
+    """`--format`, else the output's extension: a report named .xlsx is a workbook."""
+    if given is not None:
+        return given
+    return ReportFormat.xlsx if output is not None and output.suffix.lower() == ".xlsx" else ReportFormat.csv
+
+
 @app.command()
 def report(
     run_id: RunId,
@@ -114,28 +129,52 @@ def report(
             help="; , | or tab (default: ; when the run's file used ;, else ,).",
         ),
     ] = None,
+    format_: Annotated[
+        ReportFormat | None,
+        typer.Option("--format", help="csv, or xlsx with the failed cells marked (default: by -o's extension)."),
+    ] = None,
 ) -> None:
     """Per-row report as CSV: row_number,status,error_code,error_field,error_message,entity_id + source columns."""
+    workbook = _report_format(format_, output) is ReportFormat.xlsx
+    if workbook and output is None and sys.stdout.isatty():
+        fail("an xlsx report is not for a terminal: give -o FILE.xlsx")
 
     async def work(ctx: application.Context) -> tuple[int, RunSummary]:
         run = await application.get_run(ctx, run_id)
+        if workbook:
+            write_book = partial(application.write_workbook_report, ctx, run.run_id, failed_only=failed_only)
+            if output is None:
+                return await write_book(sys.stdout.buffer), run
+            with _created(output, "wb") as book:
+                return await write_book(book), run
         write = partial(application.write_report, ctx, run.run_id, failed_only=failed_only, delimiter=delimiter)
         if output is None:
             return await write(sys.stdout), run
-        report = _ReportFile.create(output)
-        try:
-            with report:
-                return await write(report), run
-        except BaseException:
-            if output.is_file():  # rather than a report cut off somewhere: none
-                output.unlink()
-            raise
+        with _created(output, "report") as report:
+            return await write(report), run
 
     written, run = run_async(work, create=False)
     if output is not None:
         err.print(f"wrote {written} rows to {output}", markup=False)
     if run.purged_at:
         err.print(f"the source values of this run were purged on {run.purged_at[:10]}: outcomes only", markup=False)
+
+
+@contextmanager
+def _created(path: Path, how: str) -> Iterator[Any]:
+    """The report's file (`how`: "wb", or "report" for the CSV's `_ReportFile`), removed when writing it fails:
+    rather than a report cut off somewhere, none."""
+    try:
+        opened = _ReportFile.create(path) if how == "report" else open(path, how)  # noqa: SIM115 - closed below
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    try:
+        with opened:
+            yield opened
+    except BaseException:
+        if path.is_file():
+            path.unlink()
+        raise
 
 
 @runs_app.command("purge")

@@ -1,0 +1,140 @@
+"""Workbooks for tests and benchmarks, built as spreadsheet programs save them."""
+
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Sequence
+from itertools import islice
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import msoffcrypto.format.ooxml
+import openpyxl
+from openpyxl.worksheet.worksheet import Worksheet
+
+from tests.fakes.rows import HEADERS, rows
+
+TITLE = ("Kundregister", "Exporterat 2026-12-01 från Fortnox")
+
+
+def customers_sheet(sheet: Worksheet, n: int, *, title: bool = True, start: int = 0) -> int:
+    """An accountant's customer list: a merged title block and a blank row above the table (with `title`),
+    then the header and `n` rows; returns the row number of the header."""
+    if title:
+        sheet.append([TITLE[0]])
+        sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(HEADERS))
+        sheet.append([TITLE[1]])
+        sheet.append([])
+    sheet.append(HEADERS)
+    header = sheet.max_row
+    for row in islice(rows(start + n, eu_every=7), start, None):
+        sheet.append(row)
+    return header
+
+
+def customers_workbook(path: Path, n: int, **kw: Any) -> Path:
+    book = openpyxl.Workbook()
+    customers_sheet(book.active, n, **kw)
+    book.active.title = "Kunder"
+    book.save(path)
+    return path
+
+
+def with_cached_results(path: Path, results: dict[str, str]) -> Path:
+    """Give formula cells (by reference, e.g. "C5") the results a spreadsheet program saves with them;
+    openpyxl saves formulas without any."""
+    with zipfile.ZipFile(path) as zf:
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    for ref, value in results.items():
+        sheet, found = re.subn(
+            rf'<c r="{ref}"([^>]*)><f>(.*?)</f><v\s*/>',
+            rf'<c r="{ref}"\1 t="str"><f>\2</f><v>{escape(value)}</v>',
+            sheet,
+        )
+        assert found == 1, ref
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    return path
+
+
+def encrypted(path: Path, password: str = "hemligt") -> Path:
+    """The workbook as Excel saves it with a password to open it."""
+    out = io.BytesIO()
+    with open(path, "rb") as f:
+        msoffcrypto.format.ooxml.OOXMLFile(f).encrypt(password, out)
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def zip_bomb(path: Path, inflated_mb: int = 600) -> Path:
+    """A small .xlsx whose sheet inflates to `inflated_mb` MB (of one repeated byte)."""
+    block = b" " * (1 << 20)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet,
+    ):
+        for _ in range(inflated_mb):
+            sheet.write(block)
+    return path
+
+
+_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+        'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/'
+        'workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.worksheet+xml"/></Types>'
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+        '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+        '<sheet name="Kunder" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        'relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+    ),
+}
+
+
+def large_workbook(path: Path, table: Iterable[Sequence[str]]) -> Path:
+    """An .xlsx of `table` (header first) in the XML openpyxl's write-only mode saves (inline strings), written
+    directly: openpyxl takes some 13 s for 100,000 rows, this a second or two."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, text in _PARTS.items():
+            zf.writestr(name, text)
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(
+                b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+                b'spreadsheetml/2006/main"><sheetData>'
+            )
+            for number, values in enumerate(table, 1):
+                cells = "".join(
+                    f'<c r="{_column(i)}{number}" t="inlineStr"><is><t>{escape(v)}</t></is></c>'
+                    for i, v in enumerate(values)
+                    if v
+                )
+                sheet.write(f'<row r="{number}">{cells}</row>'.encode())
+            sheet.write(b"</sheetData></worksheet>")
+    return path
+
+
+def _column(index: int) -> str:
+    return openpyxl.utils.get_column_letter(index + 1)
+
+
+def customers_table(n: int) -> Iterable[Sequence[str]]:
+    yield HEADERS
+    yield from rows(n, eu_every=7)
