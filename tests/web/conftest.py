@@ -21,8 +21,10 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 SHOTS = ROOT / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    """A browser for one test: Playwright's sync API keeps an event loop running in this thread while it is
+    started, which the async fixtures of any later test in the process could not run beside."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: scripts/services.sh installs it (apt-get install chromium)")
     # launch() starts it headless with a fresh --user-data-dir of its own, removed when it closes.
