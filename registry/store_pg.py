@@ -101,13 +101,19 @@ def _claim_and_insert_sql(table: Table) -> str:
 
 @cache
 def _matching_sql(table: Table) -> str:
-    """Each key is its own partial index (org number, own number, VAT number): Postgres ORs the three probes."""
+    """The records with any of the org numbers ($2), own numbers ($3) or VAT numbers ($4), each once.
+
+    Each value is looked up in its key's index on its own (a nested loop over the values; OFFSET 0 keeps the
+    lookup from being flattened into a join). Asked as `key = ANY($2) OR ...`, a planner without statistics
+    for the rows an import has just written takes the company's rows to be few, reads them all through the
+    company index and filters them: every group of an import read the whole company again."""
     names = ", ".join('"id"::text' if c.name == "id" else f'"{c.name}"' for c in table.columns)
-    number = _own_number(table)
-    return (
-        f'SELECT {names} FROM "{table.name}" WHERE company_id = $1 AND ('  # noqa: S608 - our own Table objects
-        f'org_number = ANY($2::text[]) OR "{number}" = ANY($3::text[]) OR vat_number = ANY($4::text[]))'
+    lookups = (
+        f'SELECT m.* FROM unnest(${n}::text[]) AS k(v), LATERAL (SELECT {names} FROM "{table.name}" '  # noqa: S608
+        f'WHERE company_id = $1 AND "{column}" = k.v OFFSET 0) AS m'
+        for n, column in ((2, "org_number"), (3, _own_number(table)), (4, "vat_number"))
     )
+    return " UNION ".join(lookups)
 
 
 def _own_number(table: Table) -> str:
