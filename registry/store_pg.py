@@ -106,11 +106,13 @@ def _matching_sql(table: Table) -> str:
     Each value is looked up in its key's index on its own (a nested loop over the values; OFFSET 0 keeps the
     lookup from being flattened into a join). Asked as `key = ANY($2) OR ...`, a planner without statistics
     for the rows an import has just written takes the company's rows to be few, reads them all through the
-    company index and filters them: every group of an import read the whole company again."""
+    company index and filters them: every group of an import read the whole company again. The values come as
+    a JSON array each: asyncpg checks every element of a text[] parameter against three abstract base classes,
+    in Python."""
     names = ", ".join('"id"::text' if c.name == "id" else f'"{c.name}"' for c in table.columns)
     lookups = (
-        f'SELECT m.* FROM unnest(${n}::text[]) AS k(v), LATERAL (SELECT {names} FROM "{table.name}" '  # noqa: S608
-        f'WHERE company_id = $1 AND "{column}" = k.v OFFSET 0) AS m'
+        f"SELECT m.* FROM json_array_elements_text(${n}::json) AS k(v), LATERAL ("  # noqa: S608 - our own Table
+        f'SELECT {names} FROM "{table.name}" WHERE company_id = $1 AND "{column}" = k.v OFFSET 0) AS m'
         for n, column in ((2, "org_number"), (3, _own_number(table)), (4, "vat_number"))
     )
     return " UNION ".join(lookups)
@@ -192,6 +194,7 @@ class PostgresStore:
         # sequential scan) would scan the whole company for every later group. Planned for each group's values
         # instead, and only this statement (for every statement it would slow the inserts down).
         await driver.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        found = await driver.fetch(_matching_sql(table), company_id, keys.org_numbers, keys.numbers, keys.vat_numbers)
+        values = map(_to_json, (keys.org_numbers, keys.numbers, keys.vat_numbers))
+        found = await driver.fetch(_matching_sql(table), company_id, *values)
         await driver.execute("SET LOCAL plan_cache_mode = auto")
         return [tuple(r) for r in found]
