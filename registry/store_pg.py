@@ -1,10 +1,11 @@
 """Bulk-create's statements for Postgres, on asyncpg directly, inside the caller's SQLAlchemy transaction.
 
 At import speed SQLAlchemy's per-statement and per-parameter processing would outweigh the database work.
-A batch goes as one array of the table's row type, expanded server-side by `unnest`: asyncpg encodes each row
-dict as a binary record in C, and Postgres reads it without parsing text (a JSON document per batch makes
-Postgres parse every row; an array per column makes the driver check the type of every value in Python).
-Values are checked by the column types' own input rules, so an over-long text fails rather than being cut.
+Rows go by binary COPY where they can: asyncpg encodes each row in C, and Postgres reads it without parsing
+text. Where a statement must decide per row (the careful insert), they go as one array of the table's row
+type, expanded server-side by `unnest` (a JSON document per batch makes Postgres parse every row; an array per
+column makes the driver check the type of every value in Python). Values are checked by the column types' own
+input rules either way, so an over-long text fails rather than being cut.
 The idempotency statements are asyncpg prepared statements. Columns the rows leave out get their server
 defaults.
 """
@@ -43,14 +44,6 @@ async def _driver(conn: AsyncConnection) -> Any:
 ON_ORG_CONFLICT = "ON CONFLICT (company_id, org_number) WHERE org_number IS NOT NULL DO NOTHING"
 """Only the org number can be a known duplicate; naming its index keeps Postgres from first probing every
 unique index (the primary key too) for every row. A random id that collides is an error, not a duplicate."""
-
-
-@cache
-def _append_sql(table: Table, columns: tuple[str, ...]) -> str:
-    names = ", ".join(f'"{name}"' for name in columns)
-    values = ", ".join(f'(r)."{name}"' for name in columns)
-    # Identifiers come from our own Table objects.
-    return f'INSERT INTO "{table.name}" ({names}) SELECT {values} FROM unnest($1::"{table.name}"[]) AS r'  # noqa: S608
 
 
 # One encoder for every value: json.dumps with options builds a new encoder per call, once per row here.
@@ -179,8 +172,11 @@ class PostgresStore:
         await (await _driver(conn)).execute(SAVE, company_id, keys, [responses[k] for k in keys])
 
     async def append(self, conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """JSON values are replaced by their text in the rows themselves."""
-        await (await _driver(conn)).execute(_append_sql(table, tuple(rows[0])), _records(table, rows))
+        """JSON values are replaced by their text in the rows themselves. By binary COPY: as an array parameter,
+        asyncpg checks every row against abstract base classes, in Python."""
+        columns = tuple(rows[0])
+        records = [tuple(map(row.__getitem__, columns)) for row in _records(table, rows)]
+        await (await _driver(conn)).copy_records_to_table(table.name, records=records, columns=columns)
 
     async def existing_org_numbers(
         self, conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
