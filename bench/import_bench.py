@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -101,6 +102,9 @@ def main() -> None:
             run = _in_schema(args.pg, lambda env: _import(env, path, created=args.memory_rows - mix["failing"]))
         print(f"import of {args.memory_rows:>10,} {args.memory_rows / run.seconds:>8,.0f} rows/s; peak memory "
               f"{run.memory_mb:.0f} MB (all its processes, PSS; target 300 MB)")  # fmt: skip
+    # The largest child is an import: psql's footprint is far smaller.
+    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"largest process      {largest:>12.0f} MB  (RSS, of every import above)")
     print(f"load average         {_load()}  (after)")
 
 
