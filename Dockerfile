@@ -1,4 +1,4 @@
-# The rostersync CLI and worker; docker compose builds it once as rostersync:local for every service.
+# The rostersync CLI, worker and HTTP API; docker compose builds it once as rostersync:local for every service.
 # Alone: docker build -t rostersync . (needs BuildKit, the default builder, for the uv cache mount).
 FROM python:3.11-slim
 
@@ -34,6 +34,7 @@ COPY registry registry
 COPY connectors connectors
 COPY jobs jobs
 COPY worker worker
+COPY api api
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --compile-bytecode
 

@@ -1,10 +1,15 @@
 """What the application layer refuses, with a message for the person who asked."""
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # A file that cannot be read as a source (which line, which field, why): raised through the application layer.
 from connectors.csv_source import SourceError as SourceError
+
+# A bulk-create request refused as a whole (its `code` is the API's): raised through the application layer.
+from registry.bulk import AllOrNothingNotImplemented as AllOrNothingNotImplemented
+from registry.bulk import BulkCreateError as BulkCreateError
+from registry.bulk import IdempotencyKeyInFlight as IdempotencyKeyInFlight
 
 if TYPE_CHECKING:
     from jobs.records import RunSummary
@@ -24,6 +29,22 @@ class FamilyBusy(RunError):
 
 class NotFound(RunError):
     """No such run or connection (within the company asked about: another company's is not found either)."""
+
+
+class Refused(RunError):
+    """A change to a record refused, with the registry API's error (`code`, `message`, `fields`)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+class UploadTooLarge(RunError):
+    """An uploaded file is over the limit (`Settings.upload_limit_mb`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is over the upload limit of {limit} bytes ({limit / 1e6:g} MB)")
+        self.limit = limit
 
 
 class DatabaseLost(RunError):

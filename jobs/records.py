@@ -10,6 +10,7 @@ from registry.clock import utc_or_none
 from registry.fields import Kind as Kind  # re-exported: the faces name kinds through this module
 
 FINISHED = ("succeeded", "partially_succeeded", "failed", "cancelled")
+AWAITING_MAPPING = "awaiting_mapping"  # an upload's run waits for a person to confirm how its columns map
 
 
 def exit_code(status: str, *, failed: int, processed: int, error: str | None) -> int:
@@ -138,9 +139,11 @@ class RowsPage:
     rows: list[RunRow]
     next_cursor: str | None
     headers: list[str] | None = None
+    fields: list[str | None] | None = None  # the field each header's column maps to (None: it maps to none)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": [r.to_json() for r in self.rows], "next_cursor": self.next_cursor, "headers": self.headers}
+        return {"rows": [r.to_json() for r in self.rows], "next_cursor": self.next_cursor, "headers": self.headers,
+                "fields": self.fields}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,8 @@ class ImportRequest:
     defaults: Mapping[str, str] | None = None  # field -> value for rows without one of their own
     allow_unmapped: bool = False  # import although a column that looks like a field is not mapped
     mode: str = "upsert"  # upsert | create | update: what a row matching an existing record does (docs/usage.md)
+    upload_id: str | None = None  # the file is an upload (`path` is then its name), not a path on this machine
+    mapping: Mapping[str, str | None] | None = None  # a mapping given as such, not in a file (`mapping_path`)
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,8 @@ class ReimportRequest:
     mapping_path: str | None = None
     defaults: Mapping[str, str] | None = None  # instead of the parent's
     allow_unmapped: bool = False
+    upload_id: str | None = None  # the corrected file is an upload (`path` is then its name)
+    mapping: Mapping[str, str | None] | None = None  # a mapping given as such, not in a file (`mapping_path`)
 
 
 @dataclass(frozen=True)
@@ -342,6 +349,7 @@ class PartyQuery:
     search: str | None = None
     include_archived: bool = False
     limit: int | None = None  # None: every record
+    after: str | None = None  # the cursor of the page before
 
 
 @dataclass(frozen=True)
@@ -350,6 +358,7 @@ class PartyPage:
 
     records: list[dict[str, Any]]
     total: int  # how many match, of which `records` are the first
+    next_cursor: str | None = None  # where the next page starts (None: this is the last)
 
     @property
     def more(self) -> int:
@@ -381,3 +390,54 @@ class RecheckSummary:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# What an API key may be allowed; `*:write` lets a key read what it may write.
+SCOPES = (
+    "customers:read",
+    "customers:write",
+    "suppliers:read",
+    "suppliers:write",
+    "imports:read",
+    "imports:write",
+    "connections:read",
+    "connections:write",
+)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as a listing shows it: never the key itself, which only its maker sees, once."""
+
+    key_id: str
+    company_id: str
+    name: str | None
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or (scope.endswith(":read") and f"{scope[:-5]}:write" in self.scopes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "scopes": list(self.scopes), "created_at": _iso(self.created_at),
+                "revoked_at": _iso(self.revoked_at)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    record: ApiKey
+    key: str  # shown once
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, **self.record.to_json()}
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A browser signed in to the web importer: its key's record (company, scopes) and the CSRF token its forms
+    carry."""
+
+    key: ApiKey
+    csrf: str

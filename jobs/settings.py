@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     purge_after: str | None = None
     job_max_tries: int = 5
 
+    # The HTTP API (rostersync serve): the largest file an upload may be.
+    upload_limit_mb: int = Field(default=200, ge=1)
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        return self.upload_limit_mb * 1_000_000
+
     @field_validator("database_url")
     @classmethod
     def _usable_database_url(cls, url: SecretStr) -> SecretStr:

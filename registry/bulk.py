@@ -44,6 +44,12 @@ class IdempotencyKeyReused(BulkCreateError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
+class IdempotencyKeyInFlight(BulkCreateError):
+    """A request with this key is being written by another transaction right now."""
+
+    code = "IDEMPOTENCY_KEY_IN_FLIGHT"
+
+
 async def bulk_create(
     conn: AsyncConnection,
     company_id: str,
@@ -54,16 +60,19 @@ async def bulk_create(
     dry_run: bool = False,
     all_or_nothing: bool = False,
     now: datetime | None = None,
-) -> dict[str, Any]:
-    """Create up to 50 customers or suppliers; returns the API's `{results: [...], summary: {...}}`.
+) -> Result:
+    """Create up to 50 customers or suppliers; the result's `response()` is the API's `{results, summary}`.
 
     Items are payload mappings or already validated (a streaming importer validates while it reads, and
-    passes rows that failed there as `Rejected`).
+    passes rows that failed there as `Rejected`). A key another transaction is writing is refused at once
+    (IdempotencyKeyInFlight) rather than waited for.
     """
     if all_or_nothing:
-        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag")
+        raise AllOrNothingNotImplemented("all_or_nothing batches are not implemented; omit the flag or pass false")
+    if not dry_run and not await store(conn).hold(conn, company_id, idempotency_key):
+        raise IdempotencyKeyInFlight(f"a request with idempotency key {idempotency_key!r} is still in flight")
     results = await bulk_create_many(conn, company_id, kind, [(idempotency_key, items)], dry_run=dry_run, now=now)
-    return results[0].response()
+    return results[0]
 
 
 async def bulk_create_many(

@@ -76,6 +76,22 @@ async def update_many(
     await conn.execute(_update_many(table, columns), rows)
 
 
+async def set_fields(
+    conn: AsyncConnection, table: Table, company_id: str, entity_id: str, values: Mapping[str, Any], now: datetime
+) -> None:
+    """One record's fields as given, None included (a PATCH that clears a field), with `updated_at`."""
+    target = update(table).where(table.c.id == as_uuid(entity_id), table.c.company_id == company_id)
+    await conn.execute(target.values({**values, "updated_at": now}))
+
+
+async def set_archived(conn: AsyncConnection, table: Table, company_id: str, entity_id: str, now: datetime) -> None:
+    """Archive a record unless it is archived already (its first archiving time stays)."""
+    target = update(table).where(
+        table.c.id == as_uuid(entity_id), table.c.company_id == company_id, table.c.archived_at.is_(None)
+    )
+    await conn.execute(target.values(archived_at=now, updated_at=now))
+
+
 async def recheck_vat(
     conn: AsyncConnection, company_id: str, checks: Sequence[tuple[str | uuid.UUID, str | None, str]], now: datetime
 ) -> list[dict[str, Any]]:

@@ -31,6 +31,16 @@ class Store(Protocol):
         whose org number exists. Returns the keys claimed now and the ids inserted, as text."""
         ...
 
+    async def hold(self, conn: AsyncConnection, company_id: str, key: str) -> bool:
+        """Take an idempotency key for this transaction; False while another transaction holds it (the same
+        request still in flight)."""
+        ...
+
+    async def claim(self, conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+        """Claim a key for a request that writes no records through `claim_and_insert` (a PATCH); False when
+        it was claimed before. Its response is saved with `save_responses`."""
+        ...
+
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         """The request hash and the response a claimed key stored."""
         ...
@@ -54,7 +64,7 @@ class Store(Protocol):
         self, conn: AsyncConnection, table: Table, company_id: str, keys: "Keys"
     ) -> list[tuple[Any, ...]]:
         """The company's records (all the table's columns, in order; the id as text) holding any of these org
-        numbers, own numbers (customer or supplier numbers) or VAT numbers."""
+        numbers, own numbers (customer or supplier numbers) or VAT numbers, or with any of these ids."""
         ...
 
 
@@ -65,6 +75,7 @@ class Keys:
     org_numbers: list[str]
     numbers: list[str]  # customer_number or supplier_number
     vat_numbers: list[str]
+    ids: list[str]  # records known by id: the ones an earlier run made from the rows
 
     def __bool__(self) -> bool:
-        return bool(self.org_numbers or self.numbers or self.vat_numbers)
+        return bool(self.org_numbers or self.numbers or self.vat_numbers or self.ids)

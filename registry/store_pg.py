@@ -12,6 +12,7 @@ defaults.
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -21,6 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from registry.store import Claimed, Insertion, Keys
 
+CLAIM = (
+    "INSERT INTO idempotency_keys (company_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT DO NOTHING RETURNING key"
+)
+HOLD = "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))"
 STORED = "SELECT request_hash, response FROM idempotency_keys WHERE company_id = $1 AND key = $2"
 SAVE = (
     "UPDATE idempotency_keys AS k SET response = s.response::json "
@@ -94,19 +100,20 @@ def _claim_and_insert_sql(table: Table) -> str:
 
 @cache
 def _matching_sql(table: Table) -> str:
-    """The records with any of the org numbers ($2), own numbers ($3) or VAT numbers ($4), each once.
+    """The records with any of the org numbers ($2), own numbers ($3), VAT numbers ($4) or ids ($5), each once.
 
-    Each value is looked up in its key's index on its own (a nested loop over the values; OFFSET 0 keeps the
-    lookup from being flattened into a join). Asked as `key = ANY($2) OR ...`, a planner without statistics
-    for the rows an import has just written takes the company's rows to be few, reads them all through the
-    company index and filters them: every group of an import read the whole company again. The values come as
-    a JSON array each: asyncpg checks every element of a text[] parameter against three abstract base classes,
-    in Python."""
+    Each value is looked up in its key's index (the id in the primary key) on its own: a nested loop over the
+    values; OFFSET 0 keeps the lookup from being flattened into a join. Asked as `key = ANY($2) OR ...`, a
+    planner without statistics for the rows an import has just written takes the company's rows to be few,
+    reads them all through the company index and filters them: every group of an import read the whole company
+    again. The values come as a JSON array each: asyncpg checks every element of an array parameter against
+    three abstract base classes, in Python."""
     names = ", ".join('"id"::text' if c.name == "id" else f'"{c.name}"' for c in table.columns)
+    keys = ((2, "org_number", ""), (3, _own_number(table), ""), (4, "vat_number", ""), (5, "id", "::uuid"))
     lookups = (
         f"SELECT m.* FROM json_array_elements_text(${n}::json) AS k(v), LATERAL ("  # noqa: S608 - our own Table
-        f'SELECT {names} FROM "{table.name}" WHERE company_id = $1 AND "{column}" = k.v OFFSET 0) AS m'
-        for n, column in ((2, "org_number"), (3, _own_number(table)), (4, "vat_number"))
+        f'SELECT {names} FROM "{table.name}" WHERE company_id = $1 AND "{column}" = k.v{cast} OFFSET 0) AS m'
+        for n, column, cast in keys
     )
     return " UNION ".join(lookups)
 
@@ -161,6 +168,13 @@ class PostgresStore:
         claimed_now, ids = await driver.fetchrow(_claim_and_insert_sql(table), *args)
         return set(claimed_now), set(ids)
 
+    async def claim(self, conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+        return await (await _driver(conn)).fetchval(CLAIM, company_id, key, digest, now) is not None
+
+    async def hold(self, conn: AsyncConnection, company_id: str, key: str) -> bool:
+        # A second request with the key would otherwise wait on the first one's row lock, then replay it.
+        return bool(await (await _driver(conn)).fetchval(HOLD, company_id, key))
+
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         row = await (await _driver(conn)).fetchrow(STORED, company_id, key)
         response = row["response"]
@@ -190,7 +204,7 @@ class PostgresStore:
         # sequential scan) would scan the whole company for every later group. Planned for each group's values
         # instead, and only this statement (for every statement it would slow the inserts down).
         await driver.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        values = map(_to_json, (keys.org_numbers, keys.numbers, keys.vat_numbers))
+        values = map(_to_json, (keys.org_numbers, keys.numbers, keys.vat_numbers, keys.ids))
         found = await driver.fetch(_matching_sql(table), company_id, *values)
         await driver.execute("SET LOCAL plan_cache_mode = auto")
         return [tuple(r) for r in found]

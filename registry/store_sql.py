@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, Uuid, or_, select, update
@@ -50,6 +51,13 @@ class SqlStore:
             return claimed, set()
         return claimed, {str(r.id) for r in await conn.execute(_insert_new(table, "id"), _typed(table, new))}
 
+    async def claim(self, conn: AsyncConnection, company_id: str, key: str, digest: str, now: datetime) -> bool:
+        values = {"company_id": company_id, "key": key, "request_hash": digest, "created_at": now}
+        return (await conn.execute(_insert_new(idempotency_keys, "key").values(**values))).first() is not None
+
+    async def hold(self, conn: AsyncConnection, company_id: str, key: str) -> bool:
+        return True  # SQLite has one writer: a second request with the key waits, then replays the first's result
+
     async def stored(self, conn: AsyncConnection, company_id: str, key: str) -> tuple[str, dict[str, Any]]:
         query = select(KEY.request_hash, KEY.response).where(KEY.company_id == company_id, KEY.key == key)
         row = (await conn.execute(query)).one()
@@ -72,6 +80,11 @@ class SqlStore:
     async def matching(self, conn: AsyncConnection, table: Table, company_id: str, keys: Keys) -> list[tuple[Any, ...]]:
         c = table.c
         number = c.customer_number if table.name == "customers" else c.supplier_number
-        wanted = or_(c.org_number.in_(keys.org_numbers), number.in_(keys.numbers), c.vat_number.in_(keys.vat_numbers))
+        wanted = or_(
+            c.org_number.in_(keys.org_numbers),
+            number.in_(keys.numbers),
+            c.vat_number.in_(keys.vat_numbers),
+            c.id.in_([as_uuid(i) for i in keys.ids]),
+        )
         rows = await conn.execute(select(table).where(c.company_id == company_id, wanted))
         return [(str(r[0]), *r[1:]) for r in rows]

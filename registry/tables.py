@@ -6,12 +6,14 @@ and time.
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -221,6 +223,18 @@ learned_mappings = Table(
     Column("updated_at", TS, nullable=False),
 )
 
+# The record a row with no org, own or VAT number created, by a fingerprint of its identifying fields: the next
+# import of the same source ("csv", or the system of a saved page) finds it by that (jobs.pipeline.prints).
+match_prints = Table(
+    "match_prints",
+    metadata,
+    Column("company_id", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("source", String(32), primary_key=True),
+    Column("fingerprint", BigInteger, primary_key=True),
+    Column("entity_id", Uuid, nullable=False),
+)
+
 # A company's connected CRM. The credential is never stored: only where to read it at run time
 # ("env:VAR" or "file:/path"). `cursor` (the source's modified time) advances only when a sync completes.
 connections = Table(
@@ -254,6 +268,57 @@ external_refs = Table(
     Column("record_hash", String(64), nullable=False),
     Column("updated_at", TS, nullable=False),
     Index("ix_external_refs_entity", "entity_id"),  # "is this registry record already linked?"
+)
+
+# A company's API keys: only a hash of each is kept (the key itself is shown once, when it is made).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("name", String(100)),
+    Column("prefix", String(16), nullable=False),  # the key's first characters, to tell keys apart in a listing
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Index("ix_api_keys_company", "company_id"),
+)
+
+# Files uploaded to the HTTP API, kept in the database in chunks so that a worker on any machine reads the same
+# bytes (no shared disk). `sha256` and `completed_at` are set once the last chunk is in.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("company_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64)),
+    Column("created_at", TS, nullable=False),
+    Column("completed_at", TS),
+    Index("ix_uploads_company", "company_id"),
+)
+
+upload_chunks = Table(
+    "upload_chunks",
+    metadata,
+    Column("upload_id", Uuid, ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Signed-in browsers of the web importer: the hash of a random session id (the cookie), the key it was opened
+# with (revoking the key ends its sessions), and the session's CSRF token.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_id", Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_web_sessions_expires", "expires_at"),
 )
 
 PARTY_TABLES = {"customers": customers, "suppliers": suppliers}

@@ -19,3 +19,10 @@ if ! redis_up; then
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null 2>&1
   wait_for redis_up || { echo "services: Redis is not running on 127.0.0.1:$REDIS_PORT and could not be started"; exit 1; }
 fi
+# Debian's Chromium, which the browser tests drive (a test tool's own browser download does not work here).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  export DEBIAN_FRONTEND=noninteractive
+  { $sudo apt-get install -y -qq chromium || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium; }; } >/dev/null 2>&1
+  [ -x /usr/bin/chromium ] || { echo "services: Chromium is missing and could not be installed (apt-get install chromium)"; exit 1; }
+fi

@@ -3,6 +3,7 @@
 Our own database and Redis are never mocked: tests talk to the real servers started by scripts/services.sh.
 """
 
+import asyncio
 import os
 import ssl
 import subprocess
@@ -113,9 +114,16 @@ def cli_env(pg_schema: str, tmp_path: Path) -> dict[str, str]:
         ROSTERSYNC_QUEUE_NAME=f"q-{pg_schema}",
         COLUMNS="200",
     )
-    migrated = rostersync("db", "upgrade", env=env)
-    assert migrated.returncode == 0, migrated.stderr
+    asyncio.run(_upgrade(pg_schema))  # as `rostersync db upgrade` does, without a process to start
     return env
+
+
+async def _upgrade(schema: str) -> None:
+    engine = create_engine(PG_URL, schema=schema)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 
 from tests.conftest import ROOT
 
-FACES = sorted((ROOT / "worker").rglob("*.py"))
+FACES = sorted([*(ROOT / "worker").rglob("*.py"), *(ROOT / "api").rglob("*.py")])
 # What a face may import of ours: the application layer and the records, context, errors and settings it uses.
 FACE_MAY_IMPORT = {"jobs.app", "jobs.records", "jobs.context", "jobs.errors", "jobs.settings", "jobs"}
-OURS = ("registry", "connectors", "jobs", "worker")
+OURS = ("registry", "connectors", "jobs", "worker", "api")
 
 
 def imported_modules(path: Path) -> set[str]:

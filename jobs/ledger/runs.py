@@ -16,10 +16,11 @@ from sqlalchemy import String, case, cast, func, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from jobs import uploads
 from jobs.errors import NotFound, RunError
 from jobs.ledger import run_rows
 from jobs.ledger.run_rows import Counts
-from jobs.records import FINISHED, RunSummary
+from jobs.records import AWAITING_MAPPING, FINISHED, RunSummary
 from registry.clock import now, utc, utc_or_none
 from registry.fields import Kind
 from registry.tables import import_runs
@@ -38,6 +39,7 @@ class NewRun:
     source_sha256: str | None = None
     parent_run_id: uuid.UUID | None = None
     warnings: list[str] = field(default_factory=list)
+    status: str = "queued"  # or AWAITING_MAPPING: waits for a person to confirm its mapping (`confirm_mapping`)
 
 
 async def create_run(engine: AsyncEngine, new: NewRun) -> uuid.UUID:
@@ -49,12 +51,30 @@ async def create_run(engine: AsyncEngine, new: NewRun) -> uuid.UUID:
                     **asdict(new),
                     "id": run_id,
                     "headers": list(new.headers) if new.headers is not None else None,
-                    "status": "queued",
                     "created_at": now(),
                 }
             )
         )
     return run_id
+
+
+async def confirm_mapping(engine: AsyncEngine, run_id: uuid.UUID, new: NewRun) -> None:
+    """A run that awaited its mapping, queued with what its confirmed mapping made of the file."""
+    values = {
+        "options": new.options,
+        "headers": list(new.headers) if new.headers is not None else None,
+        "total": new.total,
+        "warnings": new.warnings,
+        "source_sha256": new.source_sha256,
+        "status": "queued",
+    }
+    async with engine.begin() as conn:
+        c = import_runs.c
+        done = await conn.execute(
+            update(import_runs).where(c.id == run_id, c.status == AWAITING_MAPPING).values(values)
+        )
+    if done.rowcount != 1:
+        raise RunError(f"run {run_id} is no longer awaiting its mapping")
 
 
 async def get_run(
@@ -208,7 +228,7 @@ async def cancel(engine: AsyncEngine, run_id: uuid.UUID | str, company_id: str |
         if run["source"].startswith("sync:"):
             raise RunError(f"run {run['id']} belongs to a sync; remove or pause its connection instead")
         values: dict[str, Any] = {"status": "cancelled", "error": "cancelled"}
-        if run["status"] == "queued" or _stale(run):  # nobody will see the cancel at a heartbeat: close it now
+        if run["status"] in ("queued", AWAITING_MAPPING) or _stale(run):  # no heartbeat will see it: close it now
             counts = await run_rows.counts(conn, run["id"])
             values.update(counts.columns(), lease_owner=None, lease_expires_at=None, finished_at=now())
         await conn.execute(
@@ -281,11 +301,36 @@ async def release(engine: AsyncEngine, run_id: uuid.UUID, owner: str) -> None:
         )
 
 
-async def list_runs(engine: AsyncEngine, company_id: str | None = None, limit: int = 50) -> list[RunSummary]:
-    query = select(import_runs).order_by(import_runs.c.created_at.desc()).limit(limit)
+async def list_runs(
+    engine: AsyncEngine,
+    company_id: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+    source_name: str | None = None,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    source: str | None = None,
+) -> list[RunSummary]:
+    """The newest runs first; `after`: the id of the last run of the page before. `source` "sync" means any
+    connector's sync."""
+    c = import_runs.c
+    query = select(import_runs).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
     if company_id is not None:
-        query = query.where(import_runs.c.company_id == company_id)
+        query = query.where(c.company_id == company_id)
+    if source_name is not None:
+        query = query.where(c.source_name == source_name)
+    if status is not None:
+        query = query.where(c.status == status)
+    if kind is not None:
+        query = query.where(c.kind == kind)
+    if source is not None:
+        query = query.where(c.source.startswith("sync:") if source == "sync" else c.source == source)
     async with engine.connect() as conn:
+        if after is not None:
+            last = await get_run(conn, after, company_id)
+            newer = (c.created_at < last["created_at"]) | ((c.created_at == last["created_at"]) & (c.id < last["id"]))
+            query = query.where(newer)
         # As `current_run` shows them (a query per unfinished run: there are few at a time).
         return [await _with_committed_counts(conn, run) for run in (await conn.execute(query)).mappings()]
 
@@ -338,7 +383,7 @@ async def orphaned_by_workers(engine: AsyncEngine) -> list[tuple[uuid.UUID, date
 async def purge(engine: AsyncEngine, older_than: timedelta, company_id: str | None = None) -> tuple[int, int]:
     """Drop the stored source values of runs that finished more than `older_than` ago; returns (runs, rows)."""
     c = import_runs.c
-    query = select(c.id, c.headers).where(
+    query = select(c.id, c.headers, c.options).where(
         c.status.in_(FINISHED), c.finished_at < now() - older_than, c.purged_at.is_(None)
     )
     if company_id is not None:
@@ -346,9 +391,11 @@ async def purge(engine: AsyncEngine, older_than: timedelta, company_id: str | No
     purged_runs = purged_rows = 0
     async with engine.connect() as conn:
         found = (await conn.execute(query)).all()
-    for run_id, headers in found:
+    for run_id, headers, options in found:
         async with engine.begin() as conn:  # a run at a time: a long purge never holds one big transaction
             purged_rows += await run_rows.drop_raw(conn, run_id, records=headers is None)
+            if (options or {}).get("upload"):  # the uploaded file holds the same values
+                await uploads.drop(conn, options["upload"])
             await conn.execute(update(import_runs).where(c.id == run_id).values(purged_at=now()))
         purged_runs += 1
     return purged_runs, purged_rows

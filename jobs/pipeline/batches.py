@@ -8,13 +8,14 @@ looks at one row at a time; "the first row with an org number wins" needs the wh
 """
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
 from jobs.ledger.run_rows import BatchRows, Outcome, encode_raw, rejected
-from jobs.pipeline.inputs import Item
+from jobs.pipeline.inputs import Interrupted, Item, Ref
+from jobs.pipeline.prints import Numbering
 from registry.bulk import MAX_ITEMS
 from registry.errors import FieldWarning
 from registry.fields import Kind, own_number, payload_fields
@@ -28,6 +29,7 @@ class Entry(NamedTuple):
     row_number: int
     skip: str | None  # why it is not sent
     entity_id: str | None
+    ref: Ref | None = None
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Batch:
     request: Prepared  # the items, planned as one bulk-create request
     rows: BatchRows  # what the run records of the entries when the request goes in as planned
     changed: bool = False  # the request was changed after it was planned: `rows` no longer says what it does
+    prints: dict[int, int] = field(default_factory=dict)  # request index -> fingerprint of a keyless record
 
 
 def row_outcomes(entries: Sequence[Entry], result: Result) -> list[Outcome]:
@@ -103,7 +106,7 @@ class Batcher:
         index = position // MAX_ITEMS
         done = self.rest() if self.index is not None and self.index != index else None
         self.index = index
-        self.entries.append(Entry(item.row_number, item.skip, item.entity_id))
+        self.entries.append(Entry(item.row_number, item.skip, item.entity_id, item.ref))
         if item.skip is None:
             self.items.append(_item(self.kind, item))
         self.raws.append(item.raw)
@@ -136,10 +139,15 @@ def batches(items: Iterable[Item | None], kind: Kind, company_id: str, start: in
 async def stream_batches(items: AsyncIterator[Item], kind: Kind, company_id: str) -> AsyncGenerator[Batch, None]:
     batcher = Batcher(kind, company_id)
     position = 0
-    async for item in items:
-        if (full := batcher.add(position, item)) is not None:
-            yield full
-        position += 1
+    try:
+        async for item in items:
+            if (full := batcher.add(position, item)) is not None:
+                yield full
+            position += 1
+    except Interrupted:
+        if (rest := batcher.rest()) is not None:
+            yield rest  # read before the interruption: written too
+        raise
     if (rest := batcher.rest()) is not None:
         yield rest
 
@@ -147,7 +155,8 @@ async def stream_batches(items: AsyncIterator[Item], kind: Kind, company_id: str
 class FirstLines:
     """The file's first line of each org number and of each own number (customer or supplier number): a later
     valid row with the same one fails as a duplicate, so one registry record never matches two rows of a file.
-    Sees every batch in order, done ones (of a resumed run) too.
+    Also numbers the keyless rows' fingerprints (`prints.Numbering`). Sees every batch in order, done ones (of a
+    resumed run) too.
 
     A file's every number is kept until its end, each as one int (`_compact`): a million rows' numbers as str
     were most of an import's memory."""
@@ -158,9 +167,11 @@ class FirstLines:
         self.first_number: dict[int, int] = {}
         self.org = payload_fields(kind).index("org_number")  # in a repeated item's values
         self.number = own_number(kind)
+        self.numbering = Numbering(kind)
 
     def __call__(self, batch: Batch) -> Batch:
         request = batch.request
+        self.numbering(batch)
         self._first_of(batch, "org_number", self.first, self._repeat)
         self._first_of(batch, self.number, self.first_number, self._repeat_number)
         if request.repeated:

@@ -23,9 +23,11 @@ from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import BatchRows, Counts
 from jobs.pipeline import lineage, reading
 from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batches
-from jobs.pipeline.inputs import Input, LocalInput
+from jobs.pipeline.inputs import Input, Interrupted, LocalInput
 from jobs.pipeline.matching import Matcher
+from jobs.pipeline.prints import source_of
 from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason
+from jobs.pipeline.refs import Matched, Refs, noted
 from jobs.pipeline.starting import open_input
 from jobs.records import RunSummary
 from jobs.vat import VatChecker
@@ -70,33 +72,51 @@ class Importer:
         self.counts = Counts()
         # Until a row meets an org number the registry has, write as if none existed (see bulk.write).
         self.seen_existing = False
+        # A sync's records are matched by their refs first, then by the usual keys (its refs' own matcher).
+        connection = run["options"].get("connection_id")
+        self.refs = Refs(run["kind"], run["company_id"], connection, source_of(run)) if connection else None
         # Runs started before imports matched rows to records (no mode in their options) go on creating only.
         mode = run["options"].get("mode")
-        self.matcher = Matcher(run["kind"], run["company_id"], mode) if mode is not None else None
+        self.matcher: Matcher | None = None
+        if self.refs is not None:
+            self.matcher = self.refs.matcher
+        elif mode is not None:
+            self.matcher = Matcher(run["kind"], run["company_id"], mode, source_of(run))
 
     async def execute(self, inp: Input) -> None:
         done, self.counts = await self.db(self._committed_so_far)
-        if self.matcher is not None and self.run["source"] == "reimport":
-            self.matcher.owners = await self.db(lineage.owners, self.engine, self.run_id)
+        if self.matcher is not None:
+            # A sync's records are its refs' to tell apart, not lines of a file.
+            if self.refs is not None:
+                family = lineage.Owners({}, set())
+            else:
+                family = await self.db(lineage.owners, self.engine, self.run_id)
+            self.matcher.start(family, done)
         writers = 1 if self.engine.dialect.name == "sqlite" else max(1, self.tuning.writers)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=writers * self.tuning.batches_per_commit * 2)
         async with asyncio.TaskGroup() as group:
             heartbeat = group.create_task(self._heartbeat())
             tasks = [group.create_task(self._writer(queue)) for _ in range(writers)]
             first_lines = FirstLines(self.run["kind"])
+            interrupted: Interrupted | None = None
             # Closed on the way out, whatever the way: a reading child process must not outlive the run.
             async with aclosing(self._batches(inp)) as source:
-                async for batch in source:
-                    first_lines(batch)  # done batches too: their org numbers came first
-                    if batch.index not in done:
-                        await queue.put(batch)
-                    await asyncio.sleep(0)  # reading in-process is CPU work: let the writers send
+                try:
+                    async for batch in source:
+                        first_lines(batch)  # done batches too: their org numbers came first
+                        if batch.index not in done:
+                            await queue.put(batch)
+                        await asyncio.sleep(0)  # reading in-process is CPU work: let the writers send
+                except Interrupted as exc:
+                    interrupted = exc
             for _ in tasks:
                 await queue.put(None)
             await asyncio.gather(*tasks)
             if self.vat is not None:
                 await self.vat.drain()
             heartbeat.cancel()
+            if interrupted is not None:
+                raise interrupted
 
     async def _committed_so_far(self) -> tuple[set[int], Counts]:
         async with self.engine.connect() as conn:
@@ -170,21 +190,31 @@ class Importer:
         company_id, kind, dry_run = self.run["company_id"], self.run["kind"], self.run["dry_run"]
         stored: list[BatchRows] = []
         created: list[dict[str, Any]] = []
+        matched: Matched | None = None
+        moment = now()
         async with self.engine.begin() as conn:
             if self.matcher is not None:
                 # Matching changes the requests: a copy of each, so a retried transaction starts from the
                 # batches as they were read (what was matched and updated in a rolled-back one is undone).
                 group = [replace(b, request=b.request.copy()) for b in group]
-                created = await self.matcher.settle(conn, group, now(), dry_run=dry_run)
+                if self.refs is not None:
+                    matched = await self.refs.settle(conn, group, moment)
+                    created = matched.rechecks
+                else:
+                    created = await self.matcher.settle(conn, group, moment, dry_run=dry_run)
             requests = [(batch_key(self.run_id, b.index), b.request) for b in group]
             # The group's batches are separate bulk-create requests (each its own key and response), sent together.
             results = await write(conn, company_id, kind, requests, dry_run=dry_run, optimistic=not self.seen_existing)
+            if matched is not None:
+                await matched.store(conn, group, results, moment)
             for batch, result in zip(group, results, strict=True):
                 self.seen_existing = self.seen_existing or bool(result.duplicates)
                 if result.as_planned and not batch.changed:
                     stored.append(batch.rows)
                 else:
                     outcomes = row_outcomes(batch.entries, result)
+                    if self.refs is not None:
+                        outcomes = noted(batch.entries, outcomes)
                     stored.append(BatchRows.of(batch.index, outcomes, batch.rows.raw_json))
                 if not dry_run:
                     created.extend(result.vat_pending())

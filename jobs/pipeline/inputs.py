@@ -27,6 +27,13 @@ from registry.items import Rejected, unstorable, validate
 from registry.models import CleanPayload
 
 
+class Ref(NamedTuple):
+    """The connected system's record behind an item (a sync's): its id there, and whether it is archived there."""
+
+    external_id: str
+    archived: bool
+
+
 class Item(NamedTuple):
     """One source row: where a person finds it, what it said, and what it maps to. (A named tuple: one is made
     for every row read, and a frozen dataclass is much slower to make.)"""
@@ -37,6 +44,12 @@ class Item(NamedTuple):
     error: dict[str, Any] | None = None  # known to fail before validation (e.g. a malformed line)
     skip: str | None = None  # reason it is not imported (e.g. created by an earlier run)
     entity_id: str | None = None
+    ref: Ref | None = None
+
+
+class Interrupted(SourceError):
+    """An input's read stopped part way (e.g. a connected system gave up answering): what was read before it is
+    written, then the run ends failed with this reason."""
 
 
 Wanted = Callable[[int], bool]  # which positions of an input a reader takes
@@ -287,12 +300,8 @@ class CsvInput(_FileItems):
                     entity = _entity_id(values[entity_at]) if entity_at is not None else None
                     yield Item(row_number, raw, skip=f"already {done} by the earlier run", entity_id=entity)
                     continue
-            if self.lineage is not None and (reason := self.lineage.skip_reason(row_number)) is not None:
-                mapped = partial(row_payload, values, self.mapping)
-                if (mismatch := self.lineage.mismatch(row_number, mapped)) is not None:
-                    yield Item(row_number, raw, error=mismatch)
-                else:
-                    yield Item(row_number, raw, skip=reason)
+            if self.lineage is not None and (earlier := self._done_before(row_number, raw, values)) is not None:
+                yield earlier
                 continue
             payload = row_payload(values, self.mapping)
             if self.defaults:
@@ -301,7 +310,20 @@ class CsvInput(_FileItems):
                 yield Item(row_number, raw, error=refused.error)
                 continue
             # Positional: a named tuple made with keywords is slower to make, and this runs for every row.
-            yield Item(row_number, raw, payload) if payload else Item(row_number, raw, skip="empty row")
+            made = self.lineage.record_of(row_number) if self.lineage is not None else None
+            yield (
+                Item(row_number, raw, payload, None, None, made) if payload else Item(row_number, raw, skip="empty row")
+            )
+
+    def _done_before(self, row_number: int, raw: Sequence[str], values: Sequence[str]) -> Item | None:
+        """A reimported row as its family's runs decide it: skipped, or failed as a line that now holds another
+        record (None: the row is imported, matched to the record the family made from it if there is one)."""
+        assert self.lineage is not None
+        if mismatch := self.lineage.mismatch(row_number, partial(row_payload, values, self.mapping)):
+            return Item(row_number, raw, error=mismatch)
+        if (reason := self.lineage.skip_reason(row_number)) is not None:
+            return Item(row_number, raw, skip=reason)
+        return None
 
 
 class StoredRowsInput:
@@ -330,7 +352,7 @@ class StoredRowsInput:
     async def items(self) -> AsyncIterator[Item]:
         async for batch in run_rows.rows(self.engine, self.parent_id, failed_only=self.lineage.failed_only):
             for (row_number, status, *_, entity_id), raw in batch:
-                if status != "failed":
+                if status != "failed" and not self.lineage.repairs:
                     yield Item(row_number, raw, skip=f"already {status} by the parent run", entity_id=entity_id)
                 elif (reason := self.lineage.skip_reason(row_number)) is not None:
                     yield Item(row_number, raw, skip=reason)
@@ -338,8 +360,13 @@ class StoredRowsInput:
                     message = f"the line has {len(raw)} values but the header has {len(self.headers)} columns"
                     yield Item(row_number, raw, error={"code": "MALFORMED_ROW", "message": message, "fields": {}})
                 else:
-                    values = tuple(v or "" for v in raw)
-                    yield Item(row_number, raw, payload=with_defaults(row_payload(values, self.mapping), self.defaults))
+                    payload = with_defaults(row_payload(tuple(v or "" for v in raw), self.mapping), self.defaults)
+                    made = self.lineage.record_of(row_number)
+                    yield (
+                        Item(row_number, raw, payload, entity_id=made)
+                        if payload
+                        else Item(row_number, raw, skip="empty row")
+                    )
 
 
 class SavedPageInput(_FileItems):
@@ -380,15 +407,15 @@ class SavedPageInput(_FileItems):
                 yield None
 
 
-def detect_source(path: str) -> str:
+def detect_source(file: Snapshot) -> str:
     """`--source auto`: JSON pages are told apart by their envelope; everything else is CSV."""
-    if not path.lower().endswith(".json"):
+    if not file.name.lower().endswith(".json"):
         return "csv"
     try:
-        with open(path, "rb") as f:
+        with open(file.path, "rb") as f:
             head = f.read(4096).decode("utf-8-sig", errors="replace")
     except OSError as exc:
-        raise SourceError(path, f"cannot read the file: {exc.strerror}") from None
+        raise SourceError(file.name, f"cannot read the file: {exc.strerror}") from None
     for marker, source in (
         ('"collection"', "economic"),
         ('"Data"', "visma-eaccounting"),

@@ -6,9 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.headers import suggest
 from jobs.errors import SourceError
-from jobs.pipeline.inputs import CsvInput, regular_file
-from jobs.pipeline.snapshot import take
-from jobs.pipeline.starting import open_csv, refuse_before_writing
+from jobs.pipeline.inputs import CsvInput
+from jobs.pipeline.starting import open_csv, refuse_before_writing, take_file
 from jobs.records import ColumnPreview, ImportRequest, MappingPreview
 
 SAMPLES = 3
@@ -18,7 +17,7 @@ _ROWS_FOR_SAMPLES = 50
 async def preview(engine: AsyncEngine | None, request: ImportRequest) -> MappingPreview:
     """The mapping an import of `request` would use, with samples; `engine` None: no database yet, so nothing
     remembered either."""
-    file = take(regular_file(request.path), name=request.path)
+    file = await take_file(engine, request.company_id, request.path, request.upload_id)
     try:
         inp, _ = await open_csv(engine, request, file)
         stop = None

@@ -45,9 +45,9 @@ def take(path: str, *, name: str | None = None, expected_sha256: str | None = No
                 raise SourceError(name, "not a regular file")
             for block in iter(lambda: f.read(_BLOCK), b""):
                 digest.update(block)
-                _write(copy, block, name)
+                write_block(copy, block, name)
             after = os.fstat(f.fileno())
-        _write(copy, b"", name)
+        write_block(copy, b"", name)
     except OSError as exc:
         copy.close()
         raise SourceError(name, f"cannot read the file: {exc.strerror}") from None
@@ -65,7 +65,7 @@ def take(path: str, *, name: str | None = None, expected_sha256: str | None = No
     return Snapshot(name, copy, digest.hexdigest())
 
 
-def _write(copy: "tempfile._TemporaryFileWrapper[bytes]", block: bytes, name: str) -> None:
+def write_block(copy: "tempfile._TemporaryFileWrapper[bytes]", block: bytes, name: str) -> None:
     """`block` into the copy (flushed, when empty); a full disk is the copy's problem, not the file's."""
     try:
         copy.write(block) if block else copy.flush()

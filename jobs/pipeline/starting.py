@@ -7,12 +7,13 @@ the family's other runs) is checked again when its input is reopened.
 
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobs import companies, mappings
+from jobs import companies, mappings, uploads
 from jobs.errors import FamilyBusy, RunError
 from jobs.ledger import runs
 from jobs.pipeline.inputs import (
@@ -30,23 +31,27 @@ from jobs.pipeline.inputs import (
 from jobs.pipeline.lineage import lineage
 from jobs.pipeline.matching import DEFAULT_MODE, MODES
 from jobs.pipeline.snapshot import Snapshot, take
-from jobs.records import FINISHED, ImportRequest
+from jobs.records import AWAITING_MAPPING, FINISHED, ImportRequest
 from registry.fields import Kind
 
 CONNECTOR_SOURCES = ("economic", "faktoora", "visma", "visma-eaccounting")
 
 
-async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uuid.UUID, Input]:
-    """Check the file and create a queued run; returns the run id and the opened input."""
+async def start_import(
+    engine: AsyncEngine, request: ImportRequest, *, awaiting_mapping: bool = False, run_id: uuid.UUID | None = None
+) -> tuple[uuid.UUID, Input]:
+    """Check the file and create a queued run; returns the run id and the opened input. `awaiting_mapping`: the
+    run waits for its mapping to be confirmed, and a column that would stop the import does not stop it yet.
+    `run_id`: the run that awaited its mapping, queued now with the mapping `request` gives."""
     path, kind = request.path, request.kind
-    resolved = regular_file(path)
-    overrides = mapping_overrides(request.mapping_path)
-    source = detect_source(path) if request.source == "auto" else request.source
+    file = await take_file(engine, request.company_id, path, request.upload_id)
+    overrides = given_mapping(request.mapping, request.mapping_path)
+    source = detect_source(file) if request.source == "auto" else request.source
     defaults = checked_defaults(kind, request.defaults)
     if request.mode not in MODES:
         raise RunError(f"unknown mode {request.mode!r}: use one of {', '.join(MODES)}")
-    options: dict[str, Any] = {"path": resolved, "mapping": overrides, "defaults": defaults, "mode": request.mode}
-    file = take(resolved, name=path)
+    options: dict[str, Any] = {"mapping": overrides, "defaults": defaults, "mode": request.mode}
+    options.update(_where(file, request.upload_id))
     inp: CsvInput | SavedPageInput
     if source in CONNECTOR_SOURCES and path.lower().endswith(".json"):
         if defaults:
@@ -54,31 +59,53 @@ async def start_import(engine: AsyncEngine, request: ImportRequest) -> tuple[uui
         inp = SavedPageInput(file, kind, source)
     else:
         inp, used = await open_csv(engine, request, file)
-        refuse_before_writing(inp, request)
+        if not awaiting_mapping:
+            refuse_before_writing(inp, request)
         # A resume maps as this run did, whatever is remembered by then, and fills in what this run filled in.
         options.update(
             mapping=used, defaults=inp.defaults, encoding=inp.source.encoding, delimiter=inp.source.delimiter
         )
         source = "csv" if source == "auto" else source
     options["format"] = "json" if isinstance(inp, SavedPageInput) else "csv"
-    run_id = await runs.create_run(
-        engine,
-        runs.NewRun(
-            company_id=request.company_id,
-            kind=kind,
-            source=source,
-            source_name=options["path"],
-            options=options,
-            headers=inp.headers,
-            total=inp.total,
-            dry_run=request.dry_run,
-            source_sha256=file.sha256,
-            warnings=inp.warnings,
-        ),
+    if awaiting_mapping:  # what the person gave: a remembered mapping is proposed as such
+        options["given_mapping"] = overrides
+    new = runs.NewRun(
+        company_id=request.company_id,
+        kind=kind,
+        source=source,
+        source_name=options["path"] or path,
+        options=options,
+        headers=inp.headers,
+        total=inp.total,
+        dry_run=request.dry_run,
+        source_sha256=file.sha256,
+        warnings=inp.warnings,
+        status=AWAITING_MAPPING if awaiting_mapping else "queued",
     )
-    if overrides and isinstance(inp, CsvInput) and not request.dry_run:
+    if run_id is None:
+        run_id = await runs.create_run(engine, new)
+    else:
+        await runs.confirm_mapping(engine, run_id, new)
+    if overrides and isinstance(inp, CsvInput) and not request.dry_run and not awaiting_mapping:
         await mappings.remember(engine, request.company_id, kind, inp.headers, overrides)
     return run_id, inp
+
+
+async def take_file(engine: AsyncEngine | None, company_id: str, path: str, upload_id: str | None) -> Snapshot:
+    """The private copy a run reads: of an upload in the database (`path` is its name), or of a file here."""
+    if upload_id is not None:
+        assert engine is not None, "an upload is in the database"
+        return await uploads.snapshot(engine, company_id, upload_id, name=path)
+    return take(regular_file(path), name=path)
+
+
+def _where(file: Snapshot, upload_id: str | None) -> dict[str, str | None]:
+    """Where a run's file is read again from (a resume, a worker): the upload, or the path of the file."""
+    return {"path": None, "upload": upload_id} if upload_id is not None else {"path": str(Path(file.name).resolve())}
+
+
+def given_mapping(mapping: Mapping[str, str | None] | None, mapping_path: str | None) -> dict[str, str | None] | None:
+    return dict(mapping) if mapping is not None else mapping_overrides(mapping_path)
 
 
 async def open_csv(
@@ -87,7 +114,7 @@ async def open_csv(
     """A CSV import's input as the import reads it, with the company's default country and the mapping
     remembered for its headers (none without a database); returns it and the mapping it uses."""
     kind = request.kind
-    overrides = mapping_overrides(request.mapping_path)
+    overrides = given_mapping(request.mapping, request.mapping_path)
     defaults = checked_defaults(kind, request.defaults)
     if engine is not None and "country" not in defaults:
         country = (await companies.get(engine, request.company_id)).default_country
@@ -121,6 +148,8 @@ async def start_reimport(
     mapping_path: str | None = None,
     defaults: Mapping[str, str] | None = None,
     allow_unmapped: bool = False,
+    upload_id: str | None = None,
+    mapping: Mapping[str, str | None] | None = None,
 ) -> uuid.UUID:
     """Check the corrected file (or the parent's stored rows under the mapping) and create a queued run. Which
     rows the family already did is worked out once, when the run is processed under its lease."""
@@ -134,20 +163,22 @@ async def start_reimport(
     if parent["purged_at"] is not None and not path:
         raise RunError(f"run {parent['id']}'s stored source values were purged: reimport it with --file")
     kind: Kind = parent["kind"]
-    overrides = mapping_overrides(mapping_path) if mapping_path else parent["options"].get("mapping")
+    new_mapping = mapping is not None or mapping_path is not None
+    overrides = given_mapping(mapping, mapping_path) if new_mapping else parent["options"].get("mapping")
     given = checked_defaults(kind, defaults) if defaults else parent["options"].get("defaults")
     options: dict[str, Any] = {
         "parent": str(parent["id"]),
         "failed_only": failed_only,
         "mapping": overrides,
         "defaults": given,
-        "path": regular_file(path) if path else None,
+        "path": None,
         # A reimport matches rows as its parent did (a parent from before modes: the default).
         "mode": parent["options"].get("mode", DEFAULT_MODE),
     }
     sha256 = None
     if path:
-        file = take(options["path"], name=path)
+        file = await take_file(engine, parent["company_id"], path, upload_id)
+        options.update(_where(file, upload_id))
         sha256 = file.sha256
         corrected = CsvInput(file, kind, overrides=overrides, defaults=given)
         if not allow_unmapped:
@@ -163,7 +194,7 @@ async def start_reimport(
         headers, warnings = list(parent["headers"] or []), []
         checked_mapping(f"run {parent['id']}", headers, kind, overrides)
         total = parent["failed"] if failed_only else parent["processed"]
-    if mapping_path and overrides:
+    if new_mapping and overrides:
         await mappings.remember(engine, parent["company_id"], kind, headers, overrides)
     return await runs.create_run(
         engine,
@@ -171,7 +202,7 @@ async def start_reimport(
             company_id=parent["company_id"],
             kind=kind,
             source="reimport",
-            source_name=options["path"] or f"run {parent['id']}",
+            source_name=options["path"] or path or f"run {parent['id']}",
             options=options,
             headers=headers,
             total=total,
@@ -188,7 +219,12 @@ async def _reimport_input(engine: AsyncEngine, parent: RowMapping, run: RowMappi
     kind: Kind = parent["kind"]
     options = run["options"]
     family = await lineage(
-        engine, parent["id"], failed_only=options["failed_only"], names_of=kind if file else None, leave_out=run["id"]
+        engine,
+        parent["id"],
+        failed_only=options["failed_only"],
+        repairs=not options["failed_only"] and "mode" in options,
+        names_of=kind if file else None,
+        leave_out=run["id"],
     )
     if file is not None:
         return CsvInput(
@@ -223,8 +259,14 @@ async def open_input(engine: AsyncEngine, run: RowMapping) -> Input:
             f"run {run['id']} belongs to a sync: it is not resumed; the next sync (or a new reimport) reads it again"
         )
     # The run's version of the file, or a clean stop: never rows of another version under its line numbers.
-    path = options.get("path")
-    file = take(regular_file(path), name=path, expected_sha256=run["source_sha256"]) if path else None
+    path, upload, sha256 = options.get("path"), options.get("upload"), run["source_sha256"]
+    file = None
+    if upload is not None:
+        file = await uploads.snapshot(
+            engine, run["company_id"], upload, name=run["source_name"], expected_sha256=sha256
+        )
+    elif path is not None:
+        file = take(regular_file(path), name=path, expected_sha256=sha256)
     if run["source"] == "reimport":
         parent = await runs.get_run(engine, options["parent"])
         await _family_idle(engine, parent["id"], run["id"])

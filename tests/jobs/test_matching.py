@@ -1,15 +1,20 @@
 """A file imported again matches its rows to the company's records (issue 14.2): --mode upsert|create|update,
 on Postgres and SQLite."""
 
+import asyncio
 import csv
+import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, func, select, update
 
 from jobs import app
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import Outcome
+from jobs.pipeline import matching
 from jobs.records import ImportRequest, ReimportRequest, RunSummary
 from registry.clock import now
 from registry.ids import as_uuid
@@ -200,3 +205,178 @@ async def test_the_mode_is_stored_with_the_run_and_a_reimport_inherits_it(engine
     assert (await runs.get_run(engine, first.run_id))["options"]["mode"] == "create"  # a resume reads it there
     started = await app.start_reimport(ctx, ReimportRequest(first.run_id, failed_only=True))
     assert (await runs.get_run(engine, started.run.run_id))["options"]["mode"] == "create"
+
+
+def misspelt(path: Path, rows: list[list[str]]) -> Path:
+    """The rows under a header whose org number column no alias knows (a typo)."""
+    write(path, rows)
+    path.write_text(path.read_text(encoding="utf-8").replace("Organisationsnummer", "Orgnisationsnummer", 1))
+    return path
+
+
+async def reimport(engine: Any, parent: RunSummary, **kw: Any) -> RunSummary:
+    ctx = app_context(engine)
+    return await app.process(ctx, await app.start_reimport(ctx, ReimportRequest(parent.run_id, **kw)))
+
+
+async def test_a_reimport_with_a_mapping_repairs_the_records_a_missing_column_left_out(
+    engine: Any, tmp_path: Path
+) -> None:
+    rows = base_rows()
+    rows[NO_ORG][9] = "Narnia"  # line 3 fails, and fails again: a reimport takes the failed rows too
+    first = await run(engine, misspelt(tmp_path / "c.csv", rows), allow_unmapped=True)
+    assert (first.created, first.failed) == (3, 1)
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+    assert {r.org_number for r in (await stored(engine)).values()} == {None}
+    mapping = tmp_path / "fixed.json"
+    mapping.write_text(json.dumps({"Orgnisationsnummer": "org_number"}), encoding="utf-8")
+
+    repaired = await reimport(engine, first, mapping_path=str(mapping))
+    seen = await outcomes(engine, repaired)
+    assert (repaired.created, repaired.updated, repaired.skipped, repaired.failed) == (0, 2, 1, 1)
+    assert {n: seen[n].status for n in seen} == {2: "updated", 3: "failed", 4: "skipped", 5: "updated"}
+    assert all(seen[n].entity_id == ids[n] for n in (2, 4, 5))
+    records = await stored(engine)
+    assert len(records) == 3
+    assert (records[ids[2]].org_number, records[ids[5]].org_number) == (org_number(0), org_number(3))
+    assert records[ids[2]].updated_at > records[ids[2]].created_at
+
+    again = await reimport(engine, first, mapping_path=str(mapping))
+    assert (again.created, again.updated, again.skipped, again.failed) == (0, 0, 3, 1)
+    assert len(await stored(engine)) == 3
+
+
+async def test_a_corrected_file_repairs_its_records_and_a_replaced_line_still_fails(
+    engine: Any, tmp_path: Path
+) -> None:
+    first = await run(engine, misspelt(tmp_path / "c.csv", base_rows()), allow_unmapped=True, mode="create")
+    ids = {n: o.entity_id for n, o in (await outcomes(engine, first)).items()}
+    rows = base_rows()
+    rows[3] = customer_row(7)  # line 5 now holds another customer: neither skipped nor written over line 5's
+    fixed = write(tmp_path / "fixed.csv", rows)
+
+    # --mode create leaves alone the records from elsewhere, not the ones the family made itself
+    repaired = await reimport(engine, first, path=str(fixed))
+    seen = await outcomes(engine, repaired)
+    assert {n: seen[n].status for n in seen} == {2: "updated", 3: "skipped", 4: "skipped", 5: "failed"}
+    assert seen[5].error_code == "ROW_MISMATCH"
+    records = await stored(engine)
+    assert len(records) == 4 and records[ids[2]].org_number == org_number(0)
+    assert records[ids[5]].name == "Kund 3 AB"
+    failed_only = await reimport(engine, first, path=str(fixed), failed_only=True)
+    assert (failed_only.updated, failed_only.skipped, failed_only.failed) == (0, 3, 1)
+    again = await reimport(engine, first, path=str(fixed))
+    assert (again.created, again.updated, again.skipped, again.failed) == (0, 0, 3, 1)
+
+
+async def test_a_repaired_row_whose_key_another_record_has_fails_naming_both(engine: Any, tmp_path: Path) -> None:
+    first = await run(engine, misspelt(tmp_path / "c.csv", base_rows()), allow_unmapped=True)
+    made = (await outcomes(engine, first))[2].entity_id
+    holder = customer_row(0)
+    holder[0], holder[1] = "999999", "Annan AB"  # line 2's org number, on a customer of its own
+    other = await run(engine, write(tmp_path / "other.csv", [holder]))
+    (taken,) = [o.entity_id for o in (await outcomes(engine, other)).values()]
+    mapping = tmp_path / "fixed.json"
+    mapping.write_text(json.dumps({"Orgnisationsnummer": "org_number"}), encoding="utf-8")
+    repaired = await reimport(engine, first, mapping_path=str(mapping))
+    seen = await outcomes(engine, repaired)
+    assert (seen[2].status, seen[2].error_code) == ("failed", "MATCH_CONFLICT")
+    assert made in (seen[2].error_message or "") and str(taken) in (seen[2].error_message or "")
+    assert (seen[5].status, repaired.created) == ("updated", 0)
+
+
+KEYLESS = "Namn;E-post;Postnr;Ort\nAnna Svensson;anna@example.se;111 22;Stockholm\nBo Ek;;411 01;Göteborg\n"
+PERSONS = {"country": "SE", "customer_type": "individual"}
+
+
+async def test_a_file_without_keys_twice_is_all_skipped_by_fingerprint(engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "personer.csv"
+    twin = "Bo  EK;;411 01;Göteborg\n"  # the same person again (case and spacing aside): a record of its own
+    path.write_text(KEYLESS + twin, encoding="utf-8")
+    first = await run(engine, path, defaults=PERSONS)
+    assert (first.created, first.failed) == (3, 0)
+    made = await outcomes(engine, first)
+    again = await run(engine, path, defaults=PERSONS)
+    assert (again.status, again.created, again.updated, again.skipped) == ("succeeded", 0, 0, 3)
+    seen = await outcomes(engine, again)
+    assert all(seen[n].entity_id == made[n].entity_id for n in made)
+    path.write_text(KEYLESS.replace("411 01;Göteborg", "411 01;GÖTEBORG") + twin + "Cilla Ny;;;Umeå\n")
+    changed = await run(engine, path, defaults=PERSONS)
+    # Another case matches still, and is written; the new line is a new customer
+    assert (changed.created, changed.updated, changed.skipped) == (1, 1, 2)
+    records = await stored(engine)
+    assert len(records) == 4 and records[made[3].entity_id or ""].city == "GÖTEBORG"
+
+
+async def test_a_fingerprint_matches_only_records_keyless_rows_of_the_source_made(engine: Any, tmp_path: Path) -> None:
+    with_key = tmp_path / "with_key.csv"
+    with_key.write_text("Kundnummer;Namn;E-post;Postnr;Ort\n7;Bo Ek;;411 01;Göteborg\n", encoding="utf-8")
+    await run(engine, with_key, defaults=PERSONS)
+    path = tmp_path / "personer.csv"
+    path.write_text(KEYLESS, encoding="utf-8")
+    first = await run(engine, path, defaults=PERSONS)
+    assert first.created == 2  # Bo Ek with customer number 7 is another record, as far as anything says
+    updated = tmp_path / "updated.csv"
+    updated.write_text(KEYLESS.replace("Namn;E-post;Postnr;Ort", "Namn;E-post;Postnr;Ort;Telefon")
+                       .replace("Stockholm", "Stockholm;08-123 45 67"), encoding="utf-8")  # fmt: skip
+    again = await run(engine, updated, defaults=PERSONS)
+    assert (again.created, again.updated, again.skipped) == (0, 1, 1)  # the same source: any CSV file
+    assert len(await stored(engine)) == 3
+
+
+async def test_two_lines_matching_one_record_by_vat_number_fail_the_later(
+    engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eu = base_rows()[EU]
+    accounts = [customer_row(i) for i in (30, 31)]
+    for account in accounts:
+        account[3] = vat_number("FI", 3)  # one VAT number, two accounts (their own org numbers)
+    await run(engine, write(tmp_path / "c.csv", [eu, *accounts]))
+    first = eu[:]
+    first[0], first[4] = "", "a@kund2.example"  # no customer number: matched by its VAT number alone
+    second = eu[:]
+    second[0], second[1] = "", "Europa Kunde Zwei GmbH"
+    shared = customer_row(9, eu_every=1)
+    shared[3], shared[9] = vat_number("DE", 40), "Deutschland"  # a VAT number no customer has, on two new
+    apart = shared[:]  # lines: two new customers
+    apart[0] = "900009"
+    rows = [customer_row(i) for i in range(40, 220)]  # the two lines far apart: in groups written at once
+    rows[1:1] = [first, shared]
+    rows[170:170] = [second, apart]
+    rows += accounts
+    # The first batch is looked up last: its lines still come first (on Postgres; SQLite writes one at a time)
+    looked_up = matching.store
+
+    def slow_first_batch(conn: Any) -> Any:
+        real = looked_up(conn)
+
+        async def find(conn: Any, table: Any, company_id: str, keys: Any) -> Any:
+            if org_number(40) in keys.org_numbers:
+                await asyncio.sleep(0.5)
+            return await real.matching(conn, table, company_id, keys)
+
+        return SimpleNamespace(matching=find)
+
+    monkeypatch.setattr(matching, "store", slow_first_batch)
+    ctx = app_context(engine, batches_per_commit=1, writers=4)
+    started = await app.start_import(ctx, ImportRequest(str(write(tmp_path / "again.csv", rows)), "acme", "customers"))
+    summary = await app.process(ctx, started)
+    seen = await outcomes(engine, summary)
+    assert (seen[3].status, seen[172].status, seen[172].error_code) == ("updated", "failed", "MATCH_CONFLICT")
+    assert "line 3 " in (seen[172].error_message or "")
+    assert seen[4].status == seen[173].status == "created"
+    assert seen[186].status == seen[187].status == "skipped"
+    assert (summary.created, summary.updated, summary.skipped, summary.failed) == (182, 1, 2, 1)
+    assert (await stored(engine))[seen[3].entity_id or ""].name == eu[1]
+
+
+async def test_a_record_one_line_matched_by_org_number_is_not_matched_again_by_vat(engine: Any, tmp_path: Path) -> None:
+    account = customer_row(5)
+    account[3] = vat_number("FI", 4)
+    await run(engine, write(tmp_path / "c.csv", [account]))
+    by_vat = account[:]
+    by_vat[0], by_vat[2] = "", ""
+    summary = await run(engine, write(tmp_path / "again.csv", [account, by_vat]))
+    seen = await outcomes(engine, summary)
+    assert (seen[2].status, seen[3].status) == ("skipped", "failed")
+    assert "line 2 " in (seen[3].error_message or "")

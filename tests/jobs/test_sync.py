@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from jobs import app
 from jobs.errors import SyncBusy
+from jobs.pipeline.importer import Importer
 from jobs.records import NewConnection, SyncSummary
 from jobs.sync import connections, crm
 from jobs.vat import VatChecker
@@ -207,23 +208,23 @@ async def test_a_sync_that_crashes_does_not_move_the_cursor(
     engine: Any, fake: FakeCRM, http: Any, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cid = await connect(engine, fake, token)
-    real_write = crm.KindSync.write
+    real_write = Importer._write  # a sync writes through the import pipeline
     calls = 0
 
-    async def crash_on_second_batch(self: Any, *args: Any, **kwargs: Any) -> None:
+    async def crash_on_second_group(self: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("database went away")
-        await real_write(self, *args, **kwargs)
+        return await real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(crm.KindSync, "write", crash_on_second_batch)
+    monkeypatch.setattr(Importer, "_write", crash_on_second_group)
     with pytest.raises(RuntimeError):
         await crm.sync(engine, cid, http=http)
     row = await connections.get(engine, cid)
     assert (row["cursor"], row["last_status"]) == (None, "failed")
 
-    monkeypatch.setattr(crm.KindSync, "write", real_write)
+    monkeypatch.setattr(Importer, "_write", real_write)
     healed = await crm.sync(engine, cid, http=http)
     assert await count(engine, customers) == CUSTOMERS  # nothing was skipped for good
     assert healed.created + healed.skipped == CUSTOMERS + 5
@@ -278,3 +279,110 @@ async def test_an_answer_nested_too_deeply_ends_the_sync_with_a_reason(engine: A
         cid = await connect(engine, server, token)
         result = await crm.sync(engine, cid, http=http)
     assert result.status == "failed" and "nested too deeply" in (result.error or "")
+
+
+async def test_a_second_connection_to_the_same_system_links_its_records_instead_of_creating_them_again(
+    engine: Any, fake: FakeCRM, http: Any, token: str
+) -> None:
+    first = await crm.sync(engine, await connect(engine, fake, token), http=http)
+    made = await count(engine, customers) + await count(engine, suppliers)
+    assert made == first.created
+    without_org = [r for r in fake.records["customers"] if not r.get("corporateIdentificationNumber")]
+    assert without_org  # the records only their customer number can match
+
+    second = await crm.sync(engine, await connect(engine, fake, token), http=http)
+    assert second.created == 0 and second.failed == first.failed
+    assert await count(engine, customers) + await count(engine, suppliers) == made  # nothing created twice
+    ctx = app_context(engine)
+    for run in second.runs:
+        rows = (await app.run_rows_page(ctx, run.run_id, limit=1000)).rows
+        assert {r.error_code for r in rows if r.status != "failed"} == {"LINKED"}
+    assert await count(engine, external_refs) == 2 * made  # each connection knows every record now
+
+
+async def test_a_sync_after_a_csv_import_links_a_record_by_its_customer_number(
+    engine: Any, fake: FakeCRM, http: Any, token: str, tmp_path: Any
+) -> None:
+    from jobs.records import ImportRequest
+
+    record = next(r for r in fake.records["customers"] if not r.get("corporateIdentificationNumber"))
+    path = tmp_path / "c.csv"
+    path.write_text(f"Kundnr;Namn;Land\n{record['customerNumber']};Från Excel;NO\n", encoding="utf-8")
+    ctx = app_context(engine)
+    imported = await app.process(ctx, await app.start_import(ctx, ImportRequest(str(path), "acme", "customers")))
+    assert imported.created == 1
+
+    result = await crm.sync(engine, await connect(engine, fake, token), http=http)
+    (run,) = [r for r in result.runs if r.kind == "customers"]
+    assert run.updated >= 1 and run.created + run.updated + run.failed == CUSTOMERS
+    async with engine.connect() as conn:
+        names = (
+            await conn.execute(
+                select(customers.c.name).where(customers.c.customer_number == str(record["customerNumber"]))
+            )
+        ).scalars()
+        assert list(names) == [record["name"]]  # the one record, brought up to date, not a second one
+
+
+async def test_a_sync_that_loses_its_database_connection_finishes_with_every_record_once(
+    pg_engine: Any, pg_schema: str, http: Any, token: str
+) -> None:
+    import asyncpg
+    from sqlalchemy import event
+
+    from tests.conftest import PG_URL
+
+    backends: set[int] = set()
+
+    @event.listens_for(pg_engine.sync_engine, "connect")
+    def remember(dbapi_connection: Any, _record: Any) -> None:
+        backends.add(dbapi_connection.driver_connection.get_server_pid())
+
+    await pg_engine.dispose()  # every connection from here on is one the listener saw made
+    cut_off: list[int] = []
+
+    async def cut_a_write_off() -> None:
+        """Once some records are in, terminate the backend of a transaction under way."""
+        admin = await asyncpg.connect(PG_URL)
+        try:
+            while not await admin.fetchval(f'SELECT count(*) FROM "{pg_schema}".customers'):
+                await asyncio.sleep(0.005)
+            while not cut_off:
+                busy = "SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int[]) AND state <> 'idle'"
+                for (pid,) in await admin.fetch(busy, list(backends)):
+                    if await admin.fetchval("SELECT pg_terminate_backend($1)", pid):
+                        cut_off.append(pid)
+                await asyncio.sleep(0.001)
+        finally:
+            await admin.close()
+
+    records = {"customers": [economic_customer(i, barred=False) for i in range(2000)], "suppliers": []}
+    with FakeCRM(EconomicFake(), records, latency_s=0.02) as server:
+        cid = await connect(pg_engine, server, token, page_size=100)
+        cutter = asyncio.create_task(cut_a_write_off())
+        result = await crm.sync(pg_engine, cid, http=http)
+        await asyncio.wait_for(cutter, 5)
+    assert cut_off and result.error is None
+    (run,) = [r for r in result.runs if r.kind == "customers"]
+    assert run.created + run.failed == 2000
+    assert await count(pg_engine, customers) == await count(pg_engine, external_refs) == run.created
+    assert (await connections.get(pg_engine, cid))["cursor"] is not None
+
+
+async def test_a_record_deleted_from_the_registry_is_made_again_when_it_changes(
+    engine: Any, fake: FakeCRM, http: Any, token: str
+) -> None:
+    cid = await connect(engine, fake, token)
+    await crm.sync(engine, cid, http=http)
+    number = str(fake.records["customers"][0]["customerNumber"])
+    async with engine.begin() as conn:
+        await conn.execute(customers.delete().where(customers.c.customer_number == number))
+    fake.change("customers", 1, name="Back Again A/S")
+
+    result = await crm.sync(engine, cid, http=http)
+    (run,) = [r for r in result.runs if r.kind == "customers"]
+    assert (run.created, run.updated, run.failed) == (1, 0, 0)
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(customers.c.name).where(customers.c.customer_number == number))).scalars()
+        assert list(names) == ["Back Again A/S"]
+    assert await count(engine, external_refs) == await count(engine, customers) + await count(engine, suppliers)

@@ -34,9 +34,10 @@ async def count(engine: Any, table: Any, company: str = "c1") -> int:
 
 async def create(engine: Any, items: list[dict[str, Any]], key: str = "k1", **kw: Any) -> dict[str, Any]:
     async with engine.begin() as conn:
-        return await bulk_create(
+        result = await bulk_create(
             conn, kw.pop("company", "c1"), kw.pop("kind", "customers"), items, idempotency_key=key, **kw
         )
+        return result.response()
 
 
 async def test_partial_success_reports_each_item(engine: Any) -> None:
@@ -193,7 +194,7 @@ async def test_a_batch_of_fifty_is_one_write_statement_on_postgres(engine: Any) 
             driver = (await conn.get_raw_connection()).driver_connection
             if hasattr(driver, "add_query_logger"):
                 driver.add_query_logger(lambda query: statements.append(query.query))
-            response = await bulk_create(conn, "c1", "customers", items, idempotency_key="k")
+            response = (await bulk_create(conn, "c1", "customers", items, idempotency_key="k")).response()
             await asyncio.sleep(0)  # asyncpg reports queries with call_soon
             if hasattr(driver, "add_query_logger"):
                 driver._query_loggers.clear()

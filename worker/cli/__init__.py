@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from worker.cli import company, connections, imports, registry, runs, system, vat
+from worker.cli import company, connections, imports, keys, registry, runs, system, vat
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -40,4 +40,5 @@ app.add_typer(registry.suppliers_app, name="suppliers")
 app.add_typer(connections.app, name="connections")
 app.add_typer(vat.app, name="vat")
 app.add_typer(company.app, name="company")
+app.add_typer(keys.app, name="keys")
 app.add_typer(system.db_app, name="db")

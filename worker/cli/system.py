@@ -43,3 +43,22 @@ def db_upgrade() -> None:
 
     run_async(application.upgrade_schema, migrate=False)
     err.print("database schema is current", markup=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (keys from `rostersync keys create`)."""
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+
+    current = settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    run_async(application.readiness)  # one line, not a traceback, when the database cannot be used
+    # No access log of uvicorn's: it prints query strings, and a search may hold a personnummer.
+    uvicorn.run(create_app(current), host=host, port=port, access_log=False, log_level="info")

@@ -1,0 +1,56 @@
+"""Who may see what: the session cookie holds no key, every form carries the CSRF token, a key sees what its
+scopes allow and only its company's runs, and refusals are pages without traces."""
+
+from collections.abc import Callable
+
+import httpx
+
+from tests.api.conftest import Served
+from tests.web.files import swedish_csv
+
+
+def signed_in(served: Served, key: str) -> tuple[httpx.Client, str]:
+    """A client with a session, and the CSRF token its pages' forms carry."""
+    client = httpx.Client(base_url=served.url, trust_env=False, timeout=30)
+    form = client.get("/app/signin")
+    token = form.text.split('name="csrf" value="')[1].split('"')[0]
+    answer = client.post("/app/signin", data={"csrf": token, "key": key})
+    assert answer.status_code == 303 and answer.headers["location"] == "/app/"
+    set_cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and key not in set_cookie
+    home = client.get("/app/")
+    return client, home.text.split('name="csrf" value="')[1].split('"')[0]
+
+
+def test_a_session_holds_no_key_and_every_form_needs_its_token(
+    served: Served, make_key: Callable[[str, str], str]
+) -> None:
+    key = make_key("acme", "imports:write")
+    anonymous = httpx.Client(base_url=served.url, trust_env=False)
+    assert anonymous.get("/app/runs").headers["location"] == "/app/signin"
+    assert anonymous.post("/app/signin", data={"csrf": "forged", "key": key}).status_code == 403
+    token = anonymous.get("/app/signin").text.split('name="csrf" value="')[1].split('"')[0]
+    refused = anonymous.post("/app/signin", data={"csrf": token, "key": "rsk_not-a-key"})
+    assert refused.headers["location"] == "/app/signin?failed=true"
+
+    client, csrf = signed_in(served, key)
+    upload = {"file": ("kunder.csv", swedish_csv(), "text/csv")}
+    forged = client.post("/app/imports", data={"kind": "customers"}, files=upload)
+    assert forged.status_code == 403 and "Traceback" not in forged.text and "<html" in forged.text
+    assert "No runs yet." in client.get("/app/runs").text  # the forged upload kept nothing
+    made = client.post("/app/imports", data={"kind": "customers", "csrf": csrf}, files=upload)
+    assert made.status_code == 303 and made.headers["location"].endswith("/mapping")
+    assert client.get("/app/runs/00000000-0000-0000-0000-000000000000").status_code == 404
+
+    session_id = client.cookies["rs_session"]
+    assert client.post("/app/signout", data={"csrf": csrf}).headers["location"] == "/app/signin"
+    replayed = httpx.Client(base_url=served.url, trust_env=False, cookies={"rs_session": session_id})
+    assert replayed.get("/app/runs").headers["location"] == "/app/signin"
+
+
+def test_a_key_sees_what_its_scopes_allow(served: Served, make_key: Callable[[str, str], str]) -> None:
+    client, _ = signed_in(served, make_key("acme", "connections:read"))
+    home = client.get("/app/")
+    assert 'href="/app/connections"' in home.text and 'href="/app/runs"' not in home.text
+    assert client.get("/app/runs").status_code == 403
+    assert "No connections." in client.get("/app/connections").text
