@@ -77,14 +77,22 @@ def _reason(exc: ValidationError) -> str:
 _LUHN_DOUBLED: Final = str.maketrans("0123456789", "0246813579")
 
 
-def _luhn_ok(digits: str) -> bool:
-    """Luhn check of an ASCII digit string."""
+def _luhn_checksum(digits: str) -> int:
+    """Luhn checksum of an ASCII digit string (0 for a valid number)."""
     summed = (digits[-1::-2] + digits[-2::-2].translate(_LUHN_DOUBLED)).encode("ascii")
-    return (sum(summed) - 48 * len(summed)) % 10 == 0
+    return (sum(summed) - 48 * len(summed)) % 10
+
+
+def _luhn_ok(digits: str) -> bool:
+    return _luhn_checksum(digits) == 0
+
+
+def _weighted(digits: str, weights: tuple[int, ...]) -> int:
+    return sum(w * (ord(c) - 48) for w, c in zip(weights, digits, strict=True))
 
 
 def _weighted_mod11(digits: str, weights: tuple[int, ...]) -> int:
-    return sum(w * (ord(c) - 48) for w, c in zip(weights, digits, strict=True)) % 11
+    return _weighted(digits, weights) % 11
 
 
 def _mod_11_10_ok(digits: str) -> bool:
@@ -287,6 +295,77 @@ def _fast_no(rest: str) -> bool:
     )
 
 
+def _fast_nl(rest: str) -> bool:
+    """A BSN/RSIN-based number (eleven test), or a newer one (ISO 7064 mod 97 over "NL…B…", letters as 10-35)."""
+    if not (len(rest) == 12 and rest[9] == "B" and _plain_digits(rest[:9] + rest[10:], 11)):
+        return False
+    if int(rest[:9]) == 0 or int(rest[10:]) == 0:
+        return False
+    eleven = (_weighted(rest[:8], (9, 8, 7, 6, 5, 4, 3, 2)) - ord(rest[8]) + 48) % 11 == 0
+    return eleven or int(f"2321{rest[:9]}11{rest[10:]}") % 97 == 1
+
+
+def _fast_at(rest: str) -> bool:
+    return (
+        len(rest) == 9
+        and rest[0] == "U"
+        and _plain_digits(rest[1:], 8)
+        and (6 - _luhn_checksum(rest[1:8])) % 10 == ord(rest[8]) - 48
+    )
+
+
+def _fast_it(rest: str) -> bool:
+    office = rest[7:10]
+    return (
+        _plain_digits(rest, 11)
+        and int(rest[:7]) != 0
+        and ("001" <= office <= "100" or office in ("120", "121", "888", "999"))
+        and _luhn_ok(rest)
+    )
+
+
+def _fast_pl(rest: str) -> bool:
+    return _plain_digits(rest, 10) and _weighted_mod11(rest, (6, 5, 7, 2, 3, 4, 5, 6, 7, -1)) == 0
+
+
+def _fast_el(rest: str) -> bool:
+    if not _plain_digits(rest, 9):
+        return False
+    checksum = 0
+    for c in rest[:8]:
+        checksum = checksum * 2 + ord(c) - 48
+    return checksum * 2 % 11 % 10 == ord(rest[8]) - 48
+
+
+def _fast_be(rest: str) -> bool:
+    return _plain_digits(rest, 10) and rest[0] in "01" and int(rest) > 0 and (int(rest[:8]) + int(rest[8:])) % 97 == 0
+
+
+def _fast_fr(rest: str) -> bool:
+    """All-digit keys of a SIREN; letter keys and Monaco's numbers go to stdnum."""
+    return (
+        _plain_digits(rest, 11)
+        and rest[2:5] != "000"
+        and _luhn_ok(rest[2:])
+        and int(rest[:2]) == int(rest[2:] + "12") % 97
+    )
+
+
+def _fast_gb(rest: str) -> bool:
+    """Standard and branch numbers; government departments and health authorities go to stdnum."""
+    if not (len(rest) in (9, 12) and rest.isascii() and rest.isdigit()):
+        return False
+    checksum = _weighted(rest[:9], (8, 7, 6, 5, 4, 3, 2, 10, 1)) % 97
+    return checksum in (0, 42, 55) if int(rest[:3]) >= 100 else checksum == 0
+
+
+def _fast_ch(rest: str) -> bool:
+    """ "E" and the UID's digits (the prefix is CH), then the suffix: MWST, TVA, IVA or TPV."""
+    if not (rest[:1] == "E" and _plain_digits(rest[1:10], 9) and rest[10:] in ("MWST", "TVA", "IVA", "TPV")):
+        return False
+    return str((11 - _weighted(rest[1:9], (5, 4, 3, 2, 7, 6, 5, 4))) % 11) == rest[9]
+
+
 # Fast checks of the commonest prefixes (the compact number after the prefix, exactly as stdnum checks it).
 _FAST_VAT: Final[dict[str, Callable[[str], bool]]] = {
     "SE": _fast_se,
@@ -294,6 +373,15 @@ _FAST_VAT: Final[dict[str, Callable[[str], bool]]] = {
     "FI": _fast_fi,
     "DE": _fast_de,
     "NO": _fast_no,
+    "NL": _fast_nl,
+    "AT": _fast_at,
+    "IT": _fast_it,
+    "PL": _fast_pl,
+    "EL": _fast_el,
+    "BE": _fast_be,
+    "FR": _fast_fr,
+    "GB": _fast_gb,
+    "CH": _fast_ch,
 }
 
 

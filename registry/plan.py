@@ -238,9 +238,10 @@ class Result:
 
     def created(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """(request index, record) of every record that went in."""
-        for k, (index, record) in enumerate(zip(self.prepared.positions, self.prepared.records, strict=True)):
-            if k not in self.duplicates:
-                yield index, record
+        pairs = zip(self.prepared.positions, self.prepared.records, strict=True)
+        if not self.duplicates:
+            return pairs  # the usual request: no step in Python per record
+        return (pair for k, pair in enumerate(pairs) if k not in self.duplicates)
 
     def vat_pending(self) -> list[dict[str, Any]]:
         """The created customers whose VAT number VIES is to check: their id and number."""

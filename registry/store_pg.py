@@ -1,10 +1,11 @@
 """Bulk-create's statements for Postgres, on asyncpg directly, inside the caller's SQLAlchemy transaction.
 
 At import speed SQLAlchemy's per-statement and per-parameter processing would outweigh the database work.
-A batch goes as one array of the table's row type, expanded server-side by `unnest`: asyncpg encodes each row
-dict as a binary record in C, and Postgres reads it without parsing text (a JSON document per batch makes
-Postgres parse every row; an array per column makes the driver check the type of every value in Python).
-Values are checked by the column types' own input rules, so an over-long text fails rather than being cut.
+Rows go by binary COPY where they can: asyncpg encodes each row in C, and Postgres reads it without parsing
+text. Where a statement must decide per row (the careful insert), they go as one array of the table's row
+type, expanded server-side by `unnest` (a JSON document per batch makes Postgres parse every row; an array per
+column makes the driver check the type of every value in Python). Values are checked by the column types' own
+input rules either way, so an over-long text fails rather than being cut.
 The idempotency statements are asyncpg prepared statements. Columns the rows leave out get their server
 defaults.
 """
@@ -49,14 +50,6 @@ async def _driver(conn: AsyncConnection) -> Any:
 ON_ORG_CONFLICT = "ON CONFLICT (company_id, org_number) WHERE org_number IS NOT NULL DO NOTHING"
 """Only the org number can be a known duplicate; naming its index keeps Postgres from first probing every
 unique index (the primary key too) for every row. A random id that collides is an error, not a duplicate."""
-
-
-@cache
-def _append_sql(table: Table, columns: tuple[str, ...]) -> str:
-    names = ", ".join(f'"{name}"' for name in columns)
-    values = ", ".join(f'(r)."{name}"' for name in columns)
-    # Identifiers come from our own Table objects.
-    return f'INSERT INTO "{table.name}" ({names}) SELECT {values} FROM unnest($1::"{table.name}"[]) AS r'  # noqa: S608
 
 
 # One encoder for every value: json.dumps with options builds a new encoder per call, once per row here.
@@ -107,15 +100,22 @@ def _claim_and_insert_sql(table: Table) -> str:
 
 @cache
 def _matching_sql(table: Table) -> str:
-    """Each key is its own partial index (org number, own number, VAT number), the id the primary key: Postgres
-    ORs the four probes."""
+    """The records with any of the org numbers ($2), own numbers ($3), VAT numbers ($4) or ids ($5), each once.
+
+    Each value is looked up in its key's index (the id in the primary key) on its own: a nested loop over the
+    values; OFFSET 0 keeps the lookup from being flattened into a join. Asked as `key = ANY($2) OR ...`, a
+    planner without statistics for the rows an import has just written takes the company's rows to be few,
+    reads them all through the company index and filters them: every group of an import read the whole company
+    again. The values come as a JSON array each: asyncpg checks every element of an array parameter against
+    three abstract base classes, in Python."""
     names = ", ".join('"id"::text' if c.name == "id" else f'"{c.name}"' for c in table.columns)
-    number = _own_number(table)
-    return (
-        f'SELECT {names} FROM "{table.name}" WHERE company_id = $1 AND ('  # noqa: S608 - our own Table objects
-        f'org_number = ANY($2::text[]) OR "{number}" = ANY($3::text[]) OR vat_number = ANY($4::text[]) '
-        "OR id = ANY($5::uuid[]))"
+    keys = ((2, "org_number", ""), (3, _own_number(table), ""), (4, "vat_number", ""), (5, "id", "::uuid"))
+    lookups = (
+        f"SELECT m.* FROM json_array_elements_text(${n}::json) AS k(v), LATERAL ("  # noqa: S608 - our own Table
+        f'SELECT {names} FROM "{table.name}" WHERE company_id = $1 AND "{column}" = k.v{cast} OFFSET 0) AS m'
+        for n, column, cast in keys
     )
+    return " UNION ".join(lookups)
 
 
 def _own_number(table: Table) -> str:
@@ -186,8 +186,11 @@ class PostgresStore:
         await (await _driver(conn)).execute(SAVE, company_id, keys, [responses[k] for k in keys])
 
     async def append(self, conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """JSON values are replaced by their text in the rows themselves."""
-        await (await _driver(conn)).execute(_append_sql(table, tuple(rows[0])), _records(table, rows))
+        """JSON values are replaced by their text in the rows themselves. By binary COPY: as an array parameter,
+        asyncpg checks every row against abstract base classes, in Python."""
+        columns = tuple(rows[0])
+        records = [tuple(map(row.__getitem__, columns)) for row in _records(table, rows)]
+        await (await _driver(conn)).copy_records_to_table(table.name, records=records, columns=columns)
 
     async def existing_org_numbers(
         self, conn: AsyncConnection, table: Table, company_id: str, org_numbers: Sequence[str]
@@ -201,8 +204,7 @@ class PostgresStore:
         # sequential scan) would scan the whole company for every later group. Planned for each group's values
         # instead, and only this statement (for every statement it would slow the inserts down).
         await driver.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        found = await driver.fetch(
-            _matching_sql(table), company_id, keys.org_numbers, keys.numbers, keys.vat_numbers, keys.ids
-        )
+        values = map(_to_json, (keys.org_numbers, keys.numbers, keys.vat_numbers, keys.ids))
+        found = await driver.fetch(_matching_sql(table), company_id, *values)
         await driver.execute("SET LOCAL plan_cache_mode = auto")
         return [tuple(r) for r in found]

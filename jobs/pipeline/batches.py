@@ -156,12 +156,15 @@ class FirstLines:
     """The file's first line of each org number and of each own number (customer or supplier number): a later
     valid row with the same one fails as a duplicate, so one registry record never matches two rows of a file.
     Also numbers the keyless rows' fingerprints (`prints.Numbering`). Sees every batch in order, done ones (of a
-    resumed run) too."""
+    resumed run) too.
+
+    A file's every number is kept until its end, each as one int (`_compact`): a million rows' numbers as str
+    were most of an import's memory."""
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
-        self.first: dict[str, int] = {}
-        self.first_number: dict[str, int] = {}
+        self.first: dict[int, int] = {}
+        self.first_number: dict[int, int] = {}
         self.org = payload_fields(kind).index("org_number")  # in a repeated item's values
         self.number = own_number(kind)
         self.numbering = Numbering(kind)
@@ -179,7 +182,7 @@ class FirstLines:
         return batch
 
     def _first_of(
-        self, batch: Batch, column: str, first: dict[str, int], error: Callable[[str], dict[str, Any]]
+        self, batch: Batch, column: str, first: dict[int, int], error: Callable[[str], dict[str, Any]]
     ) -> None:
         request, entries = batch.request, batch.entries
         # Each record's value and line (the items are the entries that are not skipped). C loops: this runs for
@@ -187,25 +190,30 @@ class FirstLines:
         items = entries if request.size == len(entries) else [e for e in entries if e.skip is None]
         values = list(map(itemgetter(request.column(column)), request.records))
         lines = list(map(_FIRST, map(items.__getitem__, request.positions)))
-        seen = list(filter(_FIRST, zip(values, lines, strict=True)))
+        seen = [(_compact(value), line) for value, line in zip(values, lines, strict=True) if value is not None]
         # A request's org numbers are distinct (a repeat in the request fails in it already); its own numbers
         # may not be.
         if first.keys().isdisjoint(map(_FIRST, seen)) and len(dict(seen)) == len(seen):
             first.update(seen)
             return
         for value, line, position in list(zip(values, lines, request.positions, strict=True)):
-            if value is not None and first.setdefault(value, line) != line:
+            if value is not None and first.setdefault(_compact(value), line) != line:
                 request.reject(position, error(value))
                 batch.changed = True
 
     def _repeat(self, number: str) -> dict[str, Any]:
-        return duplicate_error(self.kind, number, f"on line {self.first[number]} of this file")
+        return duplicate_error(self.kind, number, f"on line {self.first[_compact(number)]} of this file")
 
     def _repeat_number(self, number: str) -> dict[str, Any]:
         label = self.number.replace("_", " ")
-        message = f"{label} {number} is on line {self.first_number[number]} of this file already"
+        message = f"{label} {number} is on line {self.first_number[_compact(number)]} of this file already"
         return {"code": DUPLICATE_NUMBER[self.kind], "message": message, "fields": {self.number: message}}
 
 
 DUPLICATE_NUMBER: dict[Kind, str] = {"customers": "CUSTOMER_DUPLICATE_NUMBER", "suppliers": "SUPPLIER_DUPLICATE_NUMBER"}
 _FIRST = itemgetter(0)
+
+
+def _compact(value: str) -> int:
+    """The text as one int: its UTF-8 bytes behind a 1 byte, so no two texts give the same int."""
+    return int.from_bytes(b"\x01" + value.encode(), "big")

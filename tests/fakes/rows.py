@@ -13,7 +13,31 @@ HEADERS = (
     "Adress", "Postnummer", "Ort", "Land", "Betalningsvillkor", "Anteckningar",
 )  # fmt: skip
 VAT_STATES = ("DE", "FI", "DK", "NL", "AT")
-_VAT_LENGTH = {"DE": 9, "FI": 8, "DK": 8, "AT": 8}
+_VAT_LENGTH = {"DE": 9, "FI": 8, "DK": 8, "AT": 8, "PL": 10, "EL": 9}
+# Numbers that are not all digits, or whose check digit is not their last one: a block of 100 candidates
+# still holds a valid one.
+_VAT_FORMAT = {
+    "IT": lambda c: f"IT{1000000 + c // 10:07d}001{c % 10}",  # company, office 001, check digit
+    "ES": lambda c: f"ESB{10000000 + c:08d}",
+    "NO": lambda c: f"NO{900000000 + c:09d}MVA",
+    "CH": lambda c: f"CHE{100000000 + c:09d}MWST",
+    "GB": lambda c: f"GB{100000000 + c:09d}",
+}
+
+
+# Two check digits, made rather than searched for (a search tries some fifty candidates).
+def _fr_vat(i: int) -> str:
+    siren = f"{40000000 + i:08d}"
+    siren += luhn.calc_check_digit(siren)
+    return f"FR{int(siren + '12') % 97:02d}{siren}"
+
+
+def _be_vat(i: int) -> str:
+    body = f"0{4000000 + i:07d}"
+    return f"BE{body}{97 - int(body) % 97:02d}"
+
+
+_VAT_MADE = {"FR": _fr_vat, "BE": _be_vat}
 
 
 def org_number(i: int) -> str:
@@ -29,12 +53,16 @@ def org_number(i: int) -> str:
 def vat_number(state: str, i: int) -> str:
     """The i-th valid VAT number of a member state: the first valid one in its own block of 100 candidates,
     so different i never give the same number."""
-    module = get_cc_module(state.lower(), "vat")
+    if state in _VAT_MADE:
+        return _VAT_MADE[state](i)
+    module = get_cc_module("gr" if state == "EL" else state.lower(), "vat")
     for candidate in range(i * 100, i * 100 + 100):
         if state == "NL":
             number = f"NL{100000000 + candidate:09d}B01"
         elif state == "AT":
             number = f"ATU{10000000 + candidate:08d}"
+        elif state in _VAT_FORMAT:
+            number = _VAT_FORMAT[state](candidate)
         else:
             number = f"{state}{10 ** (_VAT_LENGTH[state] - 1) + candidate:0{_VAT_LENGTH[state]}d}"
         if module.is_valid(number):

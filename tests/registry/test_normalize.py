@@ -10,6 +10,7 @@ from stdnum.eu import vat as stdnum_eu_vat
 from stdnum.no import mva as stdnum_no_mva
 from stdnum.se import orgnr as stdnum_orgnr
 from stdnum.se import personnummer as stdnum_personnummer
+from stdnum.util import get_cc_module
 
 from registry.errors import FieldWarning
 from registry.normalize import (
@@ -31,6 +32,7 @@ from registry.normalize import (
     vat_number,
     yes_no,
 )
+from tests.fakes.rows import vat_number as example_vat_number
 
 
 def exactly(message: str) -> str:
@@ -294,6 +296,29 @@ def test_vat_number_accepts_what_stdnum_accepts(prefix: str, length: int) -> Non
         except ValueError:
             ours = False
         assert ours == stdnum_eu_vat.is_valid(value), value
+
+
+@pytest.mark.parametrize("prefix", ["NL", "AT", "IT", "PL", "EL", "BE", "FR", "GB", "CH"])
+def test_vat_number_fast_checks_agree_with_stdnum(prefix: str) -> None:
+    """Valid numbers of the state, half of them with one character changed: accepted exactly when stdnum accepts
+    them, and stored as stdnum validates them."""
+    module = get_cc_module("gr" if prefix == "EL" else prefix.lower(), "vat")
+    assert module is not None
+    rng = random.Random(prefix)
+    for _ in range(2000):
+        value = example_vat_number.__wrapped__(prefix, rng.randrange(100_000))
+        if rng.random() < 0.5:
+            at = rng.randrange(len(prefix), len(value))
+            value = value[:at] + rng.choice("0123456789B") + value[at + 1 :]
+        try:
+            ours: str | None = vat_number(value)
+        except ValueError:
+            ours = None
+        if module.is_valid(value):
+            theirs = module.validate(value)
+            assert ours == (theirs if theirs.startswith(prefix) else prefix + theirs), value
+        else:
+            assert ours is None, value
 
 
 def test_vat_number_norway_agrees_with_stdnum() -> None:
