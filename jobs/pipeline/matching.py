@@ -24,6 +24,7 @@ it, so that one record is written from one line, whichever keys the two matched 
 """
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ class Found:
     by_print: dict[int, str]  # a keyless row's fingerprint -> the id of the record it was remembered for
 
 
+def _number(entity_id: str) -> int:
+    return uuid.UUID(entity_id).int
+
+
 def _error(code: str, message: str, fields: dict[str, str]) -> dict[str, Any]:
     return {"code": code, "message": message, "fields": fields}
 
@@ -91,7 +96,9 @@ class Matcher:
         self.lines: dict[str, int] = {}
         # Records the file (or its family) created with a VAT number: another line with that VAT number "matches
         # nothing" as it would have had the two been written together (one VAT number, several accounts).
-        self.created: set[str] = set()
+        # Held as the ids' 128-bit numbers: a million-row file creates hundreds of thousands, and as strings they
+        # were most of the writing process's memory.
+        self.created: set[int] = set()
         # Groups are written by several connections at once, but decided in file order, so the line that keeps a
         # record is always the first (the batches done before a resume are decided already).
         self._turn = asyncio.Condition()
@@ -101,7 +108,8 @@ class Matcher:
 
     def start(self, family: Owners, done: set[int]) -> None:
         """What the file's family did before this process (`lineage.owners`), and the batches done before."""
-        self.lines, self.created, self._done = family.lines, family.created, done
+        self.lines, self._done = family.lines, done
+        self.created = {_number(entity) for entity in family.created}
         self._advance()
 
     def _advance(self) -> None:
@@ -190,7 +198,7 @@ class Matcher:
 
     def _created(self, group: Sequence[Batch]) -> None:
         vat = itemgetter(self.vat)
-        self.created.update(r[0] for b in group for r in b.request.records if vat(r) is not None)
+        self.created.update(_number(r[0]) for b in group for r in b.request.records if vat(r) is not None)
 
     async def _remember(self, conn: AsyncConnection, group: Sequence[Batch]) -> None:
         """The fingerprints of the keyless records the group creates, with the ids they are planned with."""
@@ -252,7 +260,9 @@ class Matcher:
             return match, None
         if vat is None:
             return None, None
-        candidates = [r for r in found.by_vat.get(vat, []) if r[0] not in self.created and self._agrees(record, r)]
+        candidates = [
+            r for r in found.by_vat.get(vat, []) if _number(r[0]) not in self.created and self._agrees(record, r)
+        ]
         if len(candidates) > 1:
             message = (f"the row matches two {label}s: VAT number {vat} is {label} {candidates[0][0]} and "
                        f"{label} {candidates[1][0]}")  # fmt: skip
