@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
-BATCH_INSERT = b'INSERT INTO "import_batches"'
+BATCH_WRITE = b'COPY "import_batches"'  # how a batch group's run rows go in
 COMMIT = b"COMMIT"
 
 
@@ -67,7 +67,7 @@ class PgProxy:
         if self._loop.is_running():
             asyncio.run_coroutine_threadsafe(self._cut(), self._loop).result(timeout=10)
 
-    def lose_a_commit(self, after: bytes = BATCH_INSERT) -> None:
+    def lose_a_commit(self, after: bytes = BATCH_WRITE) -> None:
         self._loop.call_soon_threadsafe(setattr, self, "_lose_after", after)
 
     async def _start(self) -> asyncio.Server:

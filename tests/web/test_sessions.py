@@ -1,11 +1,14 @@
 """Who may see what: the session cookie holds no key, every form carries the CSRF token, a key sees what its
 scopes allow and only its company's runs, and refusals are pages without traces."""
 
+import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.api.conftest import Served
+from tests.fakes.crm_server import ECONOMIC_CREDENTIAL, EconomicFake, FakeCRM, economic_customer, economic_supplier
 from tests.web.files import swedish_csv
 
 
@@ -54,3 +57,32 @@ def test_a_key_sees_what_its_scopes_allow(served: Served, make_key: Callable[[st
     assert 'href="/app/connections"' in home.text and 'href="/app/runs"' not in home.text
     assert client.get("/app/runs").status_code == 403
     assert "No connections." in client.get("/app/connections").text
+
+
+def test_runs_filter_and_a_connection_syncs_now(
+    served: Served, make_key: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROSTERSYNC_CRED_ECONOMIC", ECONOMIC_CREDENTIAL)
+    records = {"customers": [economic_customer(i) for i in range(12)], "suppliers": [economic_supplier(1)]}
+    key = make_key("acme", "connections:write,imports:read")
+    with FakeCRM(EconomicFake(), records) as crm:
+        with httpx.Client(base_url=served.url, trust_env=False, headers={"Authorization": f"Bearer {key}"}) as api:
+            body = {"connector": "economic", "base_url": crm.url, "credential_ref": "env:ROSTERSYNC_CRED_ECONOMIC"}
+            assert api.post("/api/v1/companies/acme/connections", json=body).status_code == 201
+        client, csrf = signed_in(served, key)
+        page = client.get("/app/connections").text
+        assert "economic" in page and "Sync now" in page
+        action = next(a for a in page.split('action="')[1:] if a.split('"')[0].endswith("/sync")).split('"')[0]
+        assert client.post(action, data={"csrf": "forged"}).status_code == 403
+        started = client.post(action, data={"csrf": csrf})
+        assert started.headers["location"] == "/app/connections?synced=true"
+        deadline = time.monotonic() + 30
+        while "succeeded" not in client.get("/app/connections").text:
+            assert time.monotonic() < deadline, "the sync did not finish"
+            time.sleep(0.1)
+    everything = client.get("/app/runs", params={"source": "sync"}).text
+    assert everything.count("<tr>") == 3  # the header and the customers' and suppliers' runs
+    suppliers = client.get("/app/runs", params={"source": "sync", "kind": "suppliers"}).text
+    assert suppliers.count("<tr>") == 2 and "connection " in suppliers
+    assert "No runs yet." in client.get("/app/runs", params={"status": "failed"}).text
+    assert client.get("/app/runs", params={"status": "lost"}).status_code == 422

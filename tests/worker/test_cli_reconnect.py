@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from tests.conftest import CLI, PG_URL, rostersync
-from tests.fakes.pg_proxy import BATCH_INSERT, PgProxy
+from tests.fakes.pg_proxy import BATCH_WRITE, PgProxy
 from tests.fakes.rows import write_csv
 from tests.worker.test_cli import ROWS_RECORDED, pg_count, run_json
 
@@ -85,7 +85,7 @@ async def test_an_import_whose_connections_are_terminated_reconnects_and_finishe
 @pytest.mark.parametrize(
     "after",
     # A batch group's transaction; taking the run's lease (`runs.acquire`); closing the run (`runs.finish`).
-    [BATCH_INSERT, b"started_at=", b"finished_at="],
+    [BATCH_WRITE, b"started_at=", b"finished_at="],
     ids=["batch", "lease", "finish"],
 )
 async def test_work_committed_without_the_answer_reaching_the_import_is_not_done_twice(
