@@ -32,7 +32,7 @@ from jobs.pipeline.starting import open_input
 from jobs.records import RunSummary
 from jobs.vat import VatChecker
 from registry.bulk import IdempotencyKeyReused, write
-from registry.clock import now
+from registry.clock import now, utc
 from registry.db import is_unique_violation
 
 Progress = Callable[[Counts], None]
@@ -91,7 +91,7 @@ class Importer:
                 family = lineage.Owners({}, set())
             else:
                 family = await self.db(lineage.owners, self.engine, self.run_id)
-            self.matcher.start(family, done)
+            self.matcher.start(family, done, utc(self.run["started_at"]))
         writers = 1 if self.engine.dialect.name == "sqlite" else max(1, self.tuning.writers)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(maxsize=writers * self.tuning.batches_per_commit * 2)
         async with asyncio.TaskGroup() as group:

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -38,6 +38,7 @@ from jobs.pipeline import prints
 from jobs.pipeline.batches import DUPLICATE_NUMBER, Batch, Entry
 from jobs.pipeline.lineage import Owners
 from registry.bulk import store
+from registry.clock import utc
 from registry.fields import Kind, own_number, payload_fields
 from registry.items import duplicate_error
 from registry.patch import changes, recheck_vat, update_many, with_vat_state
@@ -94,11 +95,15 @@ class Matcher:
         # one fails, naming it, so one record is written from one line (`batches.FirstLines` does this for
         # repeated org and own numbers within the file, with no need to know the records).
         self.lines: dict[str, int] = {}
-        # Records the file (or its family) created with a VAT number: another line with that VAT number "matches
-        # nothing" as it would have had the two been written together (one VAT number, several accounts).
-        # Held as the ids' 128-bit numbers: a million-row file creates hundreds of thousands, and as strings they
-        # were most of the writing process's memory.
+        # Records the file made: another line with one's VAT number "matches nothing" as it would have had the two
+        # been written together (one VAT number, several accounts). This run's are told by their creation time,
+        # not kept: a million-row file makes hundreds of thousands, which took the writing process over its
+        # memory budget. (A record another import of the company makes meanwhile counts as this file's too: a
+        # row with its VAT number is then created beside it, as it may be.) The family's earlier runs' are kept,
+        # as the ids' 128-bit numbers.
         self.created: set[int] = set()
+        self.since = datetime.max.replace(tzinfo=UTC)
+        self._created_at = columns.index("created_at")
         # Groups are written by several connections at once, but decided in file order, so the line that keeps a
         # record is always the first (the batches done before a resume are decided already).
         self._turn = asyncio.Condition()
@@ -106,9 +111,10 @@ class Matcher:
         self._done: set[int] = set()
         self._next = 0  # the first batch not decided yet
 
-    def start(self, family: Owners, done: set[int]) -> None:
-        """What the file's family did before this process (`lineage.owners`), and the batches done before."""
-        self.lines, self._done = family.lines, done
+    def start(self, family: Owners, done: set[int], since: datetime) -> None:
+        """What the file's family did before this run (`lineage.owners`), the batches done before (a resume),
+        and when the run started: it made the records created since."""
+        self.lines, self._done, self.since = family.lines, done, since
         self.created = {_number(entity) for entity in family.created}
         self._advance()
 
@@ -162,7 +168,6 @@ class Matcher:
         found = await self.lookup(conn, group, by_print.values())
         async with self._in_turn(group):
             updates, rechecks = self._decide_all(group, found, by_print) if found or self.mode == "update" else ([], [])
-            self._created(group)
         if dry_run:
             return []
         if fingerprints:
@@ -196,9 +201,9 @@ class Matcher:
                 batch.changed = True
         return updates, rechecks
 
-    def _created(self, group: Sequence[Batch]) -> None:
-        vat = itemgetter(self.vat)
-        self.created.update(_number(r[0]) for b in group for r in b.request.records if vat(r) is not None)
+    def _made_by_file(self, record: Record) -> bool:
+        """Whether the file (this run, or its family's earlier ones) made this record."""
+        return utc(record[self._created_at]) >= self.since or _number(record[0]) in self.created
 
     async def _remember(self, conn: AsyncConnection, group: Sequence[Batch]) -> None:
         """The fingerprints of the keyless records the group creates, with the ids they are planned with."""
@@ -260,9 +265,7 @@ class Matcher:
             return match, None
         if vat is None:
             return None, None
-        candidates = [
-            r for r in found.by_vat.get(vat, []) if _number(r[0]) not in self.created and self._agrees(record, r)
-        ]
+        candidates = [r for r in found.by_vat.get(vat, []) if not self._made_by_file(r) and self._agrees(record, r)]
         if len(candidates) > 1:
             message = (f"the row matches two {label}s: VAT number {vat} is {label} {candidates[0][0]} and "
                        f"{label} {candidates[1][0]}")  # fmt: skip
