@@ -20,7 +20,7 @@ from jobs import companies, keys, queue, sessions, uploads
 from jobs.context import Context as Context  # re-exported: a face needs only this module
 from jobs.context import database_failure
 from jobs.errors import DatabaseLost, FamilyBusy, RunError
-from jobs.ledger import report, report_workbook, run_rows, runs
+from jobs.ledger import report, run_rows, runs
 from jobs.pipeline import importer, preview, starting
 from jobs.pipeline.inputs import Input
 from jobs.queue import IMPORT_JOB as IMPORT_JOB  # re-exported: the worker registers its jobs by these names
@@ -428,6 +428,8 @@ async def write_workbook_report(
 ) -> int:
     """The per-row report as an .xlsx workbook to `out`, the failed cells marked; returns how many rows it holds."""
     run = await runs.get_run(ctx.engine, run_id, company_id)
+    from jobs.ledger import report_workbook  # openpyxl: only for the calls that write a workbook
+
     return await report_workbook.write_workbook_report(ctx.engine, run, out, failed_only=failed_only)
 
 
