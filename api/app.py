@@ -58,3 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(connections.routes)
     web.install(app)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The application with the settings of the environment (ROSTERSYNC_*): what each server process builds."""
+    return create_app(Settings())

@@ -38,6 +38,7 @@ from tests.fakes.rows import HEADERS, customer_row, write_csv  # noqa: E402
 
 CLI = Path(sys.executable).with_name("rostersync")
 BULK = "/api/v1/companies/bench/customers/bulk-create"
+WORKERS = int(os.environ.get("ROSTERSYNC_BENCH_WORKERS", "1"))  # `serve --workers`
 PG = os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 FIELDS = ("customer_number", "name", "org_number", "vat_number", "email", "phone", "address_line1", "postal_code",
           "city", "country", "default_payment_terms", "notes")  # fmt: skip
@@ -76,7 +77,8 @@ def server(env: dict[str, str]) -> Iterator[tuple[str, str, psutil.Process]]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([str(CLI), "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    serve = [str(CLI), "serve", "--port", str(port), "--workers", str(WORKERS)]
+    proc = subprocess.Popen(serve, env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -140,13 +142,17 @@ async def _direct_bulk(env: dict[str, str], batches: list[list[dict[str, Any]]],
 
 
 def bulk(clients: int, n_batches: int) -> None:
+    """Each side first sends a batch per client, unmeasured: connections opened, modules loaded, caches warm."""
+    warm = [[payload(3_000_000 + b * 50 + i) for i in range(50)] for b in range(clients)]
     batches = [[payload(b * 50 + i) for i in range(50)] for b in range(n_batches)]
     items = n_batches * 50
     with schema_env() as env, server(env) as (url, key, _):
+        asyncio.run(_http_bulk(url, key, warm, clients))
         started = time.perf_counter()
         over_http = asyncio.run(_http_bulk(url, key, batches, clients))
         http_s = time.perf_counter() - started
     with schema_env() as env:
+        asyncio.run(_direct_bulk(env, warm, clients))
         started = time.perf_counter()
         direct = asyncio.run(_direct_bulk(env, batches, clients))
         direct_s = time.perf_counter() - started

@@ -1,14 +1,22 @@
 """Runs over HTTP (list, live state, failed rows paged, the report) and the keys made with the CLI."""
 
+import contextlib
 import csv
 import io
 import json
 import os
+import signal
+import socket
+import subprocess
+import time
 import uuid
 from pathlib import Path
 
+import httpx
+import psutil
+
 from tests.api.conftest import Served
-from tests.conftest import rostersync
+from tests.conftest import CLI, rostersync
 from tests.fakes.rows import write_csv
 
 ACME = "/api/v1/companies/acme"
@@ -108,3 +116,27 @@ def test_no_endpoint_answers_another_companys_key_with_acmes_data(api: Served, t
     with api.client(acme) as http:  # nothing changed
         assert http.get(f"{ACME}/customers/{customer}").json()["data"]["archived_at"] is None
         assert len(http.get(f"{ACME}/connections").json()["data"]) == 1
+
+
+def test_serve_runs_as_several_processes_from_the_command_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROSTERSYNC_")}
+    env.update(ROSTERSYNC_DATABASE_URL=f"sqlite:///{tmp_path / 'r.db'}", ROSTERSYNC_VIES_ENABLED="false")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(CLI), "serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr and server.stderr.read()
+            time.sleep(0.1)
+        workers = [p for p in psutil.Process(server.pid).children(recursive=True) if "python" in p.name()]
+        assert len(workers) >= 2
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)

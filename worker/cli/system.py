@@ -49,16 +49,16 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes (one per core).")] = 1,
 ) -> None:
-    """Serve the HTTP API (keys from `rostersync keys create`)."""
+    """Serve the HTTP API and the web importer (keys from `rostersync keys create`)."""
     import logging
 
     import uvicorn
 
-    from api.app import create_app
-
-    current = settings()
+    settings()  # a setting that cannot be used is one line here, not a traceback in every process
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
     run_async(application.readiness)  # one line, not a traceback, when the database cannot be used
     # No access log of uvicorn's: it prints query strings, and a search may hold a personnummer.
-    uvicorn.run(create_app(current), host=host, port=port, access_log=False, log_level="info")
+    uvicorn.run("api.app:from_environment", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level="info")  # fmt: skip
