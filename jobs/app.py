@@ -31,6 +31,7 @@ from jobs.records import (
     ApiKey,
     CompanySettings,
     Connection,
+    FamilyCounts,
     ImportRequest,
     Kind,
     MappingPreview,
@@ -332,6 +333,12 @@ async def enqueue(ctx: Context, run: RunSummary) -> RunSummary:
 async def cancel(ctx: Context, run_id: str, company_id: str | None = None) -> RunSummary:
     """Stop a run: a queued one never starts, a running one stops after the batches it is writing."""
     return await runs.cancel(ctx.engine, run_id, company_id)
+
+
+async def family_counts(ctx: Context, run_id: str, company_id: str | None = None) -> FamilyCounts:
+    """Where the file of a run stands after its first run and all its reimports."""
+    run = await runs.get_run(ctx.engine, run_id, company_id)
+    return await runs.family_counts(ctx.engine, run["id"])
 
 
 async def get_run(ctx: Context, run_id: str, company_id: str | None = None) -> RunSummary:

@@ -445,3 +445,19 @@ class WebSession:
 
     key: ApiKey
     csrf: str
+
+
+@dataclass(frozen=True)
+class FamilyCounts:
+    """Where a file stands after its first run and every reimport of it: each row counted by its latest outcome
+    (a row a reimport left alone keeps the one it had)."""
+
+    runs: int
+    rows: int
+    created: int
+    updated: int
+    skipped: int
+    failed: int  # still failing
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -58,6 +58,8 @@ _SV = {
     "Confirm and import": "Bekräfta och importera",
     "Nothing is written before you confirm.": "Inget skrivs förrän du bekräftar.",
     "rows": "rader",
+    "The whole file, after its runs": "Hela filen, efter dess körningar",
+    "still failing": "misslyckas fortfarande",
     "Run": "Körning",
     "Status": "Status",
     "Kind": "Typ",

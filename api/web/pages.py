@@ -200,7 +200,9 @@ async def run_page(
 ) -> HTMLResponse:
     context, company = request.app.state.context, session.key.company_id
     run = await application.get_run(context, run_id, company)
-    values: dict[str, Any] = {"run": run, "failed_rows": None}
+    values: dict[str, Any] = {"run": run, "failed_rows": None, "family": None}
+    if run.parent_run_id and run.finished:  # a retry: where the whole file stands now
+        values["family"] = await application.family_counts(context, run.run_id, company)
     if run.dry_run:
         values.update(await _sample(request, run, company))
     elif run.finished and run.failed:

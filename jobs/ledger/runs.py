@@ -20,7 +20,7 @@ from jobs import uploads
 from jobs.errors import NotFound, RunError
 from jobs.ledger import run_rows
 from jobs.ledger.run_rows import Counts
-from jobs.records import AWAITING_MAPPING, FINISHED, RunSummary
+from jobs.records import AWAITING_MAPPING, FINISHED, FamilyCounts, RunSummary
 from registry.clock import now, utc, utc_or_none
 from registry.fields import Kind
 from registry.tables import import_runs
@@ -333,6 +333,23 @@ async def list_runs(
             query = query.where(newer)
         # As `current_run` shows them (a query per unfinished run: there are few at a time).
         return [await _with_committed_counts(conn, run) for run in (await conn.execute(query)).mappings()]
+
+
+async def family_counts(engine: AsyncEngine, run_id: uuid.UUID) -> FamilyCounts:
+    """The rows of the file a run read, as its family (the first run and its reimports) left them."""
+    async with engine.connect() as conn:
+        members = {r["id"] for r in await family(conn, run_id)}
+        order = select(import_runs.c.id).where(import_runs.c.id.in_(members), import_runs.c.dry_run.is_(False))
+        latest: dict[int, str] = {}
+        ids = list((await conn.execute(order.order_by(import_runs.c.created_at))).scalars())
+        for member in ids:
+            for outcome in await run_rows.outcomes(conn, [member]):
+                if outcome.status != "skipped" or outcome.row_number not in latest:
+                    latest[outcome.row_number] = outcome.status
+    statuses = list(latest.values())
+    return FamilyCounts(
+        len(ids), len(statuses), *(statuses.count(s) for s in ("created", "updated", "skipped", "failed"))
+    )
 
 
 async def family(conn: AsyncConnection, run_id: uuid.UUID) -> list[RowMapping]:

@@ -93,6 +93,11 @@ def test_an_accountant_imports_a_swedish_roster_and_fixes_what_failed(
     expect(page.locator("[data-test=status]")).to_have_text("succeeded")
     expect(page.locator("[data-count=created]")).to_have_text("2")
     expect(page.locator("[data-count=failed]")).to_have_text("0")
+    page.reload()  # where the whole file stands, now that its retry has finished
+    family = page.locator("[data-test=family]")
+    expect(family).to_contain_text("(2): 5 rows")
+    expect(family).to_contain_text("Created 5")
+    expect(family).to_contain_text("still failing 0")
     page.screenshot(path=shots / "5-retried.png", full_page=True)
 
     with page.expect_download() as download:
