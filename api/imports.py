@@ -8,7 +8,7 @@ import asyncio
 import json
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from typing import IO, Annotated, Literal, TextIO, TypeVar, cast
+from typing import IO, Annotated, Any, Literal, TextIO, TypeVar, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -260,7 +260,12 @@ async def report(
     key: Reader,
     failed_only: bool = False,
     delimiter: Annotated[Literal[",", ";", "\t", "|"] | None, Query()] = None,
+    report_format: Annotated[
+        Literal["csv", "xlsx"], Query(alias="format", description="xlsx: the failed cells marked")
+    ] = "csv",
 ) -> StreamingResponse:
+    if report_format == "xlsx":
+        return await workbook_download(request, company_id, run_id, failed_only=failed_only)
     return await report_download(request, company_id, run_id, failed_only=failed_only, delimiter=delimiter)
 
 
@@ -277,18 +282,33 @@ async def report_download(
     except BaseException:
         spool.close()
         raise
+    return _download(spool, f"run-{run_id}{'-failed' if failed_only else ''}.csv", "text/csv; charset=utf-8")
+
+
+async def workbook_download(request: Request, company_id: str, run_id: str, *, failed_only: bool) -> StreamingResponse:
+    """The run's report as an .xlsx workbook, the failed cells marked, written to a spool first."""
+    spool = tempfile.SpooledTemporaryFile(_SPOOL, mode="w+b")  # noqa: SIM115
+    try:
+        await application.write_workbook_report(
+            request.app.state.context, run_id, spool, failed_only=failed_only, company_id=company_id
+        )
+    except BaseException:
+        spool.close()
+        raise
+    name = f"run-{run_id}{'-failed' if failed_only else ''}.xlsx"
+    return _download(spool, name, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def _download(spool: IO[Any], name: str, media_type: str) -> StreamingResponse:
     spool.seek(0)
-    name = f"run-{run_id}{'-failed' if failed_only else ''}.csv"
-    return StreamingResponse(
-        _chunks(spool), media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )  # fmt: skip
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(_chunks(spool), media_type=media_type, headers=headers)
 
 
-def _chunks(spool: IO[str]) -> Iterator[bytes]:
+def _chunks(spool: IO[Any]) -> Iterator[bytes]:
     with spool:
         while chunk := spool.read(1 << 16):
-            yield chunk.encode()
+            yield chunk.encode() if isinstance(chunk, str) else chunk
 
 
 @routes.post("/{run_id}/cancel")

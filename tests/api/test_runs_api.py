@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import openpyxl
 import psutil
 
 from tests.api.conftest import Served
@@ -56,6 +57,12 @@ def test_a_runs_failed_rows_and_report_over_http(api: Served, tmp_path: Path) ->
         lines = list(csv.reader(io.StringIO(report.text), delimiter=";"))  # the source's delimiter
         assert len(lines) == 3 and "Trasig AB" in lines[1]
         assert http.get(f"{ACME}/imports/{run_id}/rows", params={"status": "lost"}).status_code == 422
+        workbook = http.get(f"{ACME}/imports/{run_id}/report", params={"failed_only": "true", "format": "xlsx"})
+        assert workbook.headers["content-disposition"].endswith('-failed.xlsx"')
+        sheet = openpyxl.load_workbook(io.BytesIO(workbook.content)).active
+        assert sheet is not None
+        rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+        assert len(rows) == 3 and "Trasig AB" in rows[1]
     with api.client(api.key("globex", "imports:read")) as http:
         globex = f"/api/v1/companies/globex/imports/{run_id}"
         for path_ in (f"{ACME}/imports/{run_id}", globex, f"{globex}/rows", f"{globex}/report"):
