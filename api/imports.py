@@ -59,6 +59,8 @@ class _Options(BaseModel):
     encoding: str | None = Field(default=None, max_length=32)
     delimiter: str | None = Field(default=None, min_length=1, max_length=2)
     allow_unmapped: bool = False
+    sheet: str | None = Field(default=None, min_length=1, max_length=100)  # a workbook's: name or number from 1
+    header_row: int | None = Field(default=None, ge=1, le=1_048_576)  # a workbook's row of column names
 
     @field_validator("mapping", "defaults", mode="before")
     @classmethod
@@ -77,8 +79,6 @@ class _ImportOptions(_Options):
     source: Source = "auto"
     dry_run: bool = False
     mapping_step: bool = False  # wait in awaiting_mapping until POST …/mapping confirms it
-    sheet: str | None = Field(default=None, min_length=1, max_length=100)  # a workbook's: name or number from 1
-    header_row: int | None = Field(default=None, ge=1, le=1_048_576)  # a workbook's row of column names
 
 
 class _Confirmation(BaseModel):
@@ -190,7 +190,7 @@ async def reimport(request: Request, company_id: CompanyId, run_id: str, key: Wr
     wanted = ReimportRequest(
         parent_run_id=run_id, failed_only=options.failed_only, defaults=options.defaults,
         allow_unmapped=options.allow_unmapped, mapping=options.mapping,
-        path=options.filename if blocks is not None else None,
+        path=options.filename if blocks is not None else None, sheet=options.sheet, header_row=options.header_row,
     )  # fmt: skip
     if blocks is not None:
         started = await application.reimport_upload(context, wanted, blocks, company_id)

@@ -251,6 +251,8 @@ async def start_reimport(ctx: Context, request: ReimportRequest, company_id: str
         allow_unmapped=request.allow_unmapped,
         upload_id=request.upload_id,
         mapping=request.mapping,
+        sheet=request.sheet,
+        header_row=request.header_row,
     )
     return Started(await runs.current_run(ctx.engine, run_id))
 

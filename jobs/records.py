@@ -178,6 +178,8 @@ class ReimportRequest:
     defaults: Mapping[str, str] | None = None  # instead of the parent's
     allow_unmapped: bool = False
     upload_id: str | None = None  # the corrected file is an upload (`path` is then its name)
+    sheet: str | None = None  # the corrected workbook's sheet (default: the first visible one)
+    header_row: int | None = None  # its row of column names (default: found)
     mapping: Mapping[str, str | None] | None = None  # a mapping given as such, not in a file (`mapping_path`)
 
 

@@ -178,6 +178,8 @@ async def start_reimport(
     allow_unmapped: bool = False,
     upload_id: str | None = None,
     mapping: Mapping[str, str | None] | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
 ) -> uuid.UUID:
     """Check the corrected file (or the parent's stored rows under the mapping) and create a queued run. Which
     rows the family already did is worked out once, when the run is processed under its lease."""
@@ -190,6 +192,8 @@ async def start_reimport(
         raise RunError(f"run {parent['id']} has not finished ({parent['status']}): resume it first")
     if parent["purged_at"] is not None and not path:
         raise RunError(f"run {parent['id']}'s stored source values were purged: reimport it with --file")
+    if (sheet is not None or header_row is not None) and not path:
+        raise RunError("--sheet and --header-row are for a corrected workbook given with --file")
     kind: Kind = parent["kind"]
     new_mapping = mapping is not None or mapping_path is not None
     overrides = given_mapping(mapping, mapping_path) if new_mapping else parent["options"].get("mapping")
@@ -208,7 +212,7 @@ async def start_reimport(
         file = await take_file(engine, parent["company_id"], path, upload_id)
         options.update(_where(file, upload_id))
         sha256 = file.sha256
-        corrected = CsvInput(file, kind, overrides=overrides, defaults=given)
+        corrected = CsvInput(file, kind, overrides=overrides, defaults=given, sheet=sheet, header_row=header_row)
         if not allow_unmapped:
             corrected.refuse_lookalikes()
         refuse_a_field_every_row_lacks(corrected, kind, path)

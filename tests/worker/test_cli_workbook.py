@@ -140,3 +140,24 @@ def test_workbooks_that_cannot_be_read_are_one_line_exit_2_and_nothing_written(
     )  # fmt: skip
     assert rostersync("runs", "--json", env=sqlite_cli_env).stdout == "[]\n"
     assert listed(sqlite_cli_env) == []
+
+
+def test_a_corrected_workbooks_sheet_is_named_on_reimport(sqlite_cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Support staff paste the fixed rows onto a sheet of their own, after a cover sheet."""
+    run = run_json("import", str(broken_workbook(tmp_path / "kunder.xlsx")), *IMPORT, env=sqlite_cli_env, code=1)
+    report = tmp_path / "failed.xlsx"
+    assert rostersync("report", run["run_id"], "--failed-only", "-o", str(report), env=sqlite_cli_env).returncode == 0
+    book = openpyxl.load_workbook(report)
+    fixed = book.active
+    fixed["I2"].value, fixed["K3"].value = org_number(3), "faktura3@kund.example.se"
+    fixed.title = "Rättat"
+    cover = book.create_sheet("Om filen", 0)
+    cover["A1"] = "Rättade rader, 2026-12-06"
+    book.save(report)
+    args = ("reimport", run["run_id"], "--failed-only", "--file", str(report))
+    unsheeted = rostersync(*args, env=sqlite_cli_env)  # the first sheet is the cover: no columns to import
+    assert unsheeted.returncode == 2 and "Om filen" in unsheeted.stderr, unsheeted.stderr
+    again = run_json(*args, "--sheet", "Rättat", env=sqlite_cli_env)
+    assert (again["created"], again["failed"]) == (2, 0)
+    stray = rostersync("reimport", run["run_id"], "--sheet", "Rättat", env=sqlite_cli_env)
+    assert stray.returncode == 2 and "--file" in stray.stderr and stray.stderr.count("\n") == 1

@@ -230,6 +230,8 @@ def reimport(
     mapping: MappingFile = None,
     set_: Set = None,
     allow_unmapped: AllowUnmapped = False,
+    sheet: Sheet = None,
+    header_row: HeaderRow = None,
     queue: Queue = False,
     as_json: Json = False,
 ) -> None:
@@ -241,6 +243,8 @@ def reimport(
         mapping_path=str(mapping) if mapping else None,
         defaults=_settings(set_),
         allow_unmapped=allow_unmapped,
+        sheet=sheet,
+        header_row=header_row,
     )
 
     async def work(ctx: Context) -> RunSummary:
