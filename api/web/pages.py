@@ -104,14 +104,18 @@ async def home(request: Request, session: Session) -> HTMLResponse:
 @routes.post("/imports")
 async def upload(request: Request, session: Writer) -> Response:
     """A file into the database and a run awaiting its mapping: nothing is imported before it is confirmed."""
-    form = await form_of(request, session, max_files=1, max_fields=5)
+    form = await form_of(request, session, max_files=1, max_fields=7)
     part, kind = form.get("file"), form.get("kind")
     if not isinstance(part, UploadFile) or not part.filename:
         raise ApiError(422, "VALIDATION_ERROR", "Choose a file to upload.")
     if kind not in ("customers", "suppliers"):
         raise ApiError(422, "VALIDATION_ERROR", "Choose customers or suppliers.")
+    sheet, header_row = (str(form.get(name) or "").strip() for name in ("sheet", "header_row"))
+    if header_row and not (header_row.isdigit() and 0 < int(header_row) <= 1_048_576):
+        raise ApiError(422, "VALIDATION_ERROR", "The header row is a row number, from 1.", "header_row")
     company = session.key.company_id
-    wanted = ImportRequest(path=part.filename, company_id=company, kind=cast(Kind, kind))
+    wanted = ImportRequest(path=part.filename, company_id=company, kind=cast(Kind, kind), sheet=sheet[:100] or None,
+                           header_row=int(header_row) if header_row else None)  # fmt: skip
     started = await application.import_upload(request.app.state.context, wanted, read_blocks(part),
                                               awaiting_mapping=True)  # fmt: skip
     return _to(f"{PAGES}/runs/{started.run.run_id}/mapping")

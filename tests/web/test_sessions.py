@@ -3,8 +3,10 @@ scopes allow and only its company's runs, and refusals are pages without traces.
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest
 
 from tests.api.conftest import Served
@@ -86,3 +88,28 @@ def test_runs_filter_and_a_connection_syncs_now(
     assert suppliers.count("<tr>") == 2 and "connection " in suppliers
     assert "No runs yet." in client.get("/app/runs", params={"status": "failed"}).text
     assert client.get("/app/runs", params={"status": "lost"}).status_code == 422
+
+
+def test_a_workbooks_sheet_and_header_row_are_chosen_on_upload(
+    served: Served, make_key: Callable[[str, str], str], tmp_path: Path
+) -> None:
+    book = openpyxl.Workbook()
+    cover = book.active
+    assert cover is not None
+    cover.title, cover["A1"] = "Om exporten", "Kunder ur det gamla systemet"
+    sheet = book.create_sheet("Kunder 2026")
+    sheet.append(["Exporterad 2026-12-01"])
+    sheet.append([])
+    sheet.append(["Kundnummer", "Namn", "Land"])
+    sheet.append(["00123", "Arkbolaget AB", "Sverige"])
+    path = tmp_path / "kunder.xlsx"
+    book.save(path)
+    client, csrf = signed_in(served, make_key("acme", "imports:write"))
+    upload = {"file": ("kunder.xlsx", path.read_bytes())}
+    fields = {"kind": "customers", "csrf": csrf, "sheet": "Kunder 2026", "header_row": "3"}
+    made = client.post("/app/imports", data=fields, files=upload)
+    assert made.status_code == 303, made.text
+    mapping = client.get(made.headers["location"]).text
+    assert "Arkbolaget AB" in mapping and "00123" in mapping  # the chosen sheet, under its own header row
+    wrong = client.post("/app/imports", data={**fields, "header_row": "third"}, files=upload)
+    assert wrong.status_code == 422 and "row number" in wrong.text
