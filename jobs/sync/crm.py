@@ -73,15 +73,20 @@ async def sync(
         base_url = connections.check_base_url(connection["base_url"], settings)
         secret = connections.credential(connection["credential_ref"], settings)
         connector = CONNECTORS[connection["connector"]](base_url, secret, http, **options)
-        # The kinds at once: their runs are apart, and an unchanged sync is then one page's wait, not one a kind.
         args = (connection, connector, since, owner, lease_s, vat, full, settings)
-        kinds = [asyncio.ensure_future(_sync_kind(engine, kind, *args)) for kind in connector.kinds]
-        try:
-            summaries = list(await asyncio.gather(*kinds))
-        finally:
-            for task in kinds:
-                task.cancel()
-            await asyncio.gather(*kinds, return_exceptions=True)  # their runs let go of their leases first
+        if engine.dialect.name == "sqlite":
+            # One writer: two kinds writing at once wait on each other's locks, and a kind cancelled in the middle
+            # of its transaction left the database locked for the release below.
+            summaries = [await _sync_kind(engine, kind, *args) for kind in connector.kinds]
+        else:
+            # The kinds at once: their runs are apart, and an unchanged sync is then one page's wait, not one a kind.
+            kinds = [asyncio.ensure_future(_sync_kind(engine, kind, *args)) for kind in connector.kinds]
+            try:
+                summaries = list(await asyncio.gather(*kinds))
+            finally:
+                for task in kinds:
+                    task.cancel()
+                await asyncio.gather(*kinds, return_exceptions=True)  # their runs let go of their leases first
         error = next((run.error for run in summaries if run.error), None)
         if vat is not None:
             await vat.drain()
