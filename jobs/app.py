@@ -143,6 +143,21 @@ def _awaiting(run: RowMapping, company_id: str) -> ImportRequest:
     )  # fmt: skip
 
 
+def _as_chosen(
+    proposed: ImportRequest,
+    mapping: Mapping[str, str | None] | None,
+    defaults: Mapping[str, str] | None,
+    allow_unmapped: bool,
+) -> ImportRequest:
+    """The proposal as a person changed it: their mapping (None: the proposed one) and values for every row."""
+    return replace(
+        proposed,
+        mapping=mapping if mapping is not None else proposed.mapping,
+        defaults={**(proposed.defaults or {}), **(defaults or {})},
+        allow_unmapped=allow_unmapped,
+    )
+
+
 async def preview_import(
     ctx: Context,
     run_id: str,
@@ -156,13 +171,7 @@ async def preview_import(
     every row's outcome and the whole file's counts, nothing written, nothing remembered; the awaiting run
     waits on. Started like any run (`process`, `enqueue`)."""
     proposed = _awaiting(await runs.get_run(ctx.engine, run_id, company_id), company_id)
-    request = replace(
-        proposed,
-        dry_run=True,
-        mapping=mapping if mapping is not None else proposed.mapping,
-        defaults={**(proposed.defaults or {}), **(defaults or {})},
-        allow_unmapped=allow_unmapped,
-    )
+    request = replace(_as_chosen(proposed, mapping, defaults, allow_unmapped), dry_run=True)
     dry_run_id, opened = await starting.start_import(ctx.engine, request)
     return Started(await runs.current_run(ctx.engine, dry_run_id), opened)
 
@@ -184,13 +193,7 @@ async def confirm_mapping(
     """Queue a run that awaited its mapping, with `mapping` (None: as proposed) and `defaults` for the fields
     the file lacks; refused (the run waits on) when the file would still stop the import."""
     run = await runs.get_run(ctx.engine, run_id, company_id)
-    proposed = _awaiting(run, company_id)
-    request = replace(
-        proposed,
-        mapping=mapping if mapping is not None else proposed.mapping,
-        defaults={**(proposed.defaults or {}), **(defaults or {})},
-        allow_unmapped=allow_unmapped,
-    )
+    request = _as_chosen(_awaiting(run, company_id), mapping, defaults, allow_unmapped)
     confirmed, opened = await starting.start_import(ctx.engine, request, run_id=run["id"])
     return Started(await runs.current_run(ctx.engine, confirmed), opened)
 

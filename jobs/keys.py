@@ -4,8 +4,9 @@ SHA-256 is stored, which is enough for a random 256-bit secret (a slow hash prot
 import hashlib
 import secrets
 import uuid
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.errors import NotFound, RunError
@@ -30,8 +31,8 @@ def parse_scopes(given: str) -> tuple[str, ...]:
     return scopes
 
 
-def key_record(row: object) -> ApiKey:
-    r = row._mapping  # type: ignore[attr-defined]
+def key_record(row: Row[Any]) -> ApiKey:
+    r = row._mapping
     return ApiKey(str(r["id"]), r["company_id"], r["name"], r["prefix"], tuple(r["scopes"]), r["created_at"],
                   r["revoked_at"])  # fmt: skip
 

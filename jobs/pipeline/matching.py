@@ -203,7 +203,7 @@ class Matcher:
 
     def _made_by_file(self, record: Record) -> bool:
         """Whether the file (this run, or its family's earlier ones) made this record."""
-        return utc(record[self._created_at]) >= self.since or _number(record[0]) in self.created
+        return utc(record[self._created_at]) >= self.since or bool(self.created and _number(record[0]) in self.created)
 
     async def _remember(self, conn: AsyncConnection, group: Sequence[Batch]) -> None:
         """The fingerprints of the keyless records the group creates, with the ids they are planned with."""
