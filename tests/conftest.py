@@ -4,6 +4,7 @@ Our own database and Redis are never mocked: tests talk to the real servers star
 """
 
 import asyncio
+import functools
 import os
 import ssl
 import subprocess
@@ -22,6 +23,7 @@ import redis
 from jobs.context import Context
 from jobs.settings import Settings
 from registry.db import create_engine, upgrade
+from tests.forkserver import ForkServer
 
 PG_URL = os.environ.get("ROSTERSYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_HOST = os.environ.get("ROSTERSYNC_TEST_REDIS_HOST", "127.0.0.1")
@@ -141,10 +143,23 @@ def sqlite_cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@functools.cache
+def _fork_server() -> ForkServer:
+    return ForkServer()
+
+
+def fork_servers() -> set[int]:
+    """The pid of this process's CLI fork server, once it has one."""
+    return {_fork_server().pid} if _fork_server.cache_info().currsize else set()
+
+
 def rostersync(
     *args: str, env: dict[str, str], timeout: float = 120, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI as a user would (no standard input)."""
+    """Run the CLI as a user would: a process of its own, no standard input (see tests/forkserver.py)."""
+    if not os.environ.get("ROSTERSYNC_TEST_EXEC") and set(kwargs) <= {"cwd"}:
+        cwd = kwargs.get("cwd")
+        return _fork_server().run(str(CLI), list(args), env, None if cwd is None else str(cwd), timeout)
     return subprocess.run(
         [str(CLI), *args],
         env=env,

@@ -13,6 +13,7 @@ from jobs.pipeline import reading
 from jobs.pipeline.batches import Batch, FirstLines, batches
 from jobs.pipeline.inputs import CsvInput, Item, Wanted
 from jobs.pipeline.snapshot import take
+from tests.conftest import fork_servers
 from tests.fakes.rows import customer_row, write_csv
 
 pytestmark = pytest.mark.skipif(not reading.available(), reason="the reading processes need fork")
@@ -45,7 +46,10 @@ def same_content(batch: Batch) -> tuple[Any, ...]:
 
 
 def readers() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children() if p.status() != psutil.STATUS_ZOMBIE]
+    """This process's live children, but for the server the CLI's commands are forked from."""
+    return [
+        p for p in psutil.Process().children() if p.status() != psutil.STATUS_ZOMBIE and p.pid not in fork_servers()
+    ]
 
 
 @pytest.mark.parametrize("count", [1, 2, 3])
