@@ -43,7 +43,10 @@ _CFB_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 container: .x
 _NS: Final = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS: Final = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG_REL_NS: Final = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_ZERO_PADDED: Final = re.compile(r'0[0\- ."]*0[0\- "]*')  # 00000, 000000-0000, "0000 00"...
+# A number format of zeros and literals between them: 00000, 000000-0000, 000 00, 000000\-0000, 000" "00. An
+# unquoted '.' is the decimal point: 0.00 pads nothing.
+_LITERAL: Final = r'(?:[- ]|\\[- .]|"[- .]*")'
+_ZERO_PADDED: Final = re.compile(rf"0{_LITERAL}*0(?:0|{_LITERAL})*")
 _UNCACHED: Final = object()  # a formula cell without a saved result
 
 
@@ -347,16 +350,21 @@ def _padded_styles(zf: zipfile.ZipFile) -> dict[int, str]:
     if "xl/styles.xml" not in zf.namelist():
         return {}
     styles = _xml(zf, "xl/styles.xml")
-    formats = {
-        int(f.get("numFmtId", "-1")): (f.get("formatCode") or "").split(";")[0] for f in styles.iter(f"{_NS}numFmt")
-    }
+    formats = {int(f.get("numFmtId", "-1")): f.get("formatCode") or "" for f in styles.iter(f"{_NS}numFmt")}
     xfs = styles.find(f"{_NS}cellXfs")
     found = {}
     for index, xf in enumerate(xfs if xfs is not None else ()):
-        code = formats.get(int(xf.get("numFmtId", "0")), "")
-        if _ZERO_PADDED.fullmatch(code):
-            found[index] = code.replace('"', "")
+        if code := _padding(formats.get(int(xf.get("numFmtId", "0")), "")):
+            found[index] = code
     return found
+
+
+def _padding(code: str) -> str | None:
+    """The zeros and literals (unquoted) a number format shows a number of 0 or more in, if it pads with zeros."""
+    positive = code.split(";")[0]
+    if not _ZERO_PADDED.fullmatch(positive):
+        return None
+    return positive.replace('"', "").replace("\\", "")
 
 
 def _has_markers(zf: zipfile.ZipFile, part: str) -> bool:

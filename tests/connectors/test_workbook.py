@@ -14,6 +14,7 @@ from connectors.csv_source import SourceError
 from connectors.workbook_source import WorkbookSource
 from tests.fakes.rows import HEADERS, customer_row
 from tests.fakes.workbooks import (
+    NUMBER_FORMATS,
     customers_table,
     customers_workbook,
     encrypted,
@@ -52,6 +53,19 @@ def test_cells_read_as_the_text_a_person_sees(tmp_path: Path) -> None:
     assert rows[5].column == 2 and rows[5].error.startswith(
         "cell C5 (Organisationsnummer) is a formula without a saved result"
     )
+
+
+def test_a_number_format_shows_a_number_zero_padded_never_rounded(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Tal", "Format", "Läses"])
+    for value, code, read in NUMBER_FORMATS:
+        sheet.append([value, code, read])
+        sheet.cell(sheet.max_row, 1).number_format = code or "General"
+    book.save(tmp_path / "tal.xlsx")
+    assert [row[0] for row in values(WorkbookSource(str(tmp_path / "tal.xlsx"))).values()] == [
+        read for *_, read in NUMBER_FORMATS
+    ]
 
 
 def test_a_header_below_a_title_block_is_found_and_rows_keep_the_workbooks_numbers(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Workbooks for tests and benchmarks, built as spreadsheet programs save them."""
 
+import datetime
 import io
 import re
 import zipfile
@@ -16,6 +17,22 @@ from openpyxl.worksheet.worksheet import Worksheet
 from tests.fakes.rows import HEADERS, rows
 
 TITLE = ("Kundregister", "Exporterat 2026-12-01 från Fortnox")
+# Numbers typed as numbers: (value, its number format, or None for General; the text it is read as). A format's
+# zero padding is what a person sees (org numbers, postal codes); its decimals are not (30 is 30, not 30.00).
+NUMBER_FORMATS: tuple[tuple[float | datetime.date, str | None, str], ...] = (
+    (123, None, "123"),
+    (12.5, None, "12.5"),
+    (123, "00000", "00123"),
+    (5560000019, "000000\\-0000", "556000-0019"),  # 000000-0000 as Excel and LibreOffice save it
+    (12345, "000 00", "123 45"),
+    (42, "00000;-00000", "00042"),
+    (7, "000", "007"),
+    (30, "0.00", "30"),
+    (12.5, "0.00", "12.5"),
+    (30, "0.000", "30"),  # not a built-in format: saved as its code
+    (1234, "#,##0", "1234"),
+    (datetime.date(2019, 3, 1), "d mmm yyyy", "2019-03-01"),
+)
 
 
 def customers_sheet(sheet: Worksheet, n: int, *, title: bool = True, start: int = 0) -> int:
