@@ -3,9 +3,9 @@ spreadsheet, under the workbook's own row numbers.
 
 python-calamine (Rust) reads the values: on 200,000 rows (bench/xlsx_bench.py) it reads a sheet some fifteen
 times faster than openpyxl's read-only mode, and pandas.read_excel over it only adds a DataFrame (twice the
-memory, no row numbers). What it does not tell (which cell holds a formula or a cached error, and a number's
-zero-padded display format such as 00000) an .xlsx sheet's XML tells; it is read for those only when it has
-any (`_xlsx_details`).
+memory, no row numbers). What it does not tell (a number's zero-padded display format such as 00000, and in an
+.xlsx which cell holds a formula or a cached error) the workbook's own parts tell: an .xlsx sheet's XML, an .xls's
+format records (by xlrd). They are read for those only when the workbook has any (`_details`).
 
 `WorkbookSource` answers as `CsvSource` does (headers, header_line, check, rows), so an import reads either
 the same way. A sheet is read whole by calamine: the size limits below bound the memory that takes.
@@ -13,6 +13,7 @@ the same way. A sheet is read whole by calamine: the size limits below bound the
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import zipfile
@@ -24,6 +25,7 @@ from typing import Any, Final
 from xml.etree import ElementTree
 
 import python_calamine as calamine
+import xlrd
 
 from connectors.csv_source import SourceError, SourceRow, header_names
 from connectors.headers import known_header
@@ -83,7 +85,7 @@ class WorkbookSource:
                 if m.typ == calamine.SheetTypeEnum.WorkSheet
             ]
             self.sheet = self._choose(sheet)
-            self._details = _xlsx_details(self, book) if self.name.lower().endswith((".xlsx", ".xlsm")) else {}
+        self._details = _details(self)
         self._find_header(header_row)
 
     def _error(self, message: str, row: int | None = None) -> SourceError:
@@ -304,6 +306,24 @@ def _manifest(zf: zipfile.ZipFile) -> bytes:
         return b""
 
 
+def _details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """Row number -> column -> what the cell shows, for the cells calamine reads otherwise: a number shown
+    zero-padded (00123), whose format calamine does not tell, and in an .xlsx a formula without a saved result or
+    a cached error (`_UNCACHED`)."""
+    suffix = os.path.splitext(source.name.lower())[1]
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            return _xlsx_details(source)
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError, ValueError) as exc:
+        raise source._error(f"the workbook is damaged ({_one_line(exc)})") from None
+    if suffix == ".xls":
+        try:
+            return _xls_details(source)
+        except Exception as exc:  # xlrd fails on a damaged file as it happens to: IndexError, AssertionError...
+            raise source._error(f"the workbook is damaged ({_one_line(exc)})") from None
+    return {}
+
+
 # -- what an .xlsx sheet's XML adds to calamine's values --------------------------------------------------
 
 # A formula element (<f>, or <x:f> with a prefix) or a cell of type error, looked for with bytes' own search:
@@ -312,19 +332,14 @@ _MARKERS: Final = (b"<f>", b"<f ", b":f>", b":f ", b't="e"')
 _SCAN_BLOCK: Final = 1 << 20
 
 
-def _xlsx_details(source: WorkbookSource, book: calamine.CalamineWorkbook) -> dict[int, dict[int, Any]]:
-    """Row number -> column -> what the cell shows, for the cells calamine reads otherwise: a formula without a
-    saved result or a cached error (`_UNCACHED`), a number shown zero-padded (00123). Empty for the usual
-    export, which has none: its XML is then only scanned, not parsed."""
-    try:
-        with zipfile.ZipFile(source.path) as zf:
-            part = _sheet_part(zf, source.sheet)
-            padded = _padded_styles(zf)
-            if part is None or (not padded and not _has_markers(zf, part)):
-                return {}
-            return _parse_details(zf, part, padded)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
-        raise source._error(f"the workbook is damaged ({_one_line(exc)})") from None
+def _xlsx_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """Empty for the usual export, which has none: its XML is then only scanned, not parsed."""
+    with zipfile.ZipFile(source.path) as zf:
+        part = _sheet_part(zf, source.sheet)
+        padded = _padded_styles(zf)
+        if part is None or (not padded and not _has_markers(zf, part)):
+            return {}
+        return _parse_details(zf, part, padded)
 
 
 def _xml(zf: zipfile.ZipFile, part: str) -> ElementTree.Element:
@@ -418,6 +433,30 @@ def _zero_padded(saved: str, code: str) -> str:
         else:
             out.append(symbol)
     return digits + "".join(reversed(out))
+
+
+# -- what an .xls workbook's formats add -------------------------------------------------------------------
+
+
+def _xls_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """A cell of an .xls names its format through the workbook's XF and FORMAT records, which calamine does not
+    give; xlrd reads them (and nothing but .xls). Empty, the sheet not read again, when no format pads: xlrd reads
+    the formats alone first (on_demand)."""
+    book = xlrd.open_workbook(source.path, formatting_info=True, on_demand=True, logfile=io.StringIO())
+    try:
+        codes = {key: _padding(f.format_str or "") for key, f in book.format_map.items()}
+        padded = {index: code for index, xf in enumerate(book.xf_list) if (code := codes.get(xf.format_key))}
+        if not padded:
+            return {}
+        sheet = book.sheet_by_name(source.sheet)
+        details: dict[int, dict[int, Any]] = {}
+        for r in range(sheet.nrows):
+            for c, kind in enumerate(sheet.row_types(r)):
+                if kind == xlrd.XL_CELL_NUMBER and (code := padded.get(sheet.cell_xf_index(r, c))):
+                    details.setdefault(r + 1, {})[c] = _zero_padded(repr(sheet.cell_value(r, c)), code)
+        return details
+    finally:
+        book.release_resources()
 
 
 def sheet_names(sheets: Sequence[SheetInfo]) -> list[str]:

@@ -4,6 +4,7 @@ read are refused in one line naming the file (and the sheet, and the row, where 
 import datetime
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
@@ -19,7 +20,10 @@ from tests.fakes.workbooks import (
     customers_workbook,
     encrypted,
     large_workbook,
+    number_formats_sheet,
     with_cached_results,
+    xls_workbook,
+    xlsx_workbook,
     zip_bomb,
 )
 
@@ -55,17 +59,11 @@ def test_cells_read_as_the_text_a_person_sees(tmp_path: Path) -> None:
     )
 
 
-def test_a_number_format_shows_a_number_zero_padded_never_rounded(tmp_path: Path) -> None:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append(["Tal", "Format", "Läses"])
-    for value, code, read in NUMBER_FORMATS:
-        sheet.append([value, code, read])
-        sheet.cell(sheet.max_row, 1).number_format = code or "General"
-    book.save(tmp_path / "tal.xlsx")
-    assert [row[0] for row in values(WorkbookSource(str(tmp_path / "tal.xlsx"))).values()] == [
-        read for *_, read in NUMBER_FORMATS
-    ]
+@pytest.mark.parametrize("write", [xlsx_workbook, xls_workbook])
+def test_a_number_format_shows_a_number_zero_padded_never_rounded(tmp_path: Path, write: Callable[..., Path]) -> None:
+    suffix = write.__name__.removesuffix("_workbook")
+    path = write(tmp_path / f"tal.{suffix}", {"Tal": number_formats_sheet()})
+    assert [row[0] for row in values(WorkbookSource(str(path))).values()] == [read for *_, read in NUMBER_FORMATS]
 
 
 def test_a_header_below_a_title_block_is_found_and_rows_keep_the_workbooks_numbers(tmp_path: Path) -> None:
@@ -173,6 +171,17 @@ def test_workbooks_that_must_not_be_read_are_refused_in_one_line(
     monkeypatch.setattr(workbook_source, "MAX_WORKBOOK_BYTES", 4096)
     assert _refused(customers_workbook(tmp_path / "stor.xlsx", 200)) == (
         "stor.xlsx: the workbook is 0 MB; at most 0 MB are read (save the sheet as CSV, or split it)"
+    )
+
+
+def test_an_xls_whose_formats_xlrd_cannot_read_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def trips(*args: object, **kw: object) -> None:
+        raise AssertionError  # as xlrd does on some damaged files calamine reads
+
+    monkeypatch.setattr(workbook_source.xlrd, "open_workbook", trips)
+    assert (
+        _refused(FIXTURES / "customers.xls")
+        == "customers.xls, sheet 'Kunder': the workbook is damaged (AssertionError)"
     )
 
 

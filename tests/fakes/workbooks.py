@@ -7,32 +7,57 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from xml.sax.saxutils import escape
 
 import msoffcrypto.format.ooxml
 import openpyxl
+import xlwt
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tests.fakes.rows import HEADERS, rows
 
 TITLE = ("Kundregister", "Exporterat 2026-12-01 från Fortnox")
-# Numbers typed as numbers: (value, its number format, or None for General; the text it is read as). A format's
-# zero padding is what a person sees (org numbers, postal codes); its decimals are not (30 is 30, not 30.00).
-NUMBER_FORMATS: tuple[tuple[float | datetime.date, str | None, str], ...] = (
-    (123, None, "123"),
-    (12.5, None, "12.5"),
-    (123, "00000", "00123"),
-    (5560000019, "000000\\-0000", "556000-0019"),  # 000000-0000 as Excel and LibreOffice save it
-    (12345, "000 00", "123 45"),
-    (42, "00000;-00000", "00042"),
-    (7, "000", "007"),
-    (30, "0.00", "30"),
-    (12.5, "0.00", "12.5"),
-    (30, "0.000", "30"),  # not a built-in format: saved as its code
-    (1234, "#,##0", "1234"),
-    (datetime.date(2019, 3, 1), "d mmm yyyy", "2019-03-01"),
+
+
+class Formatted(NamedTuple):
+    """A number (or date) typed as one, in a number format (its code as Excel saves it), shown as `shown`."""
+
+    value: float | datetime.date
+    code: str
+    shown: str
+
+
+Cell = str | float | datetime.date | Formatted | None
+
+# Numbers typed as numbers: (value, its number format or None for General, the text a spreadsheet shows, the text
+# it is read as). A format's zero padding is what a person sees (org numbers, postal codes); its decimals and
+# thousands are not (30 is 30, not 30.00: shown so, it is a number to the fields that take one).
+NUMBER_FORMATS: tuple[tuple[float | datetime.date, str | None, str, str], ...] = (
+    (123, None, "123", "123"),
+    (12.5, None, "12.5", "12.5"),
+    (123, "00000", "00123", "00123"),
+    (5560000019, "000000\\-0000", "556000-0019", "556000-0019"),  # 000000-0000 as Excel and LibreOffice save it
+    (12345, "000 00", "123 45", "123 45"),
+    (42, "00000;-00000", "00042", "00042"),
+    (7, "000", "007", "007"),
+    (30, "0.00", "30.00", "30"),
+    (12.5, "0.00", "12.50", "12.5"),
+    (30, "0.000", "30.000", "30"),  # not a built-in format: saved as its code
+    (1234, "#,##0", "1,234", "1234"),
+    (datetime.date(2019, 3, 1), "d mmm yyyy", "1 Mar 2019", "2019-03-01"),
 )
+
+
+def number_formats_sheet() -> list[list[Cell]]:
+    """NUMBER_FORMATS as a sheet: each number in its format, then its format's code, what it shows, what is read."""
+    return [
+        ["Tal", "Format", "Visas", "Läses"],
+        *(
+            [Formatted(v, code, shown) if code else v, code or "General", shown, read]
+            for v, code, shown, read in NUMBER_FORMATS
+        ),
+    ]
 
 
 def customers_sheet(sheet: Worksheet, n: int, *, title: bool = True, start: int = 0) -> int:
@@ -155,3 +180,36 @@ def _column(index: int) -> str:
 def customers_table(n: int) -> Iterable[Sequence[str]]:
     yield HEADERS
     yield from rows(n, eu_every=7)
+
+
+def xlsx_workbook(path: Path, sheets: dict[str, Sequence[Sequence[Cell]]]) -> Path:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows_ in sheets.items():
+        sheet = book.create_sheet(name)
+        for r, row in enumerate(rows_, 1):
+            for c, value in enumerate(row, 1):
+                cell = sheet.cell(r, c, value.value if isinstance(value, Formatted) else value)
+                if isinstance(value, Formatted):
+                    cell.number_format = value.code
+    book.save(path)
+    return path
+
+
+def xls_workbook(path: Path, sheets: dict[str, Sequence[Sequence[Cell]]]) -> Path:
+    """An Excel 97-2003 workbook, by xlwt (a BIFF8 writer); a date without a format in YYYY-MM-DD."""
+    book = xlwt.Workbook(encoding="utf-8")
+    formats: dict[str, xlwt.XFStyle] = {}
+    for name, rows_ in sheets.items():
+        sheet = book.add_sheet(name)
+        for r, row in enumerate(rows_):
+            for c, value in enumerate(row):
+                if isinstance(value, datetime.date):
+                    value = Formatted(value, "YYYY-MM-DD", "")
+                if isinstance(value, Formatted):
+                    code = value.code
+                    sheet.write(r, c, value.value, formats.setdefault(code, xlwt.easyxf(num_format_str=code)))
+                elif value is not None:
+                    sheet.write(r, c, value)
+    book.save(str(path))
+    return path
