@@ -4,8 +4,9 @@ spreadsheet, under the workbook's own row numbers.
 python-calamine (Rust) reads the values: on 200,000 rows (bench/xlsx_bench.py) it reads a sheet some fifteen
 times faster than openpyxl's read-only mode, and pandas.read_excel over it only adds a DataFrame (twice the
 memory, no row numbers). What it does not tell (a number's zero-padded display format such as 00000, and in an
-.xlsx which cell holds a formula or a cached error) the workbook's own parts tell: an .xlsx sheet's XML, an .xls's
-format records (by xlrd). They are read for those only when the workbook has any (`_details`).
+.xlsx which cell holds a formula or a cached error) the workbook's own parts tell: an .xlsx sheet's XML, an .ods
+sheet's styles, an .xls's format records (by xlrd). They are read for those only when the workbook has any
+(`_details`).
 
 `WorkbookSource` answers as `CsvSource` does (headers, header_line, check, rows), so an import reads either
 the same way. A sheet is read whole by calamine: the size limits below bound the memory that takes.
@@ -314,6 +315,8 @@ def _details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
     try:
         if suffix in (".xlsx", ".xlsm"):
             return _xlsx_details(source)
+        if suffix == ".ods":
+            return _ods_details(source)
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError, ValueError) as exc:
         raise source._error(f"the workbook is damaged ({_one_line(exc)})") from None
     if suffix == ".xls":
@@ -457,6 +460,142 @@ def _xls_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
         return details
     finally:
         book.release_resources()
+
+
+# -- what an .ods sheet's styles add ---------------------------------------------------------------------
+
+_OFFICE: Final = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_TABLE: Final = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_STYLE: Final = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+_NUMBER: Final = "{urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0}"
+# A spreadsheet's own bounds (LibreOffice's and Excel's): a repeat count past them is no sheet's.
+_MAX_ROWS: Final = 1 << 20
+_MAX_COLUMNS: Final = 1 << 14
+
+
+def _ods_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """Empty, the sheets not parsed, when no cell style pads: content.xml's automatic styles come before its body.
+    A cell's text (text:p) is not read: it is the number in the saving program's locale (12,5 or 1 234)."""
+    with zipfile.ZipFile(source.path) as zf:
+        roots = [_xml(zf, "styles.xml")] if "styles.xml" in zf.namelist() else []
+        with zf.open("content.xml") as f:
+            events = ElementTree.iterparse(f, ("start", "end"))  # noqa: S314 - as `_xml`
+            for event, element in events:
+                if event == "end" and element.tag == f"{_OFFICE}automatic-styles":
+                    roots.append(element)
+                elif element.tag == f"{_OFFICE}body":
+                    padded = _padded_cell_styles(roots)
+                    return _ods_sheet(events, source.sheet, padded) if padded else {}
+    return {}
+
+
+def _padded_cell_styles(roots: list[ElementTree.Element]) -> dict[str, str]:
+    """Cell style name -> the zero-padded format of its data style, its own or a parent style's."""
+    numbers = {e.get(f"{_STYLE}name"): e for root in roots for e in root.iter(f"{_NUMBER}number-style")}
+    cells = {
+        e.get(f"{_STYLE}name"): e
+        for root in roots
+        for e in root.iter(f"{_STYLE}style")
+        if e.get(f"{_STYLE}family") == "table-cell"
+    }
+    found = {}
+    for name, style in cells.items():
+        data = _data_style(style, cells)
+        if name and data in numbers and (code := _padding(_ods_code(numbers[data], numbers))):
+            found[name] = code
+    return found
+
+
+def _data_style(style: ElementTree.Element, cells: dict[str | None, ElementTree.Element]) -> str | None:
+    for _ in cells:  # a chain of parents is no longer, unless it loops
+        data, parent = style.get(f"{_STYLE}data-style-name"), cells.get(style.get(f"{_STYLE}parent-style-name"))
+        if data or parent is None:
+            return data
+        style = parent
+    return None
+
+
+def _ods_code(style: ElementTree.Element, numbers: dict[str | None, ElementTree.Element]) -> str:
+    """A number style of digits and literals as its format code: 00000, 000000"-"0000 (else ""). A style of
+    sections applies the one for numbers of 0 or more by a map, as LibreOffice saves 00000;-00000."""
+    for condition in style.iter(f"{_STYLE}map"):
+        if condition.get(f"{_STYLE}condition") == "value()>=0":
+            style = numbers.get(condition.get(f"{_STYLE}apply-style-name"), style)
+    parts = [e for e in style if e.tag.startswith(_NUMBER)]  # not its map, nor its text properties (a colour)
+    if [e.tag for e in parts] != [f"{_NUMBER}number"]:
+        return ""
+    number = parts[0]
+    digits = int(number.get(f"{_NUMBER}min-integer-digits", "1"))
+    # Beyond 20 digits no number of a spreadsheet's (15 significant) is shown: a file built to exhaust memory.
+    if number.get(f"{_NUMBER}decimal-places", "0") != "0" or number.get(f"{_NUMBER}grouping") == "true" or digits > 20:
+        return ""
+    # An embedded text's position: how many of the number's digits stand right of it.
+    literals = {int(e.get(f"{_NUMBER}position", "0")): e.text or "" for e in number.iter(f"{_NUMBER}embedded-text")}
+    if any(position >= digits for position in literals):
+        return ""
+    return "".join("0" + (f'"{literals[k]}"' if k in literals else "") for k in range(digits - 1, -1, -1))
+
+
+_SHEET: Final = f"{_TABLE}table"
+_COLUMN: Final = f"{_TABLE}table-column"
+_ROW: Final = f"{_TABLE}table-row"
+_CELLS: Final = (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell")  # a merged cell's covered ones take columns
+_DEFAULT_STYLE: Final = f"{_TABLE}default-cell-style-name"
+_COLUMNS_REPEATED: Final = f"{_TABLE}number-columns-repeated"
+
+
+def _ods_sheet(events: Iterator[tuple[str, Any]], name: str, padded: dict[str, str]) -> dict[int, dict[int, Any]]:
+    """The padded numbers of sheet `name`, each row cleared once read (the rows of the sheets before it too). A cell
+    without a style of its own has its row's default cell style, else its column's: LibreOffice saves a column
+    formatted whole so. Repeated rows of padded numbers share one dict."""
+    details: dict[int, dict[int, Any]] = {}
+    inside = False
+    columns: list[tuple[int, str]] = []
+    row = column = 0  # rows and columns before the element at hand
+    row_style = ""
+    cells: dict[int, Any] = {}
+    for event, element in events:
+        tag = element.tag
+        if tag in _CELLS:  # first: most of a sheet's events are its cells'
+            if event == "start" and inside:
+                repeated = _repeat(element.get(_COLUMNS_REPEATED), _MAX_COLUMNS - column)
+                if element.get(f"{_OFFICE}value-type") == "float" and (
+                    code := padded.get(
+                        element.get(f"{_TABLE}style-name") or row_style or _column_style(columns, column)
+                    )
+                ):
+                    shown = _zero_padded(element.get(f"{_OFFICE}value", ""), code)
+                    cells.update(dict.fromkeys(range(column, column + repeated), shown))
+                column += repeated
+        elif tag == _ROW:
+            if event == "start":
+                row_style, column = element.get(_DEFAULT_STYLE, ""), 0
+                continue
+            repeated = _repeat(element.get(f"{_TABLE}number-rows-repeated"), _MAX_ROWS - row)
+            if inside and cells:
+                details.update(dict.fromkeys(range(row + 1, row + repeated + 1), cells))
+                cells = {}
+            row += repeated
+            element.clear()
+        elif tag == _SHEET and event == "start":
+            inside, row, column = element.get(f"{_TABLE}name") == name, 0, 0
+        elif tag == _SHEET and inside:
+            break
+        elif tag == _COLUMN and event == "start" and inside:
+            columns.append((column, element.get(_DEFAULT_STYLE) or ""))
+            column += _repeat(element.get(_COLUMNS_REPEATED), _MAX_COLUMNS - column)
+    return details
+
+
+def _column_style(columns: list[tuple[int, str]], column: int) -> str:
+    """The default cell style of a column, from (first column, style) of the sheet's table:table-column."""
+    at = bisect_right(columns, column, key=lambda c: c[0]) - 1
+    return columns[at][1] if at >= 0 else ""
+
+
+def _repeat(count: str | None, room: int) -> int:
+    """A row's or column's repeat count, within the sheet's bounds."""
+    return 1 if count is None else max(1, min(int(count), room))
 
 
 def sheet_names(sheets: Sequence[SheetInfo]) -> list[str]:

@@ -16,11 +16,14 @@ from connectors.workbook_source import WorkbookSource
 from tests.fakes.rows import HEADERS, customer_row
 from tests.fakes.workbooks import (
     NUMBER_FORMATS,
+    Formatted,
     customers_table,
     customers_workbook,
     encrypted,
+    large_ods,
     large_workbook,
     number_formats_sheet,
+    ods_workbook,
     with_cached_results,
     xls_workbook,
     xlsx_workbook,
@@ -59,11 +62,28 @@ def test_cells_read_as_the_text_a_person_sees(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("write", [xlsx_workbook, xls_workbook])
+@pytest.mark.parametrize("write", [xlsx_workbook, xls_workbook, ods_workbook])
 def test_a_number_format_shows_a_number_zero_padded_never_rounded(tmp_path: Path, write: Callable[..., Path]) -> None:
     suffix = write.__name__.removesuffix("_workbook")
     path = write(tmp_path / f"tal.{suffix}", {"Tal": number_formats_sheet()})
     assert [row[0] for row in values(WorkbookSource(str(path))).values()] == [read for *_, read in NUMBER_FORMATS]
+
+
+def test_an_ods_sheets_rows_and_cells_saved_once_with_a_count_keep_their_numbers(tmp_path: Path) -> None:
+    """LibreOffice saves equal rows, and equal cells of a row, once with their count."""
+    padded = Formatted(7, "00000", "00007")
+    path = ods_workbook(
+        tmp_path / "kunder.ods",
+        {
+            "Om filen": [["Kunder per region"], [padded]],
+            "Kunder": [["Kundnummer", "Reservnummer"], [], [], [padded, padded], [padded, padded], [8, "ingen"]],
+        },
+    )
+    assert values(WorkbookSource(str(path), sheet="Kunder")) == {
+        4: ("00007", "00007"),
+        5: ("00007", "00007"),
+        6: ("8", "ingen"),
+    }
 
 
 def test_a_header_below_a_title_block_is_found_and_rows_keep_the_workbooks_numbers(tmp_path: Path) -> None:
@@ -196,8 +216,12 @@ def test_the_ods_and_xls_fixtures_read_as_their_xlsx_would(tmp_path: Path) -> No
         }
 
 
-def test_a_100000_row_workbook_is_read_in_under_300_mb(tmp_path: Path) -> None:
-    path = large_workbook(tmp_path / "stor.xlsx", customers_table(100_000))
+@pytest.mark.parametrize("suffix", ["xlsx", "ods"])
+def test_a_100000_row_workbook_is_read_in_under_300_mb(tmp_path: Path, suffix: str) -> None:
+    if suffix == "ods":  # its postal codes numbers in a column formatted 00000: every row's styles are read
+        path = large_ods(tmp_path / "stor.ods", customers_table(100_000), HEADERS.index("Postnummer"))
+    else:
+        path = large_workbook(tmp_path / "stor.xlsx", customers_table(100_000))
     script = (
         "import sys\n"
         "from connectors.workbook_source import WorkbookSource\n"
