@@ -206,13 +206,14 @@ def test_an_xls_whose_formats_xlrd_cannot_read_is_refused_in_one_line(monkeypatc
 
 
 def test_the_ods_and_xls_fixtures_read_as_their_xlsx_would(tmp_path: Path) -> None:
-    """Made by tests/fixtures/make_workbooks.py: pandas with odfpy, and xlwt."""
+    """Made by tests/fixtures/make_workbooks.py, by odfpy and xlwt; row 6 holds numbers shown zero-padded."""
     for suffix in ("ods", "xls"):
         source = WorkbookSource(str(FIXTURES / f"customers.{suffix}"))
         assert (source.sheet, source.header_line) == ("Kunder", 3)
         assert values(source) == {
             4: ("00042", "Åkesson Bygg AB", "556000-0019", "01234", "Sverige", "30", "2019-03-01"),
             5: ("00043", "Nordlund Konsult AB", "556000-0027", "09876", "Sverige", "15", "2021-11-30"),
+            6: ("00044", "Ekström Måleri AB", "556000-0035", "02345", "Sverige", "30", "2023-05-02"),
         }
 
 
