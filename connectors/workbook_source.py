@@ -3,9 +3,10 @@ spreadsheet, under the workbook's own row numbers.
 
 python-calamine (Rust) reads the values: on 200,000 rows (bench/xlsx_bench.py) it reads a sheet some fifteen
 times faster than openpyxl's read-only mode, and pandas.read_excel over it only adds a DataFrame (twice the
-memory, no row numbers). What it does not tell (which cell holds a formula or a cached error, and a number's
-zero-padded display format such as 00000) an .xlsx sheet's XML tells; it is read for those only when it has
-any (`_xlsx_details`).
+memory, no row numbers). What it does not tell (a number's zero-padded display format such as 00000, and in an
+.xlsx which cell holds a formula or a cached error) the workbook's own parts tell: an .xlsx sheet's XML, an .ods
+sheet's styles, an .xls's format records (by xlrd). They are read for those only when the workbook has any
+(`_details`).
 
 `WorkbookSource` answers as `CsvSource` does (headers, header_line, check, rows), so an import reads either
 the same way. A sheet is read whole by calamine: the size limits below bound the memory that takes.
@@ -13,6 +14,7 @@ the same way. A sheet is read whole by calamine: the size limits below bound the
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import zipfile
@@ -24,6 +26,7 @@ from typing import Any, Final
 from xml.etree import ElementTree
 
 import python_calamine as calamine
+import xlrd
 
 from connectors.csv_source import SourceError, SourceRow, header_names
 from connectors.headers import known_header
@@ -43,7 +46,10 @@ _CFB_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 container: .x
 _NS: Final = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS: Final = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG_REL_NS: Final = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_ZERO_PADDED: Final = re.compile(r'0[0\- ."]*0[0\- "]*')  # 00000, 000000-0000, "0000 00"...
+# A number format of zeros and literals between them: 00000, 000000-0000, 000 00, 000000\-0000, 000" "00. An
+# unquoted '.' is the decimal point: 0.00 pads nothing.
+_LITERAL: Final = r'(?:[- ]|\\[- .]|"[- .]*")'
+_ZERO_PADDED: Final = re.compile(rf"0{_LITERAL}*0(?:0|{_LITERAL})*")
 _UNCACHED: Final = object()  # a formula cell without a saved result
 
 
@@ -80,7 +86,7 @@ class WorkbookSource:
                 if m.typ == calamine.SheetTypeEnum.WorkSheet
             ]
             self.sheet = self._choose(sheet)
-            self._details = _xlsx_details(self, book) if self.name.lower().endswith((".xlsx", ".xlsm")) else {}
+        self._details = _details(self)
         self._find_header(header_row)
 
     def _error(self, message: str, row: int | None = None) -> SourceError:
@@ -301,6 +307,26 @@ def _manifest(zf: zipfile.ZipFile) -> bytes:
         return b""
 
 
+def _details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """Row number -> column -> what the cell shows, for the cells calamine reads otherwise: a number shown
+    zero-padded (00123), whose format calamine does not tell, and in an .xlsx a formula without a saved result or
+    a cached error (`_UNCACHED`)."""
+    suffix = os.path.splitext(source.name.lower())[1]
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            return _xlsx_details(source)
+        if suffix == ".ods":
+            return _ods_details(source)
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError, ValueError) as exc:
+        raise source._error(f"the workbook is damaged ({_one_line(exc)})") from None
+    if suffix == ".xls":
+        try:
+            return _xls_details(source)
+        except Exception as exc:  # xlrd fails on a damaged file as it happens to: IndexError, AssertionError...
+            raise source._error(f"the workbook is damaged ({_one_line(exc)})") from None
+    return {}
+
+
 # -- what an .xlsx sheet's XML adds to calamine's values --------------------------------------------------
 
 # A formula element (<f>, or <x:f> with a prefix) or a cell of type error, looked for with bytes' own search:
@@ -309,19 +335,14 @@ _MARKERS: Final = (b"<f>", b"<f ", b":f>", b":f ", b't="e"')
 _SCAN_BLOCK: Final = 1 << 20
 
 
-def _xlsx_details(source: WorkbookSource, book: calamine.CalamineWorkbook) -> dict[int, dict[int, Any]]:
-    """Row number -> column -> what the cell shows, for the cells calamine reads otherwise: a formula without a
-    saved result or a cached error (`_UNCACHED`), a number shown zero-padded (00123). Empty for the usual
-    export, which has none: its XML is then only scanned, not parsed."""
-    try:
-        with zipfile.ZipFile(source.path) as zf:
-            part = _sheet_part(zf, source.sheet)
-            padded = _padded_styles(zf)
-            if part is None or (not padded and not _has_markers(zf, part)):
-                return {}
-            return _parse_details(zf, part, padded)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
-        raise source._error(f"the workbook is damaged ({_one_line(exc)})") from None
+def _xlsx_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """Empty for the usual export, which has none: its XML is then only scanned, not parsed."""
+    with zipfile.ZipFile(source.path) as zf:
+        part = _sheet_part(zf, source.sheet)
+        padded = _padded_styles(zf)
+        if part is None or (not padded and not _has_markers(zf, part)):
+            return {}
+        return _parse_details(zf, part, padded)
 
 
 def _xml(zf: zipfile.ZipFile, part: str) -> ElementTree.Element:
@@ -347,16 +368,21 @@ def _padded_styles(zf: zipfile.ZipFile) -> dict[int, str]:
     if "xl/styles.xml" not in zf.namelist():
         return {}
     styles = _xml(zf, "xl/styles.xml")
-    formats = {
-        int(f.get("numFmtId", "-1")): (f.get("formatCode") or "").split(";")[0] for f in styles.iter(f"{_NS}numFmt")
-    }
+    formats = {int(f.get("numFmtId", "-1")): f.get("formatCode") or "" for f in styles.iter(f"{_NS}numFmt")}
     xfs = styles.find(f"{_NS}cellXfs")
     found = {}
     for index, xf in enumerate(xfs if xfs is not None else ()):
-        code = formats.get(int(xf.get("numFmtId", "0")), "")
-        if _ZERO_PADDED.fullmatch(code):
-            found[index] = code.replace('"', "")
+        if code := _padding(formats.get(int(xf.get("numFmtId", "0")), "")):
+            found[index] = code
     return found
+
+
+def _padding(code: str) -> str | None:
+    """The zeros and literals (unquoted) a number format shows a number of 0 or more in, if it pads with zeros."""
+    positive = code.split(";")[0]
+    if not _ZERO_PADDED.fullmatch(positive):
+        return None
+    return positive.replace('"', "").replace("\\", "")
 
 
 def _has_markers(zf: zipfile.ZipFile, part: str) -> bool:
@@ -410,6 +436,166 @@ def _zero_padded(saved: str, code: str) -> str:
         else:
             out.append(symbol)
     return digits + "".join(reversed(out))
+
+
+# -- what an .xls workbook's formats add -------------------------------------------------------------------
+
+
+def _xls_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """A cell of an .xls names its format through the workbook's XF and FORMAT records, which calamine does not
+    give; xlrd reads them (and nothing but .xls). Empty, the sheet not read again, when no format pads: xlrd reads
+    the formats alone first (on_demand)."""
+    book = xlrd.open_workbook(source.path, formatting_info=True, on_demand=True, logfile=io.StringIO())
+    try:
+        codes = {key: _padding(f.format_str or "") for key, f in book.format_map.items()}
+        padded = {index: code for index, xf in enumerate(book.xf_list) if (code := codes.get(xf.format_key))}
+        if not padded:
+            return {}
+        sheet = book.sheet_by_name(source.sheet)
+        details: dict[int, dict[int, Any]] = {}
+        for r in range(sheet.nrows):
+            for c, kind in enumerate(sheet.row_types(r)):
+                if kind == xlrd.XL_CELL_NUMBER and (code := padded.get(sheet.cell_xf_index(r, c))):
+                    details.setdefault(r + 1, {})[c] = _zero_padded(repr(sheet.cell_value(r, c)), code)
+        return details
+    finally:
+        book.release_resources()
+
+
+# -- what an .ods sheet's styles add ---------------------------------------------------------------------
+
+_OFFICE: Final = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_TABLE: Final = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_STYLE: Final = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+_NUMBER: Final = "{urn:oasis:names:tc:opendocument:xmlns:datastyle:1.0}"
+# A spreadsheet's own bounds (LibreOffice's and Excel's): a repeat count past them is no sheet's.
+_MAX_ROWS: Final = 1 << 20
+_MAX_COLUMNS: Final = 1 << 14
+
+
+def _ods_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
+    """Empty, the sheets not parsed, when no cell style pads: content.xml's automatic styles come before its body.
+    A cell's text (text:p) is not read: it is the number in the saving program's locale (12,5 or 1 234)."""
+    with zipfile.ZipFile(source.path) as zf:
+        roots = [_xml(zf, "styles.xml")] if "styles.xml" in zf.namelist() else []
+        with zf.open("content.xml") as f:
+            events = ElementTree.iterparse(f, ("start", "end"))  # noqa: S314 - as `_xml`
+            for event, element in events:
+                if event == "end" and element.tag == f"{_OFFICE}automatic-styles":
+                    roots.append(element)
+                elif element.tag == f"{_OFFICE}body":
+                    padded = _padded_cell_styles(roots)
+                    return _ods_sheet(events, source.sheet, padded) if padded else {}
+    return {}
+
+
+def _padded_cell_styles(roots: list[ElementTree.Element]) -> dict[str, str]:
+    """Cell style name -> the zero-padded format of its data style, its own or a parent style's."""
+    numbers = {e.get(f"{_STYLE}name"): e for root in roots for e in root.iter(f"{_NUMBER}number-style")}
+    cells = {
+        e.get(f"{_STYLE}name"): e
+        for root in roots
+        for e in root.iter(f"{_STYLE}style")
+        if e.get(f"{_STYLE}family") == "table-cell"
+    }
+    found = {}
+    for name, style in cells.items():
+        data = _data_style(style, cells)
+        if name and data in numbers and (code := _padding(_ods_code(numbers[data], numbers))):
+            found[name] = code
+    return found
+
+
+def _data_style(style: ElementTree.Element, cells: dict[str | None, ElementTree.Element]) -> str | None:
+    for _ in cells:  # a chain of parents is no longer, unless it loops
+        data, parent = style.get(f"{_STYLE}data-style-name"), cells.get(style.get(f"{_STYLE}parent-style-name"))
+        if data or parent is None:
+            return data
+        style = parent
+    return None
+
+
+def _ods_code(style: ElementTree.Element, numbers: dict[str | None, ElementTree.Element]) -> str:
+    """A number style of digits and literals as its format code: 00000, 000000"-"0000 (else ""). A style of
+    sections applies the one for numbers of 0 or more by a map, as LibreOffice saves 00000;-00000."""
+    for condition in style.iter(f"{_STYLE}map"):
+        if condition.get(f"{_STYLE}condition") == "value()>=0":
+            style = numbers.get(condition.get(f"{_STYLE}apply-style-name"), style)
+    parts = [e for e in style if e.tag.startswith(_NUMBER)]  # not its map, nor its text properties (a colour)
+    if [e.tag for e in parts] != [f"{_NUMBER}number"]:
+        return ""
+    number = parts[0]
+    digits = int(number.get(f"{_NUMBER}min-integer-digits", "1"))
+    # Beyond 20 digits no number of a spreadsheet's (15 significant) is shown: a file built to exhaust memory.
+    if number.get(f"{_NUMBER}decimal-places", "0") != "0" or number.get(f"{_NUMBER}grouping") == "true" or digits > 20:
+        return ""
+    # An embedded text's position: how many of the number's digits stand right of it.
+    literals = {int(e.get(f"{_NUMBER}position", "0")): e.text or "" for e in number.iter(f"{_NUMBER}embedded-text")}
+    if any(position >= digits for position in literals):
+        return ""
+    return "".join("0" + (f'"{literals[k]}"' if k in literals else "") for k in range(digits - 1, -1, -1))
+
+
+_SHEET: Final = f"{_TABLE}table"
+_COLUMN: Final = f"{_TABLE}table-column"
+_ROW: Final = f"{_TABLE}table-row"
+_CELLS: Final = (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell")  # a merged cell's covered ones take columns
+_DEFAULT_STYLE: Final = f"{_TABLE}default-cell-style-name"
+_COLUMNS_REPEATED: Final = f"{_TABLE}number-columns-repeated"
+
+
+def _ods_sheet(events: Iterator[tuple[str, Any]], name: str, padded: dict[str, str]) -> dict[int, dict[int, Any]]:
+    """The padded numbers of sheet `name`, each row cleared once read (the rows of the sheets before it too). A cell
+    without a style of its own has its row's default cell style, else its column's: LibreOffice saves a column
+    formatted whole so. Repeated rows of padded numbers share one dict."""
+    details: dict[int, dict[int, Any]] = {}
+    inside = False
+    columns: list[tuple[int, str]] = []
+    row = column = 0  # rows and columns before the element at hand
+    row_style = ""
+    cells: dict[int, Any] = {}
+    for event, element in events:
+        tag = element.tag
+        if tag in _CELLS:  # first: most of a sheet's events are its cells'
+            if event == "start" and inside:
+                repeated = _repeat(element.get(_COLUMNS_REPEATED), _MAX_COLUMNS - column)
+                if element.get(f"{_OFFICE}value-type") == "float" and (
+                    code := padded.get(
+                        element.get(f"{_TABLE}style-name") or row_style or _column_style(columns, column)
+                    )
+                ):
+                    shown = _zero_padded(element.get(f"{_OFFICE}value", ""), code)
+                    cells.update(dict.fromkeys(range(column, column + repeated), shown))
+                column += repeated
+        elif tag == _ROW:
+            if event == "start":
+                row_style, column = element.get(_DEFAULT_STYLE, ""), 0
+                continue
+            repeated = _repeat(element.get(f"{_TABLE}number-rows-repeated"), _MAX_ROWS - row)
+            if inside and cells:
+                details.update(dict.fromkeys(range(row + 1, row + repeated + 1), cells))
+                cells = {}
+            row += repeated
+            element.clear()
+        elif tag == _SHEET and event == "start":
+            inside, row, column = element.get(f"{_TABLE}name") == name, 0, 0
+        elif tag == _SHEET and inside:
+            break
+        elif tag == _COLUMN and event == "start" and inside:
+            columns.append((column, element.get(_DEFAULT_STYLE) or ""))
+            column += _repeat(element.get(_COLUMNS_REPEATED), _MAX_COLUMNS - column)
+    return details
+
+
+def _column_style(columns: list[tuple[int, str]], column: int) -> str:
+    """The default cell style of a column, from (first column, style) of the sheet's table:table-column."""
+    at = bisect_right(columns, column, key=lambda c: c[0]) - 1
+    return columns[at][1] if at >= 0 else ""
+
+
+def _repeat(count: str | None, room: int) -> int:
+    """A row's or column's repeat count, within the sheet's bounds."""
+    return 1 if count is None else max(1, min(int(count), room))
 
 
 def sheet_names(sheets: Sequence[SheetInfo]) -> list[str]:

@@ -4,6 +4,7 @@ read are refused in one line naming the file (and the sheet, and the row, where 
 import datetime
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
@@ -14,11 +15,18 @@ from connectors.csv_source import SourceError
 from connectors.workbook_source import WorkbookSource
 from tests.fakes.rows import HEADERS, customer_row
 from tests.fakes.workbooks import (
+    NUMBER_FORMATS,
+    Formatted,
     customers_table,
     customers_workbook,
     encrypted,
+    large_ods,
     large_workbook,
+    number_formats_sheet,
+    ods_workbook,
     with_cached_results,
+    xls_workbook,
+    xlsx_workbook,
     zip_bomb,
 )
 
@@ -52,6 +60,30 @@ def test_cells_read_as_the_text_a_person_sees(tmp_path: Path) -> None:
     assert rows[5].column == 2 and rows[5].error.startswith(
         "cell C5 (Organisationsnummer) is a formula without a saved result"
     )
+
+
+@pytest.mark.parametrize("write", [xlsx_workbook, xls_workbook, ods_workbook])
+def test_a_number_format_shows_a_number_zero_padded_never_rounded(tmp_path: Path, write: Callable[..., Path]) -> None:
+    suffix = write.__name__.removesuffix("_workbook")
+    path = write(tmp_path / f"tal.{suffix}", {"Tal": number_formats_sheet()})
+    assert [row[0] for row in values(WorkbookSource(str(path))).values()] == [read for *_, read in NUMBER_FORMATS]
+
+
+def test_an_ods_sheets_rows_and_cells_saved_once_with_a_count_keep_their_numbers(tmp_path: Path) -> None:
+    """LibreOffice saves equal rows, and equal cells of a row, once with their count."""
+    padded = Formatted(7, "00000", "00007")
+    path = ods_workbook(
+        tmp_path / "kunder.ods",
+        {
+            "Om filen": [["Kunder per region"], [padded]],
+            "Kunder": [["Kundnummer", "Reservnummer"], [], [], [padded, padded], [padded, padded], [8, "ingen"]],
+        },
+    )
+    assert values(WorkbookSource(str(path), sheet="Kunder")) == {
+        4: ("00007", "00007"),
+        5: ("00007", "00007"),
+        6: ("8", "ingen"),
+    }
 
 
 def test_a_header_below_a_title_block_is_found_and_rows_keep_the_workbooks_numbers(tmp_path: Path) -> None:
@@ -162,19 +194,35 @@ def test_workbooks_that_must_not_be_read_are_refused_in_one_line(
     )
 
 
+def test_an_xls_whose_formats_xlrd_cannot_read_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def trips(*args: object, **kw: object) -> None:
+        raise AssertionError  # as xlrd does on some damaged files calamine reads
+
+    monkeypatch.setattr(workbook_source.xlrd, "open_workbook", trips)
+    assert (
+        _refused(FIXTURES / "customers.xls")
+        == "customers.xls, sheet 'Kunder': the workbook is damaged (AssertionError)"
+    )
+
+
 def test_the_ods_and_xls_fixtures_read_as_their_xlsx_would(tmp_path: Path) -> None:
-    """Made by tests/fixtures/make_workbooks.py: pandas with odfpy, and xlwt."""
+    """Made by tests/fixtures/make_workbooks.py, by odfpy and xlwt; row 6 holds numbers shown zero-padded."""
     for suffix in ("ods", "xls"):
         source = WorkbookSource(str(FIXTURES / f"customers.{suffix}"))
         assert (source.sheet, source.header_line) == ("Kunder", 3)
         assert values(source) == {
             4: ("00042", "Åkesson Bygg AB", "556000-0019", "01234", "Sverige", "30", "2019-03-01"),
             5: ("00043", "Nordlund Konsult AB", "556000-0027", "09876", "Sverige", "15", "2021-11-30"),
+            6: ("00044", "Ekström Måleri AB", "556000-0035", "02345", "Sverige", "30", "2023-05-02"),
         }
 
 
-def test_a_100000_row_workbook_is_read_in_under_300_mb(tmp_path: Path) -> None:
-    path = large_workbook(tmp_path / "stor.xlsx", customers_table(100_000))
+@pytest.mark.parametrize("suffix", ["xlsx", "ods"])
+def test_a_100000_row_workbook_is_read_in_under_300_mb(tmp_path: Path, suffix: str) -> None:
+    if suffix == "ods":  # its postal codes numbers in a column formatted 00000: every row's styles are read
+        path = large_ods(tmp_path / "stor.ods", customers_table(100_000), HEADERS.index("Postnummer"))
+    else:
+        path = large_workbook(tmp_path / "stor.xlsx", customers_table(100_000))
     script = (
         "import sys\n"
         "from connectors.workbook_source import WorkbookSource\n"
