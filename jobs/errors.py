@@ -57,3 +57,14 @@ class DatabaseLost(RunError):
             f"continue it with: rostersync resume {run_id}"
         )
         self.run = run
+
+
+class DatabaseRefused(RunError):
+    """The database refused a run's work for a reason retrying cannot cure. The run stands, its committed
+    batches kept, for a resume once the cause is put right."""
+
+    def __init__(self, run_id: uuid.UUID, said: str) -> None:
+        super().__init__(
+            f"the database refused the work of run {run_id}: {said}; once that is put right, "
+            f"continue it with: rostersync resume {run_id}"
+        )

@@ -18,7 +18,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.csv_source import SourceError
-from jobs.errors import DatabaseLost, FamilyBusy, RunError
+from jobs.errors import DatabaseLost, DatabaseRefused, FamilyBusy, RunError
 from jobs.ledger import run_rows, runs
 from jobs.ledger.run_rows import BatchRows, Counts
 from jobs.pipeline import lineage, reading
@@ -26,7 +26,7 @@ from jobs.pipeline.batches import Batch, FirstLines, row_outcomes, stream_batche
 from jobs.pipeline.inputs import Input, Interrupted, LocalInput
 from jobs.pipeline.matching import Matcher
 from jobs.pipeline.prints import source_of
-from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason
+from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason, refusal
 from jobs.pipeline.refs import Matched, Refs, noted
 from jobs.pipeline.starting import open_input
 from jobs.records import RunSummary
@@ -284,11 +284,19 @@ async def _process(importer: Importer, opened: Input | None) -> RunSummary:
         if isinstance(cause, runs.Cancelled):
             return await db(runs.finish, engine, run_id, owner, error="cancelled", status="cancelled")
         await _let_go(importer, cause)
-        raise cause from exc
+        raise _refused(run_id, cause) or cause from exc
     except BaseException as exc:
         await _let_go(importer, exc)
+        if refused := _refused(run_id, exc):
+            raise refused from exc
         raise
     return await db(runs.finish, engine, run_id, owner)
+
+
+def _refused(run_id: uuid.UUID, exc: BaseException) -> DatabaseRefused | None:
+    """A refusal by the database, as the one line a person can act on."""
+    said = refusal(exc)
+    return None if said is None else DatabaseRefused(run_id, said)
 
 
 async def _let_go(importer: Importer, exc: BaseException) -> None:

@@ -7,6 +7,7 @@ and is then skipped (`Importer._unwritten`), and the run-row updates are idempot
 Any other error is raised at once.
 """
 
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from typing import ParamSpec, TypeVar
 
@@ -35,6 +36,13 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = getattr(current, "orig", None) or current.__cause__
+
+
+def refusal(exc: BaseException) -> str | None:
+    """What the database said when it refused the work (a missing table, a full disk), not having gone away;
+    None for any other error. The server's own words hold no address or password, unlike a driver's."""
+    said = [e for e in _chain(exc) if isinstance(e, asyncpg.PostgresError | sqlite3.DatabaseError)]
+    return f"{type(said[-1]).__name__}: {said[-1]}" if said and not is_disconnect(exc) else None
 
 
 def _gone(error: BaseException) -> bool:

@@ -56,6 +56,14 @@ def start_import(path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+async def pg_execute(schema: str, statement: str) -> None:
+    conn = await asyncpg.connect(PG_URL, server_settings={"search_path": schema})
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 async def assert_every_row_once(schema: str, rows: int) -> None:
     assert await pg_count(schema, "SELECT count(*) FROM customers") == rows
     assert await pg_count(schema, "SELECT count(DISTINCT org_number) FROM customers") == rows
@@ -135,3 +143,26 @@ async def test_a_database_that_stays_away_stops_the_import_resumably(
     assert (resumed["status"], resumed["created"], resumed["failed"]) == ("succeeded", rows, 0)
     await assert_every_row_once(pg_schema, rows)
     assert rostersync("status", run_id, env=cli_env).returncode == 0
+
+
+async def test_a_write_the_database_refuses_stops_the_import_in_one_line_resumably(
+    cli_env: dict[str, str], pg_schema: str, tmp_path: Path
+) -> None:
+    """Not a lost connection but an answer retrying cannot change (here the run ledger's table is gone, as after
+    a migration run the wrong way): one line with the database's reason and the run to resume, no traceback."""
+    rows = 20_000
+    path = write_csv(tmp_path / "big.csv", rows)
+    proc = start_import(path, {**cli_env, "ROSTERSYNC_WRITERS": "2", "ROSTERSYNC_BATCHES_PER_COMMIT": "1"})
+    await wait_for_rows(pg_schema, proc, 2_000)
+    await pg_execute(pg_schema, "ALTER TABLE import_batches RENAME TO import_batches_away")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+    assert 'UndefinedTableError: relation "import_batches" does not exist' in stderr, stderr
+    run_id = stderr.rstrip().rsplit(" ", 1)[-1]
+    assert stderr.rstrip().endswith(f"continue it with: rostersync resume {run_id}"), stderr
+
+    await pg_execute(pg_schema, "ALTER TABLE import_batches_away RENAME TO import_batches")
+    resumed = run_json("resume", run_id, env=cli_env, code=0)
+    assert (resumed["status"], resumed["created"], resumed["failed"]) == ("succeeded", rows, 0)
+    await assert_every_row_once(pg_schema, rows)
