@@ -20,13 +20,16 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from xml.etree import ElementTree
-
-import python_calamine as calamine
 
 from connectors.csv_source import SourceError, SourceRow, header_names
 from connectors.headers import known_header
+
+# python-calamine is imported where a workbook is read: a process that reads none (a CSV import, the API
+# server until a workbook comes) does not load it.
+if TYPE_CHECKING:
+    import python_calamine as calamine
 
 __all__ = ["MAX_INFLATED_BYTES", "MAX_WORKBOOK_BYTES", "WORKBOOK_SUFFIXES", "SheetInfo", "WorkbookSource"]
 
@@ -73,6 +76,8 @@ class WorkbookSource:
         self.path = path
         self.name = name or path
         self._check_container()
+        import python_calamine as calamine
+
         with self._workbook() as book:
             self.sheets = [
                 SheetInfo(m.name, m.visible != calamine.SheetVisibleEnum.Visible)
@@ -128,6 +133,8 @@ class WorkbookSource:
             )
 
     def _workbook(self) -> calamine.CalamineWorkbook:
+        import python_calamine as calamine
+
         try:
             return calamine.CalamineWorkbook.from_path(self.path)
         except calamine.PasswordError:
@@ -157,6 +164,8 @@ class WorkbookSource:
     def _lines(self) -> Iterator[tuple[int, list[str]]]:
         """(row number, cell texts from column A) of every row that is not blank, nor a merged title or
         section line; cells calamine cannot tell (`_details`) as `_UNCACHED` or their displayed text."""
+        import python_calamine as calamine
+
         with self._workbook() as book:
             try:
                 sheet = book.get_sheet_by_name(self.sheet)
