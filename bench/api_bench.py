@@ -1,12 +1,14 @@
 """Benchmark: the HTTP API against the same work done without it.
 
     uv run python bench/api_bench.py [--clients 16] [--batches 20] [--rows 200000] [--upload-mb 200]
+                                     [--parts bulk,import,upload]
 
 (a) bulk-create: 50-item batches from `--clients` concurrent HTTP clients against `rostersync serve`, then the
     same batches through the in-process bulk-create from as many tasks: items/s and p50/p99 latency of each.
 (b) import: a `--rows` file uploaded to the API (streamed body) until its run finishes, against
     `rostersync import` of the same file.
-(c) memory: the API process's peak RSS while a `--upload-mb` file is uploaded (stored, not run).
+(c) upload: the API process's peak RSS while a file just under an upload limit of `--upload-mb` MB (the
+    default limit: 200) is uploaded, stored and previewed (not run), as the body and as a multipart part.
 Each part on a fresh Postgres schema, VIES off; the rows are a mix of Swedish, EU and non-EU customers.
 """
 
@@ -52,10 +54,10 @@ def payload(i: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def schema_env() -> Iterator[dict[str, str]]:
+def schema_env(upload_limit_mb: int = 200) -> Iterator[dict[str, str]]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "ROSTERSYNC_DATABASE_URL": PG, "ROSTERSYNC_DATABASE_SCHEMA": schema,
-           "ROSTERSYNC_VIES_ENABLED": "false", "ROSTERSYNC_UPLOAD_LIMIT_MB": "2000"}  # fmt: skip
+           "ROSTERSYNC_VIES_ENABLED": "false", "ROSTERSYNC_UPLOAD_LIMIT_MB": str(upload_limit_mb)}  # fmt: skip
     env.pop("ROSTERSYNC_REDIS_URL", None)
     quiet = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
     subprocess.run(["psql", PG, "-q", "-c", f"CREATE SCHEMA {schema}"], check=True, env=quiet)
@@ -172,15 +174,21 @@ def _finished(url: str, key: str, run_id: str) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def _upload(url: str, key: str, path: Path, **params: str) -> dict[str, Any]:
+def _upload(url: str, key: str, path: Path, multipart: bool = False, **params: str) -> dict[str, Any]:
     def chunks() -> Iterator[bytes]:
         with open(path, "rb") as f:
             while block := f.read(1 << 20):
                 yield block
 
-    answer = httpx.post(f"{url}/api/v1/companies/bench/imports", content=chunks(), timeout=600,
-                        headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
-                        params={"kind": "customers", "filename": path.name, **params})  # fmt: skip
+    endpoint, auth = f"{url}/api/v1/companies/bench/imports", {"Authorization": f"Bearer {key}"}
+    options = {"kind": "customers", "filename": path.name, **params}
+    if multipart:
+        with open(path, "rb") as f:
+            answer = httpx.post(endpoint, files={"file": (path.name, f, "text/csv")}, data=options, headers=auth,
+                                timeout=600)  # fmt: skip
+    else:
+        answer = httpx.post(endpoint, content=chunks(), params=options, timeout=600,
+                            headers={**auth, "Content-Type": "text/csv"})  # fmt: skip
     if answer.status_code != 201:
         raise SystemExit(f"upload failed: {answer.text[:300]}")
     return dict(answer.json()["data"])
@@ -203,31 +211,48 @@ def import_vs_cli(rows: int, tmp: Path) -> None:
     print(f"import ratio          {cli_s / api_s:>9.2f}  (API / CLI)")
 
 
-def upload_memory(size_mb: int, tmp: Path) -> None:
-    rows = int(size_mb * 1e6 / 150)  # a row of the mix is about 150 bytes
-    path = write_csv(tmp / "big.csv", rows, eu_every=4, unique_vat=100_000)
-    with schema_env() as env, server(env) as (url, key, proc):
+def _file_of(path: Path, size: int) -> Path:
+    """A CSV of the benchmark's mix, as many whole rows as fit in `size` bytes."""
+    write_csv(path, size // 110, eu_every=4, unique_vat=100_000)  # a row of the mix is 127 bytes on average
+    with open(path, "r+b") as f:
+        f.seek(size - (1 << 16))
+        f.truncate(size - (1 << 16) + f.read(1 << 16).rfind(b"\n") + 1)
+    return path
+
+
+def _measured_upload(path: Path, limit_mb: int, multipart: bool) -> tuple[float, int, int]:
+    """Seconds, and the API process's RSS at start and at its peak, while `path` is uploaded, stored and
+    previewed (not run)."""
+    with schema_env(upload_limit_mb=limit_mb) as env, server(env) as (url, key, proc):
         peak = [proc.memory_info().rss]
         done = threading.Event()
 
         def sample() -> None:
+            # With `serve --workers N` the requests go to the children: the largest process is the one.
             while not done.is_set():
                 with contextlib.suppress(psutil.Error):
-                    peak.append(proc.memory_info().rss)
-                time.sleep(0.05)
+                    peak.append(max(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
+                time.sleep(0.02)
 
         sampler = threading.Thread(target=sample)
         sampler.start()
         started = time.perf_counter()
         try:
-            _upload(url, key, path, mapping_step="true")  # stored and previewed, not run
+            _upload(url, key, path, multipart, mapping_step="true")
         finally:
             done.set()
             sampler.join()
-        seconds = time.perf_counter() - started
+        return time.perf_counter() - started, peak[0], max(peak)
+
+
+def upload_memory(limit_mb: int, tmp: Path) -> None:
+    path = _file_of(tmp / "big.csv", limit_mb * 1_000_000)
     size = path.stat().st_size / 1e6
-    print(f"upload {size:,.0f} MB         {size / seconds:>9,.1f} MB/s  API process peak RSS "
-          f"{max(peak) / 2**20:.0f} MB (at start {peak[0] / 2**20:.0f} MB)")  # fmt: skip
+    for multipart in (False, True):
+        seconds, start, peak = _measured_upload(path, limit_mb, multipart)
+        how = "multipart" if multipart else "body"
+        print(f"upload {size:,.0f} MB {how:<9} {size / seconds:>6,.1f} MB/s  API process peak RSS "
+              f"{peak / 2**20:.0f} MB (at start {start / 2**20:.0f} MB)")  # fmt: skip
 
 
 def main() -> None:
@@ -235,12 +260,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--batches", type=int, default=20, help="per client")
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--upload-mb", type=int, default=200)
+    parser.add_argument("--upload-mb", type=int, default=200, help="the upload limit; the file is just under it")
+    parser.add_argument("--parts", default="bulk,import,upload", help="which parts to run, comma-separated")
     args = parser.parse_args()
-    bulk(args.clients, args.clients * args.batches)
+    parts = set(args.parts.split(","))
+    if "bulk" in parts:
+        bulk(args.clients, args.clients * args.batches)
     with tempfile.TemporaryDirectory() as tmp:
-        import_vs_cli(args.rows, Path(tmp))
-        upload_memory(args.upload_mb, Path(tmp))
+        if "import" in parts:
+            import_vs_cli(args.rows, Path(tmp))
+        if "upload" in parts:
+            upload_memory(args.upload_mb, Path(tmp))
 
 
 if __name__ == "__main__":

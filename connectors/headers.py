@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Final
 
-from rapidfuzz import fuzz, process
-
 from connectors.csv_source import unescape_cell
 from registry.fields import HINT_FIELDS, Kind, payload_fields
 from registry.models import CleanPayload
@@ -299,6 +297,8 @@ def suggest(header: str, kind: Kind) -> str | None:
     key = normalize_header(header)
     if len(key) < 4:  # "Nr2", "Typ": too short to tell a typo from another word
         return None
+    from rapidfuzz import fuzz, process  # here: most files have no such header, and most processes never ask
+
     lookup = _LOOKUP[kind]
     found = process.extractOne(key, lookup.keys(), scorer=fuzz.ratio, score_cutoff=_SUGGESTION_SCORE)
     return lookup[found[0]] if found else None

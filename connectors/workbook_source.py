@@ -22,14 +22,16 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from xml.etree import ElementTree
-
-import python_calamine as calamine
-import xlrd
 
 from connectors.csv_source import SourceError, SourceRow, header_names
 from connectors.headers import known_header
+
+# python-calamine and xlrd are imported where a workbook is read: a process that reads none (a CSV import, the
+# API server until a workbook comes) does not load them.
+if TYPE_CHECKING:
+    import python_calamine as calamine
 
 __all__ = ["MAX_INFLATED_BYTES", "MAX_WORKBOOK_BYTES", "WORKBOOK_SUFFIXES", "SheetInfo", "WorkbookSource"]
 
@@ -79,6 +81,8 @@ class WorkbookSource:
         self.path = path
         self.name = name or path
         self._check_container()
+        import python_calamine as calamine
+
         with self._workbook() as book:
             self.sheets = [
                 SheetInfo(m.name, m.visible != calamine.SheetVisibleEnum.Visible)
@@ -134,6 +138,8 @@ class WorkbookSource:
             )
 
     def _workbook(self) -> calamine.CalamineWorkbook:
+        import python_calamine as calamine
+
         try:
             return calamine.CalamineWorkbook.from_path(self.path)
         except calamine.PasswordError:
@@ -163,6 +169,8 @@ class WorkbookSource:
     def _lines(self) -> Iterator[tuple[int, list[str]]]:
         """(row number, cell texts from column A) of every row that is not blank, nor a merged title or
         section line; cells calamine cannot tell (`_details`) as `_UNCACHED` or their displayed text."""
+        import python_calamine as calamine
+
         with self._workbook() as book:
             try:
                 sheet = book.get_sheet_by_name(self.sheet)
@@ -445,6 +453,8 @@ def _xls_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
     """A cell of an .xls names its format through the workbook's XF and FORMAT records, which calamine does not
     give; xlrd reads them (and nothing but .xls). Empty, the sheet not read again, when no format pads: xlrd reads
     the formats alone first (on_demand)."""
+    import xlrd
+
     book = xlrd.open_workbook(source.path, formatting_info=True, on_demand=True, logfile=io.StringIO())
     try:
         codes = {key: _padding(f.format_str or "") for key, f in book.format_map.items()}

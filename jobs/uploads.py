@@ -18,6 +18,7 @@ from registry.clock import now
 from registry.tables import upload_chunks, uploads
 
 CHUNK = 1 << 20
+_CHUNKS_A_QUERY = 4
 
 
 async def store(engine: AsyncEngine, company_id: str, name: str, blocks: AsyncIterator[bytes], limit: int) -> str:
@@ -79,12 +80,9 @@ async def snapshot(
         copy = tempfile.NamedTemporaryFile(prefix="rostersync-", suffix=Path(name).suffix)  # noqa: SIM115 - Snapshot owns it
         digest = hashlib.sha256()
         try:
-            query = (
-                select(upload_chunks.c.data).where(upload_chunks.c.upload_id == wanted).order_by(upload_chunks.c.seq)
-            )
-            async for (data,) in await conn.stream(query.execution_options(yield_per=4)):
-                digest.update(data)
-                write_block(copy, data, name)
+            first = 0
+            while (last := await _copy_chunks(conn, wanted, first, digest, copy, name)) is not None:
+                first = last + 1
             write_block(copy, b"", name)
         except BaseException:
             copy.close()
@@ -93,6 +91,30 @@ async def snapshot(
         copy.close()
         raise SourceError(name, CHANGED)
     return Snapshot(name, copy, digest.hexdigest())
+
+
+async def _copy_chunks(
+    conn: AsyncConnection,
+    upload_id: uuid.UUID,
+    first: int,
+    digest: "hashlib._Hash",
+    copy: "tempfile._TemporaryFileWrapper[bytes]",
+    name: str,
+) -> int | None:
+    """Copy the upload's next few chunks from `first` on; the last one's seq, None at the end. A few a query,
+    not one streamed query: the asyncpg adapter's server-side cursor fetches 50 rows ahead whatever yield_per
+    says: 50 MiB of chunks held at once."""
+    query = (
+        select(upload_chunks.c.seq, upload_chunks.c.data)
+        .where(upload_chunks.c.upload_id == upload_id, upload_chunks.c.seq >= first)
+        .order_by(upload_chunks.c.seq)
+        .limit(_CHUNKS_A_QUERY)
+    )
+    found = (await conn.execute(query)).all()
+    for _, data in found:
+        digest.update(data)
+        write_block(copy, data, name)
+    return found[-1].seq if len(found) == _CHUNKS_A_QUERY else None
 
 
 async def drop(conn: AsyncConnection, upload_id: uuid.UUID | str) -> None:

@@ -8,7 +8,8 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable
+import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,44 @@ def test_a_raw_body_is_streamed_with_its_options_in_the_query(api: Served) -> No
         run = finished(http, made.json()["data"]["id"])
         assert (run["state"], run["created"]) == ("succeeded", 3000)
     assert db(api, "SELECT count(*) FROM upload_chunks") == 1 + len(body) // (1 << 20)
+
+
+def test_an_upload_is_held_a_few_chunks_at_a_time(api: Served, tmp_path: Path) -> None:
+    """Stored and previewed (both read the whole file), a 32 MiB upload never has half of itself in memory, sent
+    as the body or as a multipart part. tracemalloc, not RSS: the server is a thread of this process, and only
+    Python's allocations tell its buffers from what the allocator keeps."""
+    head, rest = swedish_file(2000).split(b"\r\n", 1)
+    path, copies = tmp_path / "big.csv", 0
+    with open(path, "wb") as f:
+        f.write(head + b"\r\n")
+        while f.tell() < 32 << 20:
+            f.write(rest)
+            copies += 1
+
+    def blocks() -> Iterator[bytes]:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                yield block
+
+    def as_body(http: httpx.Client) -> httpx.Response:
+        return http.post(f"{ACME}/imports", content=blocks(), headers={"Content-Type": "text/csv"}, params=options)
+
+    def as_part(http: httpx.Client) -> httpx.Response:
+        with open(path, "rb") as f:
+            return http.post(f"{ACME}/imports", files={"file": ("big.csv", f)}, data=options)
+
+    options = {"kind": "customers", "mapping_step": "true"}
+    with api.client(api.key("acme", "imports:write")) as http:
+        for send in (as_body, as_part):
+            tracemalloc.start()
+            try:
+                made = send(http)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert made.status_code == 201, made.text
+            assert made.json()["data"]["total"] == 2000 * copies
+            assert peak < 16 << 20, f"{send.__name__}: {peak / 2**20:.1f} MiB"
 
 
 def test_refused_and_oversized_files_keep_nothing(serve: Callable[..., Served]) -> None:

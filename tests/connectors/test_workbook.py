@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import xlrd
 
 from connectors import workbook_source
 from connectors.csv_source import SourceError
@@ -198,7 +199,7 @@ def test_an_xls_whose_formats_xlrd_cannot_read_is_refused_in_one_line(monkeypatc
     def trips(*args: object, **kw: object) -> None:
         raise AssertionError  # as xlrd does on some damaged files calamine reads
 
-    monkeypatch.setattr(workbook_source.xlrd, "open_workbook", trips)
+    monkeypatch.setattr(xlrd, "open_workbook", trips)
     assert (
         _refused(FIXTURES / "customers.xls")
         == "customers.xls, sheet 'Kunder': the workbook is damaged (AssertionError)"
