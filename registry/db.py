@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -93,7 +93,17 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 8) ->
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine.sync_engine, "handle_error", _left_mid_operation)
     return engine
+
+
+def _left_mid_operation(context: ExceptionContext) -> None:
+    """asyncpg refuses every call on a connection whose backend died in the middle of an operation (a COPY cut
+    off by a failover) with "another operation is in progress": the connection is as good as gone, so it is
+    thrown away, not pooled, and the work retried on another (`jobs.pipeline.reconnect`)."""
+    if "another operation is in progress" in str(context.original_exception):
+        context.is_disconnect = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

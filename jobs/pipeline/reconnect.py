@@ -7,6 +7,7 @@ and is then skipped (`Importer._unwritten`), and the run-row updates are idempot
 Any other error is raised at once.
 """
 
+import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from typing import ParamSpec, TypeVar
@@ -54,8 +55,9 @@ def _gone(error: BaseException) -> bool:
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    """Whether `exc` says the connection to the database went away or cannot be made right now."""
-    return any(map(_gone, _chain(exc)))
+    """Whether `exc` says the connection to the database went away or cannot be made right now. Never a
+    cancellation, even one that came while a disconnect was handled: retrying it would swallow it."""
+    return isinstance(exc, Exception) and any(map(_gone, _chain(exc)))
 
 
 def reason(exc: BaseException) -> str:
@@ -72,9 +74,22 @@ class Reconnecting:
 
     async def __call__(self, work: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         retrying = AsyncRetrying(
-            retry=retry_if_exception(is_disconnect),
+            retry=retry_if_exception(lambda exc: is_disconnect(exc) and not _cancelled()),
             stop=stop_after_delay(self.budget_s),
             wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1),
             reraise=True,
         )
-        return await retrying(work, *args, **kwargs)
+        try:
+            return await retrying(work, *args, **kwargs)
+        except Exception as exc:
+            # A cancelled transaction's rollback on a dropped connection fails, and that error replaces the
+            # cancellation: retried, or raised as it is, the task would go on as if never cancelled (a task
+            # group waiting for it would wait for ever).
+            if _cancelled():
+                raise asyncio.CancelledError from exc
+            raise
+
+
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

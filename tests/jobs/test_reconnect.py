@@ -1,6 +1,8 @@
 """The retry of database work whose connection went away: a disconnect is retried on a fresh connection, for a
 bounded time; any other error is raised at once."""
 
+import asyncio
+import contextlib
 import socket
 import time
 from typing import Any
@@ -8,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from jobs.pipeline.reconnect import Reconnecting, is_disconnect, reason
 from registry.db import create_engine
@@ -69,3 +71,40 @@ async def test_a_database_that_stays_away_is_given_up_on_after_the_budget() -> N
         await engine.dispose()
     assert 0.5 <= time.monotonic() - started < 3 and calls > 1
     assert is_disconnect(raised.value) and reason(raised.value) == "ConnectionRefusedError"
+
+
+async def test_a_connection_left_in_the_middle_of_an_operation_counts_as_lost(pg_engine: Any) -> None:
+    """As a connection whose backend died during a COPY is left: asyncpg refuses it every call after."""
+    async with pg_engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        busy = asyncio.create_task(raw.fetchval("SELECT pg_sleep(0.3)"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(DBAPIError) as raised:
+            await conn.execute(text("SELECT 1"))
+        with contextlib.suppress(Exception):
+            await busy
+    assert "another operation is in progress" in str(raised.value)
+    assert raised.value.connection_invalidated and is_disconnect(raised.value)
+
+
+async def test_a_cancellation_that_meets_a_disconnect_is_never_retried_away() -> None:
+    """Cancelled inside its transaction, work whose clean-up fails on the dropped connection raises that error
+    instead: the call still ends cancelled, after one attempt."""
+    calls = 0
+    started = asyncio.Event()
+
+    async def work() -> None:
+        nonlocal calls
+        calls += 1
+        try:
+            started.set()
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise ConnectionResetError("the rollback's connection was gone") from None
+
+    task = asyncio.create_task(Reconnecting(5)(work))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 3)
+    assert calls == 1
