@@ -9,6 +9,7 @@ ValidationError into {field: message}. Problems that do not stop a row end up in
 
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from operator import itemgetter
 from typing import Annotated, Any, Final, Self, TypeVar
 
@@ -100,6 +101,8 @@ _SUPPLIER_TYPE_ALIASES: Final[dict[str, str]] = {
 def _type_parser(aliases: dict[str, str], kind: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
     choices = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
 
+    # A file names its types a few ways, once a row.
+    @lru_cache(maxsize=256)
     def parse(value: str) -> str:
         found = aliases.get(_TYPE_KEY.sub("_", value.lower()))
         if found is None:

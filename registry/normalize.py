@@ -554,21 +554,35 @@ MAX_PAYMENT_TERMS: Final = 365
 
 def payment_terms(value: str | int | float) -> int:
     """Payment terms in days, 0–365: 30, "30", "30,0", "30 dagar", "30 days", "30 Tage", "netto 30"."""
-    if value.__class__ is str and len(value) <= 3 and value.isascii() and value.isdigit():
-        days = int(value)  # the usual "30": what the pattern below would accept, without running it
-    elif isinstance(value, bool):
+    if value.__class__ is str:
+        return _text_terms_cached(value)
+    if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number of days")
-    elif isinstance(value, int):
-        days = value
-    elif isinstance(value, float):
+    if isinstance(value, int):
+        return _days_in_range(value, value)
+    if isinstance(value, float):
         if not value.is_integer():
             raise ValueError(f"payment terms must be whole days, got {value!r}")
-        days = int(value)
+        return _days_in_range(int(value), value)
+    return _text_terms(value)
+
+
+def _text_terms(value: str) -> int:
+    if value.__class__ is str and len(value) <= 3 and value.isascii() and value.isdigit():
+        days = int(value)  # the usual "30": what the pattern below would accept, without running it
     else:
         match = _TERMS.fullmatch(value.strip())
         if match is None:
             raise ValueError(f"{value.strip()!r} is not a number of days")
         days = int(match.group(1))
+    return _days_in_range(days, value)
+
+
+# A file writes its terms a handful of ways ("30", "30 dagar", "14 Tage"), once a row.
+_text_terms_cached: Final = lru_cache(maxsize=256)(_text_terms)
+
+
+def _days_in_range(days: int, value: str | int | float) -> int:
     if not 0 <= days <= MAX_PAYMENT_TERMS:
         raise ValueError(f"payment terms must be 0–{MAX_PAYMENT_TERMS} days, got {value!r}")
     return days
