@@ -114,6 +114,8 @@ class WorkbookSource:
             raise self._error("the workbook is password-protected: save a copy without a password and import that")
         if magic.startswith(b"PK"):
             self._check_zip()
+        elif magic == _CFB_MAGIC and not _read_apart(self.path):
+            raise self._error("the workbook is damaged (its records cannot be read)")
 
     def _check_zip(self) -> None:
         try:
@@ -470,6 +472,28 @@ def _xls_details(source: WorkbookSource) -> dict[int, dict[int, Any]]:
         return details
     finally:
         book.release_resources()
+
+
+def _read_apart(path: str) -> bool:
+    """Whether calamine reads every sheet of an .xls without ending the process. On some damaged BIFF records
+    it asks for a terabyte and aborts, which no exception catches; so it reads the file once in a child of its
+    own first. An .xls holds at most 65,536 rows, so this costs a second at worst."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)  # its abort's backtrace is not for the user
+            import python_calamine as calamine
+
+            with calamine.CalamineWorkbook.from_path(path) as book:
+                for name in book.sheet_names:
+                    book.get_sheet_by_name(name).to_python()
+        except BaseException:  # noqa: S110 - an error is the parent's to report, by reading the file itself
+            pass
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 # -- what an .ods sheet's styles add ---------------------------------------------------------------------

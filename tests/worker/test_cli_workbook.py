@@ -7,7 +7,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.conftest import rostersync
+from tests.conftest import ROOT, rostersync
 from tests.fakes.rows import org_number
 from tests.fakes.workbooks import customers_sheet, customers_workbook, encrypted, zip_bomb
 from tests.worker.test_cli import run_json
@@ -130,6 +130,8 @@ def test_workbooks_that_cannot_be_read_are_one_line_exit_2_and_nothing_written(
         ),
         cut: "avklippt.xlsx: the workbook is damaged",
         zip_bomb(tmp_path / "bomb.xlsx"): "bomb.xlsx: refused: xl/worksheets/sheet1.xml inflates",
+        # Damaged so that calamine asks for a terabyte and aborts the process.
+        ROOT / "tests/fixtures/damaged.xls": "damaged.xls: the workbook is damaged (its records cannot be read)",
     }
     for path, reason in cases.items():
         result = rostersync("import", str(path), *IMPORT, env=sqlite_cli_env)
