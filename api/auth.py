@@ -1,6 +1,7 @@
 """API keys: `Authorization: Bearer <key>`, scoped to one company. A path naming another company is answered as
 if nothing were there (404), so a key cannot even learn which companies exist."""
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -14,6 +15,32 @@ from jobs.records import ApiKey
 _bearer = HTTPBearer(auto_error=False, description="An API key from `rostersync keys create`.")
 CompanyId = Annotated[str, Path(alias="companyId", min_length=1, max_length=64)]
 
+# A revocation (`keys revoke`, in another process) takes effect this many seconds later at most: a client sending
+# request after request is then not asked to wait for the key's lookup, a database round trip of its own, each time.
+KEY_TTL_S = 1.0
+_KEYS_KEPT = 1024
+
+
+class KeyCache:
+    """Keys found valid in the last KEY_TTL_S seconds. An unknown or revoked key is looked up every time."""
+
+    def __init__(self) -> None:
+        self._valid: dict[str, tuple[float, ApiKey]] = {}
+
+    async def authenticate(self, request: Request, key: str) -> ApiKey | None:
+        moment = time.monotonic()
+        kept = self._valid.get(key)
+        if kept is not None and moment - kept[0] < KEY_TTL_S:
+            return kept[1]
+        found = await application.authenticate(request.app.state.context, key)
+        if found is None:
+            self._valid.pop(key, None)
+            return None
+        if len(self._valid) >= _KEYS_KEPT:
+            self._valid = {k: v for k, v in self._valid.items() if moment - v[0] < KEY_TTL_S}
+        self._valid[key] = (moment, found)
+        return found
+
 
 def scope(needed: str) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the request's key, if it is valid, of the path's company, and has `needed`."""
@@ -25,7 +52,8 @@ def scope(needed: str) -> Callable[..., Awaitable[ApiKey]]:
     ) -> ApiKey:
         if credentials is None:
             raise ApiError(401, "UNAUTHORIZED", "an API key is required: Authorization: Bearer <key>")
-        key = await application.authenticate(request.app.state.context, credentials.credentials)
+        keys: KeyCache = request.app.state.keys
+        key = await keys.authenticate(request, credentials.credentials)
         if key is None:
             raise ApiError(401, "UNAUTHORIZED", "the API key is not valid (unknown or revoked)")
         if key.company_id != company_id:
