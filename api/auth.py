@@ -1,6 +1,7 @@
 """API keys: `Authorization: Bearer <key>`, scoped to one company. A path naming another company is answered as
 if nothing were there (404), so a key cannot even learn which companies exist."""
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -22,24 +23,34 @@ _KEYS_KEPT = 1024
 
 
 class KeyCache:
-    """Keys found valid in the last KEY_TTL_S seconds. An unknown or revoked key is looked up every time."""
+    """Keys found valid in the last KEY_TTL_S seconds. An unknown or revoked key is looked up every time. Requests
+    that come together with a key not kept share one lookup: a client's requests come in bursts, and each
+    would otherwise look the key up again whenever the second ran out."""
 
     def __init__(self) -> None:
-        self._valid: dict[str, tuple[float, ApiKey]] = {}
+        self._lookups: dict[str, tuple[float, asyncio.Task[ApiKey | None]]] = {}
 
     async def authenticate(self, request: Request, key: str) -> ApiKey | None:
         moment = time.monotonic()
-        kept = self._valid.get(key)
-        if kept is not None and moment - kept[0] < KEY_TTL_S:
-            return kept[1]
-        found = await application.authenticate(request.app.state.context, key)
+        kept = self._lookups.get(key)
+        if kept is None or moment - kept[0] >= KEY_TTL_S:
+            if len(self._lookups) >= _KEYS_KEPT:
+                self._lookups = {k: v for k, v in self._lookups.items() if moment - v[0] < KEY_TTL_S}
+            kept = (moment, asyncio.create_task(application.authenticate(request.app.state.context, key)))
+            self._lookups[key] = kept
+        try:
+            # Shielded: a request that goes away must not cancel the lookup the others wait for.
+            found = await asyncio.shield(kept[1])
+        except Exception:
+            self._forget(key, kept)
+            raise
         if found is None:
-            self._valid.pop(key, None)
-            return None
-        if len(self._valid) >= _KEYS_KEPT:
-            self._valid = {k: v for k, v in self._valid.items() if moment - v[0] < KEY_TTL_S}
-        self._valid[key] = (moment, found)
+            self._forget(key, kept)
         return found
+
+    def _forget(self, key: str, kept: tuple[float, "asyncio.Task[ApiKey | None]"]) -> None:
+        if self._lookups.get(key) is kept:
+            del self._lookups[key]
 
 
 def scope(needed: str) -> Callable[..., Awaitable[ApiKey]]:
