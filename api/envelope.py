@@ -46,7 +46,7 @@ def ok(request: Request, data: Any, status: int = 200, **more: Any) -> JSONRespo
 
 
 def ok_plain(request: Request, data: Any) -> Response:
-    """`ok` for data of JSON's own types only (str, int, float, bool, None, list, dict): the same bytes, serialised
+    """`ok` for data of JSON's own types only (str, int, bool, None, list, dict; no floats): the same bytes, serialised
     in one pass in Rust rather than walked by `jsonable_encoder` and then by `json.dumps`."""
     body = to_json({"data": data, "meta": meta(request)})
     return Response(body, media_type="application/json")
