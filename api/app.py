@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import connections, envelope, health, imports, parties, web
+from api import auth, connections, envelope, health, imports, parties, web
 from jobs.context import open_context
 from jobs.errors import UploadTooLarge
 from jobs.settings import Settings
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
             return str(UploadTooLarge(settings.upload_limit_bytes))
         return f"the request body is over the limit of {MAX_JSON_BYTES} bytes"
 
+    app.state.keys = auth.KeyCache()
     envelope.install(app, max_body, too_large, web.PAGE_ERRORS)
     app.include_router(health.routes)
     app.include_router(parties.router("customers"))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Query, Re
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import CompanyId, scope
-from api.envelope import ApiError, ok
+from api.envelope import ApiError, ok, ok_plain
 from api.paging import Cursor, Limit
 from jobs import app as application
 from jobs.errors import Refused
@@ -91,7 +91,7 @@ def router(kind: Kind) -> APIRouter:
         key: Annotated[ApiKey, Depends(write)],
         idempotency_key: IdempotencyKey = None,
         dry_run: DryRun = False,
-    ) -> JSONResponse:
+    ) -> Response:
         items = body.get(kind)
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise ApiError(422, "VALIDATION_ERROR", f"{kind}: a list of objects is required", kind)
@@ -100,7 +100,8 @@ def router(kind: Kind) -> APIRouter:
             request.app.state.context, kind, company_id, items, idempotency_key=key_value, dry_run=dry_run,
             all_or_nothing=body.get("all_or_nothing") is True,
         )  # fmt: skip
-        response = ok(request, result.response())
+        # A dry run shows whole records (times, dates); otherwise the answer holds JSON's own types only.
+        response = ok(request, result.response()) if dry_run else ok_plain(request, result.response())
         background.add_task(checker.drain)
         response.background = background
         return response
